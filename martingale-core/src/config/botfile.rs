@@ -1,0 +1,208 @@
+//! The bot file: one document that drives a backtest, a paper run and a
+//! live run (SPEC section 9).
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{validate::check_fee_side, ConfigError, StrategyConfig};
+use crate::fees::FeeSchedule;
+use crate::market::MarketRules;
+
+/// Shape of the price path inside a candle (SPEC section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathModel {
+    /// Open, the extreme nearer the open, the other extreme, close; ties go
+    /// to the low first.
+    #[default]
+    Adaptive,
+    /// Open, high, low, close.
+    Ohlc,
+    /// Open, low, high, close.
+    Olhc,
+}
+
+/// When a resting limit order fills in a backtest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitFill {
+    /// The path must cross the price strictly.
+    #[default]
+    Cross,
+    /// Touching the price is enough.
+    Touch,
+}
+
+/// How simulated fills happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FillModel {
+    /// Intra-candle path.
+    #[serde(default)]
+    pub path: PathModel,
+    /// Limit fill rule.
+    #[serde(default)]
+    pub limit_fill: LimitFill,
+    /// Slippage of stop and market exits, basis points against the trader.
+    #[serde(default)]
+    pub slippage_bps: Decimal,
+}
+
+/// A whole bot: strategy, market rules, fees and the simulated fill model.
+///
+/// ```
+/// use martingale_core::config::BotFile;
+/// let json = r#"{
+///   "strategy": { "side": "long", "base_order": {"quote": "100"}, "safety_order": {"quote": "200"},
+///                 "max_safety_orders": 5, "price_deviation": "1.5", "step_scale": "1.2",
+///                 "volume_scale": "1.5", "take_profit": {"percent": "1.5", "base": "average"} },
+///   "market":   { "symbol": "BTCUSDT", "tick_size": "0.01", "step_size": "0.00001",
+///                 "min_qty": "0.00001", "min_notional": "5" },
+///   "fees":     { "maker": "0.001", "taker": "0.001", "asset": "quote" },
+///   "fill":     { "path": "adaptive", "limit_fill": "cross", "slippage_bps": "0" }
+/// }"#;
+/// let bot = BotFile::from_json(json).unwrap();
+/// assert_eq!(bot.strategy.max_safety_orders, Some(5));
+/// assert_eq!(BotFile::from_json(&bot.to_json()).unwrap(), bot);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotFile {
+    /// The strategy.
+    pub strategy: StrategyConfig,
+    /// Exchange rules of the market traded.
+    pub market: MarketRules,
+    /// Account fees.
+    #[serde(default)]
+    pub fees: FeeSchedule,
+    /// Simulated fill model (backtest and paper).
+    #[serde(default)]
+    pub fill: FillModel,
+}
+
+/// Why a bot file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum BotFileError {
+    /// The document is not valid JSON / TOML or has unknown fields.
+    #[error("cannot parse bot file: {0}")]
+    Parse(String),
+    /// The document parsed but its values are invalid.
+    #[error("invalid bot file: {0}")]
+    Invalid(#[from] ConfigError),
+}
+
+impl BotFile {
+    /// Parse and validate a JSON bot file.
+    pub fn from_json(text: &str) -> Result<BotFile, BotFileError> {
+        let bot: BotFile =
+            serde_json::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
+        bot.validate()?;
+        Ok(bot)
+    }
+
+    /// Parse and validate a TOML bot file.
+    pub fn from_toml(text: &str) -> Result<BotFile, BotFileError> {
+        let bot: BotFile = toml::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
+        bot.validate()?;
+        Ok(bot)
+    }
+
+    /// The bot file as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing plain data structs to a String cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The bot file as TOML.
+    pub fn to_toml(&self) -> Result<String, BotFileError> {
+        toml::to_string(self).map_err(|e| BotFileError::Parse(e.to_string()))
+    }
+
+    /// Validates strategy, market rules, fees and fill model together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.strategy.validate()?;
+        self.market.validate()?;
+        self.fees.validate()?;
+        check_fee_side(self.strategy.side, self.fees.asset)?;
+        if self.fill.slippage_bps < Decimal::ZERO || self.fill.slippage_bps > Decimal::from(10_000)
+        {
+            return Err(ConfigError::OutOfRange {
+                field: "fill.slippage_bps".into(),
+                value: self.fill.slippage_bps,
+                min: Decimal::ZERO,
+                max: Decimal::from(10_000),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for BotFile {
+    type Err = BotFileError;
+
+    /// JSON if the text starts with `{`, TOML otherwise.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.trim_start().starts_with('{') {
+            BotFile::from_json(text)
+        } else {
+            BotFile::from_toml(text)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    const TOML: &str = r#"
+[strategy]
+side = "short"
+base_order = { quote = "100" }
+safety_order = { quote = 200 }
+max_safety_orders = 3
+price_deviation = 2
+take_profit = { percent = "1", base = "base_order" }
+stop_loss = { percent = "20", base = "base_order" }
+
+[market]
+tick_size = "0.01"
+step_size = "0.001"
+"#;
+
+    #[test]
+    fn toml_round_trip() {
+        let bot = BotFile::from_toml(TOML).unwrap();
+        assert_eq!(bot.strategy.price_deviation, Some(dec!(2)));
+        let again = BotFile::from_toml(&bot.to_toml().unwrap()).unwrap();
+        assert_eq!(again, bot);
+        assert_eq!(TOML.parse::<BotFile>().unwrap(), bot);
+    }
+
+    #[test]
+    fn json_numbers_are_exact() {
+        let v: FillModel = serde_json::from_str(r#"{"slippage_bps": 0.1}"#).unwrap();
+        assert_eq!(v.slippage_bps, dec!(0.1));
+    }
+
+    #[test]
+    fn unknown_field_is_an_error() {
+        let bad = TOML.replace("tick_size", "tick");
+        assert!(matches!(
+            BotFile::from_toml(&bad),
+            Err(BotFileError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn short_with_base_fees_is_invalid() {
+        let text =
+            format!("{TOML}\n[fees]\nmaker = \"0.001\"\ntaker = \"0.001\"\nasset = \"base\"\n");
+        assert!(matches!(
+            BotFile::from_toml(&text),
+            Err(BotFileError::Invalid(ConfigError::Conflict { .. }))
+        ));
+    }
+}

@@ -1,0 +1,296 @@
+//! Strategy configuration (SPEC section 1) and the bot file (SPEC section 9).
+//!
+//! Every field has its canonical snake_case name; unknown fields are an error
+//! so that a typo never silently becomes a default. Decimals may be written
+//! as JSON strings or numbers (numbers are read through their shortest
+//! decimal representation, so `1.5` is exactly `1.5`); percents are percents.
+//!
+//! A [`StrategyConfig`] is only a description. [`StrategyConfig::validate`]
+//! checks everything that can be checked without a price; the
+//! [ladder planner](crate::ladder) checks the rest (prices above zero, levels
+//! above the exchange minimums) at the price a deal opens.
+
+mod botfile;
+mod validate;
+
+pub use botfile::{BotFile, FillModel, LimitFill, PathModel};
+pub use validate::ConfigError;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::Side;
+
+/// Size of an order, in quote or in base currency.
+///
+/// Serialized as `{"quote": "100"}` or `{"base": "0.002"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OrderSize {
+    /// Amount of quote currency to spend (or receive, for a short).
+    Quote(Decimal),
+    /// Quantity of base currency.
+    Base(Decimal),
+}
+
+impl OrderSize {
+    /// The amount, whatever its currency.
+    pub fn amount(&self) -> Decimal {
+        match self {
+            OrderSize::Quote(v) | OrderSize::Base(v) => *v,
+        }
+    }
+
+    /// The same kind of size with the amount multiplied by `factor`.
+    pub fn scaled(&self, factor: Decimal) -> OrderSize {
+        match self {
+            OrderSize::Quote(v) => OrderSize::Quote(*v * factor),
+            OrderSize::Base(v) => OrderSize::Base(*v * factor),
+        }
+    }
+}
+
+/// What the safety-order prices are measured from (SPEC section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SafetyAnchor {
+    /// From the base order's fill price (3Commas): `P_n = P0 * (1 - D_n/100)`.
+    #[default]
+    Base,
+    /// From the previous level's placed price (compounding).
+    Previous,
+    /// From the position's exact average after the previous level filled;
+    /// each level is placed only once the previous one has filled.
+    Average,
+}
+
+/// One explicit safety level, replacing the `d, s, v, N` progression.
+///
+/// `deviation` is the percent distance from the level's anchor: from P0 for
+/// the `base` anchor (so deviations must increase), from the previous level
+/// for `previous`, from the average for `average`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomLevel {
+    /// Percent distance from the anchor.
+    pub deviation: Decimal,
+    /// Size of the order at this level.
+    pub size: OrderSize,
+}
+
+/// What a take profit or stop loss percent is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceBase {
+    /// The position's average entry price.
+    #[default]
+    Average,
+    /// Take profit: gross profit as a share of the base order's quote size.
+    /// Stop loss: distance from the base order's fill price P0.
+    BaseOrder,
+}
+
+/// Take-profit target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TakeProfit {
+    /// Percent.
+    pub percent: Decimal,
+    /// What the percent is measured against.
+    #[serde(default)]
+    pub base: PriceBase,
+}
+
+/// Stop-loss level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopLoss {
+    /// Percent.
+    pub percent: Decimal,
+    /// What the percent is measured against.
+    #[serde(default)]
+    pub base: PriceBase,
+}
+
+/// When a new deal may start (once running, cooled down and under `max_deals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartCondition {
+    /// As soon as possible.
+    #[default]
+    Asap,
+    /// Only after an external entry signal (the next price after the signal).
+    Signal,
+}
+
+fn one() -> Decimal {
+    Decimal::ONE
+}
+
+/// A Martingale / DCA strategy: SPEC section 1, field for field.
+///
+/// ```
+/// use martingale_core::config::{OrderSize, StrategyConfig};
+/// use rust_decimal_macros::dec;
+///
+/// let cfg: StrategyConfig = serde_json::from_str(r#"{
+///     "base_order": {"quote": "100"}, "safety_order": {"quote": 200},
+///     "max_safety_orders": 5, "price_deviation": "1.5", "step_scale": "1.2",
+///     "volume_scale": 1.5, "take_profit": {"percent": "1.5"}
+/// }"#).unwrap();
+/// assert_eq!(cfg.safety_order, Some(OrderSize::Quote(dec!(200))));
+/// assert_eq!(cfg.volume_scale, dec!(1.5));
+/// cfg.validate().unwrap();
+///
+/// let typo = r#"{"base_order": {"quote": "100"}, "max_safety_orders": 0,
+///                "take_profit": {"percent": "1"}, "stop_los": {"percent": "5"}}"#;
+/// assert!(serde_json::from_str::<StrategyConfig>(typo).is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyConfig {
+    /// Long or short.
+    #[serde(default)]
+    pub side: Side,
+    /// First order of a deal.
+    pub base_order: OrderSize,
+    /// Size of the first safety order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safety_order: Option<OrderSize>,
+    /// N, number of safety orders (0..=200); implied by `custom_levels`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_safety_orders: Option<u32>,
+    /// d, percent distance of the first safety order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_deviation: Option<Decimal>,
+    /// s, each next gap is the previous gap times s.
+    #[serde(default = "one")]
+    pub step_scale: Decimal,
+    /// v, each next safety order is the previous times v.
+    #[serde(default = "one")]
+    pub volume_scale: Decimal,
+    /// What safety prices are measured from.
+    #[serde(default)]
+    pub safety_anchor: SafetyAnchor,
+    /// Explicit levels replacing d, s, v and N.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_levels: Option<Vec<CustomLevel>>,
+    /// How many safety orders rest on the exchange at once (default N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_active_safety_orders: Option<u32>,
+    /// Take-profit target (with trailing: the price that arms it).
+    pub take_profit: TakeProfit,
+    /// Trailing deviation from the peak, percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_take_profit: Option<Decimal>,
+    /// Stop loss.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss: Option<StopLoss>,
+    /// The stop must stay breached this long before it fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss_timeout_secs: Option<u64>,
+    /// Wait after a deal closes before the next one starts.
+    #[serde(default)]
+    pub cooldown_secs: u64,
+    /// Stop after this many closed deals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deals: Option<u64>,
+    /// Percent of each profitable deal's P&L added to the next deals' sizes.
+    #[serde(default)]
+    pub reinvest_percent: Decimal,
+    /// When deals start (default: as soon as possible).
+    #[serde(default)]
+    pub start_condition: StartCondition,
+}
+
+impl StrategyConfig {
+    /// A long strategy with a base order, no safety orders and a take profit
+    /// on the average: the starting point for building configs in code.
+    pub fn new(base_order: OrderSize, take_profit_percent: Decimal) -> Self {
+        StrategyConfig {
+            side: Side::Long,
+            base_order,
+            safety_order: None,
+            max_safety_orders: Some(0),
+            price_deviation: None,
+            step_scale: Decimal::ONE,
+            volume_scale: Decimal::ONE,
+            safety_anchor: SafetyAnchor::Base,
+            custom_levels: None,
+            max_active_safety_orders: None,
+            take_profit: TakeProfit {
+                percent: take_profit_percent,
+                base: PriceBase::Average,
+            },
+            trailing_take_profit: None,
+            stop_loss: None,
+            stop_loss_timeout_secs: None,
+            cooldown_secs: 0,
+            max_deals: None,
+            reinvest_percent: Decimal::ZERO,
+            start_condition: StartCondition::Asap,
+        }
+    }
+
+    /// True when `custom_levels` replaces the `d, s, v, N` progression.
+    pub fn is_custom(&self) -> bool {
+        self.custom_levels.is_some()
+    }
+
+    /// Number of safety levels N.
+    pub fn safety_count(&self) -> u32 {
+        match &self.custom_levels {
+            Some(levels) => u32::try_from(levels.len()).unwrap_or(u32::MAX),
+            None => self.max_safety_orders.unwrap_or(0),
+        }
+    }
+
+    /// How many safety orders may rest at once (1 for the `average` anchor,
+    /// whose next price is only known after the previous level fills).
+    pub fn active_safety_limit(&self) -> u32 {
+        let n = self.safety_count();
+        match self.safety_anchor {
+            SafetyAnchor::Average => n.min(1),
+            _ => self.max_active_safety_orders.unwrap_or(n).min(n),
+        }
+    }
+
+    /// Raw deviation (percent) and size of safety level `n` (1-based): the
+    /// custom level as written, or the gap `g_n = d * s^(n-1)` and size
+    /// `S_1 * v^(n-1)` of the progression. The [ladder](crate::ladder) turns
+    /// it into a price according to the anchor. `None` when `n` is out of
+    /// range or the progression overflows.
+    pub fn safety_level(&self, n: u32) -> Option<(Decimal, OrderSize)> {
+        if n == 0 || n > self.safety_count() {
+            return None;
+        }
+        if let Some(levels) = &self.custom_levels {
+            let l = levels.get(usize::try_from(n - 1).ok()?)?;
+            return Some((l.deviation, l.size));
+        }
+        let d = self.price_deviation?;
+        let size = self.safety_order?;
+        let gap = d.checked_mul(pow(self.step_scale, n - 1)?)?;
+        let amount = size.amount().checked_mul(pow(self.volume_scale, n - 1)?)?;
+        Some((gap, size.with_amount(amount)))
+    }
+}
+
+impl OrderSize {
+    fn with_amount(self, amount: Decimal) -> OrderSize {
+        match self {
+            OrderSize::Quote(_) => OrderSize::Quote(amount),
+            OrderSize::Base(_) => OrderSize::Base(amount),
+        }
+    }
+}
+
+/// `x^n` by repeated multiplication (exact for the scales and N allowed);
+/// `None` on overflow.
+pub(crate) fn pow(x: Decimal, n: u32) -> Option<Decimal> {
+    let mut acc = Decimal::ONE;
+    for _ in 0..n {
+        acc = acc.checked_mul(x)?;
+    }
+    Some(acc)
+}

@@ -1,0 +1,515 @@
+//! Validation of a [`StrategyConfig`] without a price.
+
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use thiserror::Error;
+
+use super::{OrderSize, PriceBase, SafetyAnchor, StrategyConfig};
+use crate::fees::{FeeAsset, InvalidFees};
+use crate::market::InvalidRules;
+use crate::Side;
+
+/// Largest N allowed by SPEC section 1.
+pub const MAX_SAFETY_ORDERS: u32 = 200;
+
+/// An invalid configuration: names the field and the bad value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ConfigError {
+    /// A field required by another field's value is absent.
+    #[error("`{field}` is required: {reason}")]
+    Missing {
+        /// Field name.
+        field: &'static str,
+        /// Why it is required.
+        reason: &'static str,
+    },
+    /// A size or percent that must be positive is not.
+    #[error("`{field}` must be positive, got {value}")]
+    NotPositive {
+        /// Field name (with index for lists, e.g. `custom_levels[2].deviation`).
+        field: String,
+        /// The value.
+        value: Decimal,
+    },
+    /// A value outside its allowed range.
+    #[error("`{field}` = {value} is outside {min}..={max}")]
+    OutOfRange {
+        /// Field name.
+        field: String,
+        /// The value.
+        value: Decimal,
+        /// Lowest allowed.
+        min: Decimal,
+        /// Highest allowed.
+        max: Decimal,
+    },
+    /// Two fields disagree.
+    #[error("`{field}` = {value} conflicts with `{other}`: {reason}")]
+    Conflict {
+        /// Field name.
+        field: &'static str,
+        /// Its value, rendered.
+        value: String,
+        /// The other field.
+        other: &'static str,
+        /// Why they cannot be combined.
+        reason: &'static str,
+    },
+    /// A long ladder reaching 100 % below P0 would price an order at or below zero.
+    #[error("safety order {level} lies {deviation} % from the entry: its price would be at or below zero")]
+    LevelPriceNotPositive {
+        /// 1-based level.
+        level: u32,
+        /// Cumulative deviation from P0, percent.
+        deviation: Decimal,
+    },
+    /// With the `base` anchor, custom deviations must grow from level to level.
+    #[error("custom_levels[{index}].deviation = {value} must be greater than the previous level's {previous}")]
+    DeviationNotIncreasing {
+        /// 0-based index into `custom_levels`.
+        index: usize,
+        /// Its deviation.
+        value: Decimal,
+        /// The previous level's deviation.
+        previous: Decimal,
+    },
+    /// A stop loss on the base order that fires before the last safety order can fill.
+    #[error("stop_loss.percent = {stop_percent} lies inside the ladder (the last safety order is {ladder_deviation} % away): the stop would fire first")]
+    StopLossInsideLadder {
+        /// The stop's percent.
+        stop_percent: Decimal,
+        /// Maximum deviation covered by the ladder, percent.
+        ladder_deviation: Decimal,
+    },
+    /// Computing the ladder overflowed (e.g. a huge scale to a high power).
+    #[error("`{field}` makes the ladder overflow at level {level}")]
+    Overflow {
+        /// The field that grew too large.
+        field: &'static str,
+        /// 1-based level.
+        level: u32,
+    },
+    /// Invalid market rules.
+    #[error("market: {0}")]
+    Market(#[from] InvalidRules),
+    /// Invalid fee rates.
+    #[error("fees: {0}")]
+    Fees(#[from] InvalidFees),
+}
+
+fn positive(field: impl Into<String>, value: Decimal) -> Result<(), ConfigError> {
+    if value > Decimal::ZERO {
+        Ok(())
+    } else {
+        Err(ConfigError::NotPositive {
+            field: field.into(),
+            value,
+        })
+    }
+}
+
+fn in_range(field: &str, value: Decimal, min: Decimal, max: Decimal) -> Result<(), ConfigError> {
+    if value >= min && value <= max {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field: field.into(),
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+impl StrategyConfig {
+    /// Checks every rule of SPEC section 1 that does not need a price.
+    ///
+    /// ```
+    /// use martingale_core::config::{ConfigError, OrderSize, StrategyConfig};
+    /// use rust_decimal_macros::dec;
+    ///
+    /// let mut cfg = StrategyConfig::new(OrderSize::Quote(dec!(100)), dec!(1.5));
+    /// cfg.max_safety_orders = Some(3);
+    /// assert_eq!(cfg.validate(), Err(ConfigError::Missing {
+    ///     field: "safety_order", reason: "max_safety_orders > 0" }));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        positive("base_order", self.base_order.amount())?;
+        positive("take_profit.percent", self.take_profit.percent)?;
+        if self.side == Side::Short {
+            // A short's take profit must stay above zero.
+            in_range(
+                "take_profit.percent",
+                self.take_profit.percent,
+                Decimal::ZERO,
+                dec!(99.99),
+            )?;
+        }
+        if let Some(t) = self.trailing_take_profit {
+            positive("trailing_take_profit", t)?;
+            in_range("trailing_take_profit", t, Decimal::ZERO, dec!(99.99))?;
+        }
+        in_range(
+            "reinvest_percent",
+            self.reinvest_percent,
+            Decimal::ZERO,
+            dec!(100),
+        )?;
+        if let Some(active) = self.max_active_safety_orders {
+            if active == 0 && self.safety_count() > 0 {
+                return Err(ConfigError::NotPositive {
+                    field: "max_active_safety_orders".into(),
+                    value: Decimal::ZERO,
+                });
+            }
+        }
+        if self.max_deals == Some(0) {
+            return Err(ConfigError::NotPositive {
+                field: "max_deals".into(),
+                value: Decimal::ZERO,
+            });
+        }
+        self.validate_levels()?;
+        self.validate_stop()
+    }
+
+    fn validate_levels(&self) -> Result<(), ConfigError> {
+        if let Some(levels) = &self.custom_levels {
+            if let Some(n) = self.max_safety_orders {
+                if usize::try_from(n).ok() != Some(levels.len()) {
+                    return Err(ConfigError::Conflict {
+                        field: "max_safety_orders",
+                        value: n.to_string(),
+                        other: "custom_levels",
+                        reason: "custom levels set N; leave max_safety_orders out or make it equal",
+                    });
+                }
+            }
+            let count = Decimal::from(levels.len());
+            in_range(
+                "custom_levels (count)",
+                count,
+                Decimal::ZERO,
+                Decimal::from(MAX_SAFETY_ORDERS),
+            )?;
+            let mut previous = Decimal::ZERO;
+            for (i, level) in levels.iter().enumerate() {
+                positive(format!("custom_levels[{i}].deviation"), level.deviation)?;
+                positive(format!("custom_levels[{i}].size"), level.size.amount())?;
+                if self.safety_anchor == SafetyAnchor::Base && i > 0 && level.deviation <= previous
+                {
+                    return Err(ConfigError::DeviationNotIncreasing {
+                        index: i,
+                        value: level.deviation,
+                        previous,
+                    });
+                }
+                previous = level.deviation;
+            }
+        } else {
+            let n = self.max_safety_orders.ok_or(ConfigError::Missing {
+                field: "max_safety_orders",
+                reason: "there are no custom_levels",
+            })?;
+            in_range(
+                "max_safety_orders",
+                Decimal::from(n),
+                Decimal::ZERO,
+                Decimal::from(MAX_SAFETY_ORDERS),
+            )?;
+            if n > 0 {
+                let size = self.safety_order.ok_or(ConfigError::Missing {
+                    field: "safety_order",
+                    reason: "max_safety_orders > 0",
+                })?;
+                positive("safety_order", size.amount())?;
+                let d = self.price_deviation.ok_or(ConfigError::Missing {
+                    field: "price_deviation",
+                    reason: "max_safety_orders > 0",
+                })?;
+                positive("price_deviation", d)?;
+                in_range("step_scale", self.step_scale, dec!(0.1), dec!(10))?;
+                in_range("volume_scale", self.volume_scale, dec!(0.1), dec!(10))?;
+            }
+        }
+        // Price must stay above zero for long ladders; also catches overflow.
+        let deviations = self.nominal_deviations()?;
+        if self.side == Side::Long {
+            for (i, dev) in deviations.iter().enumerate() {
+                if *dev >= dec!(100) {
+                    let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                    return Err(ConfigError::LevelPriceNotPositive {
+                        level,
+                        deviation: *dev,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_stop(&self) -> Result<(), ConfigError> {
+        let Some(sl) = self.stop_loss else {
+            if self.stop_loss_timeout_secs.is_some() {
+                return Err(ConfigError::Missing {
+                    field: "stop_loss",
+                    reason: "stop_loss_timeout_secs is set",
+                });
+            }
+            return Ok(());
+        };
+        positive("stop_loss.percent", sl.percent)?;
+        if self.side == Side::Long {
+            in_range("stop_loss.percent", sl.percent, Decimal::ZERO, dec!(99.99))?;
+        }
+        if sl.base == PriceBase::BaseOrder {
+            let ladder = self
+                .nominal_deviations()?
+                .last()
+                .copied()
+                .unwrap_or(Decimal::ZERO);
+            if sl.percent <= ladder {
+                return Err(ConfigError::StopLossInsideLadder {
+                    stop_percent: sl.percent,
+                    ladder_deviation: ladder,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Cumulative deviation of every safety level from P0, in percent,
+    /// before rounding to the tick grid. For the `average` anchor it assumes
+    /// every level fills at its planned price.
+    pub fn nominal_deviations(&self) -> Result<Vec<Decimal>, ConfigError> {
+        let n = self.safety_count();
+        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let sign = match self.side {
+            Side::Long => Decimal::NEGATIVE_ONE,
+            Side::Short => Decimal::ONE,
+        };
+        let hundred = dec!(100);
+        // Relative prices with P0 = 1; the average tracks quote / base sizes.
+        let (mut price, mut cum_dev) = (Decimal::ONE, Decimal::ZERO);
+        let (mut qty, mut cost) = (Decimal::ONE, Decimal::ONE);
+        let base_quote = match self.base_order {
+            OrderSize::Quote(q) => q,
+            OrderSize::Base(b) => b,
+        };
+        let overflow = |level| ConfigError::Overflow {
+            field: "step_scale",
+            level,
+        };
+        for level in 1..=n {
+            let (dev, size) = self.safety_level(level).ok_or(overflow(level))?;
+            let anchor_price = match self.safety_anchor {
+                SafetyAnchor::Base => Decimal::ONE,
+                SafetyAnchor::Previous => price,
+                SafetyAnchor::Average => cost.checked_div(qty).ok_or(overflow(level))?,
+            };
+            let dist = match (self.safety_anchor, self.is_custom()) {
+                (SafetyAnchor::Base, false) => {
+                    cum_dev = cum_dev.checked_add(dev).ok_or(overflow(level))?;
+                    cum_dev
+                }
+                _ => dev,
+            };
+            let factor = Decimal::ONE + sign * dist / hundred;
+            price = anchor_price.checked_mul(factor).ok_or(overflow(level))?;
+            if price <= Decimal::ZERO {
+                return Err(ConfigError::LevelPriceNotPositive {
+                    level,
+                    deviation: (Decimal::ONE - price) * hundred,
+                });
+            }
+            // Weights relative to the base order, in the base order's unit.
+            let w = size
+                .amount()
+                .checked_div(base_quote)
+                .ok_or(overflow(level))?;
+            let q = match size {
+                OrderSize::Quote(_) => w / price,
+                OrderSize::Base(_) => w,
+            };
+            qty = qty.checked_add(q).ok_or(overflow(level))?;
+            cost = cost.checked_add(q * price).ok_or(overflow(level))?;
+            out.push(((price - Decimal::ONE).abs() * hundred).normalize());
+        }
+        Ok(out)
+    }
+}
+
+/// Rejects combinations the engine does not support, with the reason.
+///
+/// A short deal with fees withheld in base would leave the short uncovered
+/// after the buy-back (the fee is taken from the quantity bought back).
+pub(crate) fn check_fee_side(side: Side, asset: FeeAsset) -> Result<(), ConfigError> {
+    if side == Side::Short && asset == FeeAsset::Base {
+        return Err(ConfigError::Conflict {
+            field: "fees.asset",
+            value: "base".into(),
+            other: "strategy.side",
+            reason: "a short's buy-back would be reduced by a base-asset fee and leave the short open; use quote fees",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CustomLevel, StopLoss};
+    use rust_decimal_macros::dec;
+
+    fn example() -> StrategyConfig {
+        let mut c = StrategyConfig::new(OrderSize::Quote(dec!(100)), dec!(1.5));
+        c.safety_order = Some(OrderSize::Quote(dec!(200)));
+        c.max_safety_orders = Some(5);
+        c.price_deviation = Some(dec!(1.5));
+        c.step_scale = dec!(1.2);
+        c.volume_scale = dec!(1.5);
+        c
+    }
+
+    #[test]
+    fn worked_example_deviations() {
+        let devs = example().nominal_deviations().unwrap();
+        assert_eq!(
+            devs,
+            vec![dec!(1.5), dec!(3.3), dec!(5.46), dec!(8.052), dec!(11.1624)]
+        );
+    }
+
+    #[test]
+    fn previous_anchor_compounds() {
+        let mut c = example();
+        c.safety_anchor = SafetyAnchor::Previous;
+        c.max_safety_orders = Some(2);
+        // 1 - 0.985 * 0.982 = 3.273 %
+        assert_eq!(
+            c.nominal_deviations().unwrap(),
+            vec![dec!(1.5), dec!(3.273)]
+        );
+    }
+
+    #[test]
+    fn errors_name_field_and_value() {
+        let mut c = example();
+        c.step_scale = dec!(11);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "step_scale".into(),
+                value: dec!(11),
+                min: dec!(0.1),
+                max: dec!(10)
+            })
+        );
+        let mut c = example();
+        c.base_order = OrderSize::Quote(dec!(-5));
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::NotPositive {
+                field: "base_order".into(),
+                value: dec!(-5)
+            })
+        );
+        let mut c = example();
+        c.max_safety_orders = Some(201);
+        assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { .. })));
+        let mut c = example();
+        c.price_deviation = None;
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::Missing {
+                field: "price_deviation",
+                reason: "max_safety_orders > 0"
+            })
+        );
+    }
+
+    #[test]
+    fn ladder_through_zero_rejected() {
+        let mut c = example();
+        c.price_deviation = Some(dec!(30));
+        c.step_scale = Dec::ONE;
+        c.max_safety_orders = Some(4);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::LevelPriceNotPositive {
+                level: 4,
+                deviation: dec!(120)
+            })
+        );
+        c.side = Side::Short;
+        assert_eq!(c.validate(), Ok(()));
+    }
+    use rust_decimal::Decimal as Dec;
+
+    #[test]
+    fn base_order_stop_inside_ladder_rejected() {
+        let mut c = example();
+        c.stop_loss = Some(StopLoss {
+            percent: dec!(10),
+            base: PriceBase::BaseOrder,
+        });
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::StopLossInsideLadder {
+                stop_percent: dec!(10),
+                ladder_deviation: dec!(11.1624)
+            })
+        );
+        c.stop_loss = Some(StopLoss {
+            percent: dec!(12),
+            base: PriceBase::BaseOrder,
+        });
+        assert_eq!(c.validate(), Ok(()));
+        // An average-based stop moves with the average: not checked statically.
+        c.stop_loss = Some(StopLoss {
+            percent: dec!(3),
+            base: PriceBase::Average,
+        });
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn custom_levels_rules() {
+        let mut c = example();
+        c.max_safety_orders = None;
+        c.custom_levels = Some(vec![
+            CustomLevel {
+                deviation: dec!(2),
+                size: OrderSize::Quote(dec!(150)),
+            },
+            CustomLevel {
+                deviation: dec!(2),
+                size: OrderSize::Quote(dec!(150)),
+            },
+        ]);
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::DeviationNotIncreasing {
+                index: 1,
+                value: dec!(2),
+                previous: dec!(2)
+            })
+        );
+        c.safety_anchor = SafetyAnchor::Previous;
+        assert_eq!(c.validate(), Ok(()));
+        c.max_safety_orders = Some(3);
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::Conflict {
+                field: "max_safety_orders",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn short_with_base_fees_rejected() {
+        assert!(check_fee_side(Side::Short, FeeAsset::Base).is_err());
+        assert!(check_fee_side(Side::Long, FeeAsset::Base).is_ok());
+    }
+}

@@ -1,0 +1,375 @@
+//! Ladder planning (SPEC section 2): the price, size and running totals of
+//! every level of a deal.
+//!
+//! Invariants of a [`LadderPlan`]:
+//! - level 0 is the base order at P0, levels 1..=N the safety orders;
+//! - every price is on the tick grid, rounded in the entry side's favour
+//!   (long: buy prices down; short: sell prices up) and strictly positive;
+//! - every quantity is truncated to the step grid and every level passes the
+//!   market's minimums at its planned price, or planning fails with the level
+//!   and the rule that failed;
+//! - `funds_required` is the sum of the nominal quote sizes (quote-sized
+//!   orders are not rounded), so the cost actually committed never exceeds it.
+//!
+//! Known limitations: the plan ignores fees; for the `average` anchor it
+//! assumes every level fills exactly at its price (the engine recomputes each
+//! level from the real average when the previous one fills).
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::config::{ConfigError, OrderSize, PriceBase, SafetyAnchor, StrategyConfig};
+use crate::market::{MarketRules, Rounding, RuleViolation};
+use crate::Side;
+
+const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
+
+/// Why a ladder cannot be planned at a price.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LadderError {
+    /// The configuration itself is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The entry price is zero or negative.
+    #[error("entry price {price} is not positive")]
+    EntryPriceNotPositive {
+        /// The price given.
+        price: Decimal,
+    },
+    /// A level's price rounds to zero or below.
+    #[error("level {level}: price {price} is not positive")]
+    PriceNotPositive {
+        /// Level (0 = base order).
+        level: u32,
+        /// Its price after rounding.
+        price: Decimal,
+    },
+    /// A level breaks a market rule at its planned price.
+    #[error("level {level} at price {price}: {violation}")]
+    Rule {
+        /// Level (0 = base order).
+        level: u32,
+        /// The planned price.
+        price: Decimal,
+        /// The rule broken.
+        violation: RuleViolation,
+    },
+    /// Arithmetic overflow (absurd sizes or prices).
+    #[error("level {level}: arithmetic overflow")]
+    Overflow {
+        /// Level.
+        level: u32,
+    },
+    /// No sizes fit in the funds given to the budget solver.
+    #[error("funds {funds} are too small: {reason}")]
+    Budget {
+        /// Funds given.
+        funds: Decimal,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One level of a planned deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedLevel {
+    /// 0 = base order, n = safety order n.
+    pub level: u32,
+    /// Limit price (the base order's is P0).
+    pub price: Decimal,
+    /// Nominal distance from P0 in percent, before rounding.
+    pub deviation: Decimal,
+    /// Quantity in base currency, truncated to the step.
+    pub quantity: Decimal,
+    /// Nominal quote size (`S_n`); for base-sized orders, `price * quantity`.
+    pub quote: Decimal,
+    /// `price * quantity`: the quote actually committed.
+    pub cost: Decimal,
+    /// Sum of quantities up to this level.
+    pub cumulative_quantity: Decimal,
+    /// Sum of costs up to this level.
+    pub cumulative_cost: Decimal,
+    /// Average entry price if the deal stops filling here.
+    pub average_price: Decimal,
+    /// Take-profit price if the deal stops filling here.
+    pub take_profit_price: Decimal,
+}
+
+/// A planned ladder with its totals.
+///
+/// ```
+/// use martingale_core::config::BotFile;
+/// use martingale_core::ladder::plan;
+/// use rust_decimal_macros::dec;
+///
+/// let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+/// let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
+/// assert_eq!(ladder.levels[1].price, dec!(42601.41));
+/// assert_eq!(ladder.levels[5].quantity, dec!(0.02635));
+/// assert_eq!(ladder.funds_required, dec!(2737.5));
+/// assert_eq!(ladder.max_deviation, dec!(11.1624));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LadderPlan {
+    /// Deal side.
+    pub side: Side,
+    /// Entry (base order fill) price.
+    pub entry_price: Decimal,
+    /// Level 0..=N.
+    pub levels: Vec<PlannedLevel>,
+    /// Total quote a deal needs: base order plus every safety order.
+    pub funds_required: Decimal,
+    /// Nominal deviation of the last level from P0, percent.
+    pub max_deviation: Decimal,
+}
+
+/// Plan the ladder of `strategy` for a deal whose base order filled at `p0`.
+pub fn plan(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    p0: Decimal,
+) -> Result<LadderPlan, LadderError> {
+    plan_scaled(strategy, rules, p0, Decimal::ONE)
+}
+
+/// Like [`plan`] with every order size multiplied by `scale` (reinvested
+/// profit grows the sizes while keeping the ladder's proportions).
+pub fn plan_scaled(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    p0: Decimal,
+    scale: Decimal,
+) -> Result<LadderPlan, LadderError> {
+    strategy.validate()?;
+    if p0 <= Decimal::ZERO {
+        return Err(LadderError::EntryPriceNotPositive { price: p0 });
+    }
+    let deviations = strategy.nominal_deviations()?;
+    let side = strategy.side;
+    let n = strategy.safety_count();
+    let mut levels = Vec::with_capacity(usize::try_from(n).unwrap_or(0) + 1);
+    let mut totals = Totals::default();
+
+    let base = strategy.base_order.scaled(scale);
+    let q0 = order_quantity(base, p0, rules, 0)?;
+    levels.push(totals.add(
+        strategy,
+        rules,
+        0,
+        p0,
+        Decimal::ZERO,
+        q0,
+        nominal_quote(base, p0, q0),
+    )?);
+
+    let mut previous_price = p0;
+    for level in 1..=n {
+        let (dev, size) = strategy
+            .safety_level(level)
+            .ok_or(LadderError::Overflow { level })?;
+        let size = size.scaled(scale);
+        let anchor = match strategy.safety_anchor {
+            SafetyAnchor::Base => p0,
+            SafetyAnchor::Previous => previous_price,
+            SafetyAnchor::Average => totals.exact_average(),
+        };
+        let distance = match (strategy.safety_anchor, strategy.is_custom()) {
+            (SafetyAnchor::Base, false) => deviations[usize::try_from(level - 1).unwrap_or(0)],
+            _ => dev,
+        };
+        let price = safety_price(side, rules, anchor, distance, level)?;
+        let q = order_quantity(size, price, rules, level)?;
+        let nominal = deviations
+            .get(usize::try_from(level - 1).unwrap_or(0))
+            .copied()
+            .unwrap_or(dev);
+        levels.push(totals.add(
+            strategy,
+            rules,
+            level,
+            price,
+            nominal,
+            q,
+            nominal_quote(size, price, q),
+        )?);
+        previous_price = price;
+    }
+    Ok(LadderPlan {
+        side,
+        entry_price: p0,
+        funds_required: totals.funds,
+        max_deviation: deviations.last().copied().unwrap_or(Decimal::ZERO),
+        levels,
+    })
+}
+
+/// Price of a safety order `distance` percent from `anchor`, rounded in the
+/// entry side's favour.
+pub fn safety_price(
+    side: Side,
+    rules: &MarketRules,
+    anchor: Decimal,
+    distance: Decimal,
+    level: u32,
+) -> Result<Decimal, LadderError> {
+    let factor = match side {
+        Side::Long => Decimal::ONE - distance / HUNDRED,
+        Side::Short => Decimal::ONE + distance / HUNDRED,
+    };
+    let raw = anchor
+        .checked_mul(factor)
+        .ok_or(LadderError::Overflow { level })?;
+    let price = rules.round_limit_price(raw, side.entry());
+    if price <= Decimal::ZERO {
+        return Err(LadderError::PriceNotPositive { level, price });
+    }
+    Ok(price)
+}
+
+/// Quantity of an order of `size` at `price`, truncated to the step and
+/// checked against the market's rules.
+pub fn order_quantity(
+    size: OrderSize,
+    price: Decimal,
+    rules: &MarketRules,
+    level: u32,
+) -> Result<Decimal, LadderError> {
+    let raw = match size {
+        OrderSize::Quote(q) => q
+            .checked_div(price)
+            .ok_or(LadderError::Overflow { level })?,
+        OrderSize::Base(b) => b,
+    };
+    let q = rules.round_qty(raw);
+    rules
+        .validate_order(price, q)
+        .map_err(|violation| LadderError::Rule {
+            level,
+            price,
+            violation,
+        })?;
+    Ok(q)
+}
+
+fn nominal_quote(size: OrderSize, price: Decimal, q: Decimal) -> Decimal {
+    match size {
+        OrderSize::Quote(v) => v,
+        OrderSize::Base(_) => price * q,
+    }
+}
+
+/// Take-profit price of a position (SPEC section 3), rounded in the exit
+/// side's favour. `base_quote` is the base order's quote size; for a long,
+/// `net_cost` is the quote spent minus the quote already received
+/// (`entry - exit` value), `qty` the quantity still held.
+pub fn take_profit_price(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    average: Decimal,
+    net_cost: Decimal,
+    qty: Decimal,
+    base_quote: Decimal,
+) -> Option<Decimal> {
+    let tp = strategy.take_profit.percent / HUNDRED;
+    let side = strategy.side;
+    let raw = match (strategy.take_profit.base, side) {
+        (PriceBase::Average, Side::Long) => average.checked_mul(Decimal::ONE + tp)?,
+        (PriceBase::Average, Side::Short) => average.checked_mul(Decimal::ONE - tp)?,
+        (PriceBase::BaseOrder, Side::Long) => {
+            net_cost.checked_add(tp * base_quote)?.checked_div(qty)?
+        }
+        (PriceBase::BaseOrder, Side::Short) => {
+            net_cost.checked_sub(tp * base_quote)?.checked_div(qty)?
+        }
+    };
+    let price = rules.round_limit_price(raw, side.exit());
+    // A short's target can fall below one tick; never price at or below zero.
+    Some(if price <= Decimal::ZERO {
+        rules.tick_size.max(Decimal::new(1, 28))
+    } else {
+        price
+    })
+}
+
+/// Stop-loss price (SPEC section 3), rounded toward the side that triggers
+/// later; `None` without a stop loss.
+pub fn stop_loss_price(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    average: Decimal,
+    p0: Decimal,
+) -> Option<Decimal> {
+    let sl = strategy.stop_loss?;
+    let anchor = match sl.base {
+        PriceBase::Average => average,
+        PriceBase::BaseOrder => p0,
+    };
+    let pct = sl.percent / HUNDRED;
+    let raw = match strategy.side {
+        Side::Long => anchor * (Decimal::ONE - pct),
+        Side::Short => anchor * (Decimal::ONE + pct),
+    };
+    Some(rules.round_price(raw, Rounding::for_stop(strategy.side.exit())))
+}
+
+#[derive(Default)]
+struct Totals {
+    base_quote: Decimal,
+    qty: Decimal,
+    cost: Decimal,
+    funds: Decimal,
+}
+
+impl Totals {
+    fn exact_average(&self) -> Decimal {
+        if self.qty.is_zero() {
+            Decimal::ZERO
+        } else {
+            self.cost / self.qty
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        strategy: &StrategyConfig,
+        rules: &MarketRules,
+        level: u32,
+        price: Decimal,
+        deviation: Decimal,
+        quantity: Decimal,
+        quote: Decimal,
+    ) -> Result<PlannedLevel, LadderError> {
+        let overflow = LadderError::Overflow { level };
+        let cost = price.checked_mul(quantity).ok_or(overflow.clone())?;
+        self.qty = self.qty.checked_add(quantity).ok_or(overflow.clone())?;
+        self.cost = self.cost.checked_add(cost).ok_or(overflow.clone())?;
+        self.funds = self.funds.checked_add(quote).ok_or(overflow.clone())?;
+        let average = self.exact_average();
+        if level == 0 {
+            self.base_quote = quote;
+        }
+        let tp = take_profit_price(
+            strategy,
+            rules,
+            average,
+            self.cost,
+            self.qty,
+            self.base_quote,
+        )
+        .ok_or(overflow)?;
+        Ok(PlannedLevel {
+            level,
+            price,
+            deviation: deviation.normalize(),
+            quantity,
+            quote,
+            cost,
+            cumulative_quantity: self.qty,
+            cumulative_cost: self.cost,
+            average_price: average,
+            take_profit_price: tp,
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! # martingale-core
+//!
+//! The pure, deterministic heart of the martingale toolkit: ladder planning,
+//! position sizing, fees and P&L, and the deal life cycle as an explicit
+//! state machine. No clock, no randomness, no I/O: time and prices arrive as
+//! [events](engine::Event), decisions leave as [actions](engine::Action).
+//! The same inputs give the same outputs, bit for bit.
+//!
+//! Money, prices and quantities are [`rust_decimal::Decimal`]. The semantics
+//! follow the project's SPEC (ladder math, rounding, take profit and stop
+//! loss, fees, life cycle); each module's documentation states its
+//! invariants and known limitations.
+//!
+//! ```
+//! use martingale_core::config::BotFile;
+//! use martingale_core::ladder::plan;
+//! use rust_decimal_macros::dec;
+//!
+//! let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+//! let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
+//! assert_eq!(ladder.levels.len(), 6);
+//! assert_eq!(ladder.levels[3].price, dec!(40888.71));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod fees;
+pub mod ladder;
+pub mod market;
+pub mod side;
+
+pub use config::{BotFile, StrategyConfig};
+pub use market::MarketRules;
+pub use side::{OrderSide, Side};

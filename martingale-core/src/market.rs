@@ -1,0 +1,359 @@
+//! Exchange market rules: the price and quantity grid, and order limits.
+//!
+//! Invariants:
+//! - every price the engine sends is a multiple of `tick_size` and every
+//!   quantity a multiple of `step_size` (when they are non-zero);
+//! - rounding follows SPEC section 2: buy prices down, sell prices up, stop
+//!   prices toward the side that triggers later, quantities always down
+//!   (exchanges truncate quantities, they never round them up);
+//! - a zero `min_qty`, `min_notional`, `tick_size` or `step_size` disables
+//!   that rule, as on Binance; `max_qty` is optional.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::OrderSide;
+
+/// Direction to round a value onto a grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// Toward negative infinity.
+    Down,
+    /// Toward positive infinity.
+    Up,
+}
+
+impl Rounding {
+    /// Rounding of a limit price: buys round down, sells round up, so that the
+    /// grid never makes the trader pay more or receive less than planned.
+    pub const fn for_limit(side: OrderSide) -> Rounding {
+        match side {
+            OrderSide::Buy => Rounding::Down,
+            OrderSide::Sell => Rounding::Up,
+        }
+    }
+
+    /// Rounding of a stop price: toward the side that triggers later. A long
+    /// position's stop (a sell) rounds down, a short position's stop (a buy)
+    /// rounds up.
+    pub const fn for_stop(exit_side: OrderSide) -> Rounding {
+        match exit_side {
+            OrderSide::Sell => Rounding::Down,
+            OrderSide::Buy => Rounding::Up,
+        }
+    }
+}
+
+/// Round `value` to a multiple of `grid` in direction `dir`; a zero grid
+/// leaves the value unchanged.
+///
+/// ```
+/// use martingale_core::market::{round_to, Rounding};
+/// use rust_decimal_macros::dec;
+/// assert_eq!(round_to(dec!(42601.41745), dec!(0.01), Rounding::Down), dec!(42601.41));
+/// assert_eq!(round_to(dec!(42601.41745), dec!(0.01), Rounding::Up), dec!(42601.42));
+/// assert_eq!(round_to(dec!(0.0007856509959147719), dec!(0.00001), Rounding::Down), dec!(0.00078));
+/// ```
+pub fn round_to(value: Decimal, grid: Decimal, dir: Rounding) -> Decimal {
+    if grid <= Decimal::ZERO {
+        return value;
+    }
+    let Some(units) = value.checked_div(grid) else {
+        return value;
+    };
+    let units = match dir {
+        Rounding::Down => units.floor(),
+        Rounding::Up => units.ceil(),
+    };
+    // `units * grid` keeps the grid's scale: 4260141 * 0.01 = 42601.41.
+    units.checked_mul(grid).map_or(value, |v| v.normalize())
+}
+
+fn on_grid(value: Decimal, grid: Decimal) -> bool {
+    grid <= Decimal::ZERO || value.checked_rem(grid) == Some(Decimal::ZERO)
+}
+
+/// Why an order does not satisfy a market's rules.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RuleViolation {
+    /// Price is zero or negative.
+    #[error("price {price} is not positive")]
+    NonPositivePrice {
+        /// The offending price.
+        price: Decimal,
+    },
+    /// Quantity is zero or negative.
+    #[error("quantity {quantity} is not positive")]
+    NonPositiveQuantity {
+        /// The offending quantity.
+        quantity: Decimal,
+    },
+    /// Price is not a multiple of the tick size.
+    #[error("price {price} is not a multiple of tick_size {tick_size}")]
+    PriceOffTick {
+        /// The offending price.
+        price: Decimal,
+        /// The market's tick size.
+        tick_size: Decimal,
+    },
+    /// Quantity is not a multiple of the step size.
+    #[error("quantity {quantity} is not a multiple of step_size {step_size}")]
+    QuantityOffStep {
+        /// The offending quantity.
+        quantity: Decimal,
+        /// The market's step size.
+        step_size: Decimal,
+    },
+    /// Quantity below `min_qty`.
+    #[error("quantity {quantity} is below min_qty {min_qty}")]
+    BelowMinQty {
+        /// The offending quantity.
+        quantity: Decimal,
+        /// The market's minimum quantity.
+        min_qty: Decimal,
+    },
+    /// Quantity above `max_qty`.
+    #[error("quantity {quantity} is above max_qty {max_qty}")]
+    AboveMaxQty {
+        /// The offending quantity.
+        quantity: Decimal,
+        /// The market's maximum quantity.
+        max_qty: Decimal,
+    },
+    /// Price times quantity below `min_notional`.
+    #[error("notional {notional} is below min_notional {min_notional}")]
+    BelowMinNotional {
+        /// price * quantity of the order.
+        notional: Decimal,
+        /// The market's minimum notional.
+        min_notional: Decimal,
+    },
+}
+
+/// Error in the market rules themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("market rule `{field}` = {value} must not be negative")]
+pub struct InvalidRules {
+    /// The field name (`tick_size`, `step_size`, ...).
+    pub field: &'static str,
+    /// Its value.
+    pub value: Decimal,
+}
+
+/// The trading rules of one market (symbol) on one exchange.
+///
+/// ```
+/// use martingale_core::MarketRules;
+/// use martingale_core::market::RuleViolation;
+/// use rust_decimal_macros::dec;
+///
+/// let btc = MarketRules::new(dec!(0.01), dec!(0.00001), dec!(0.00001), dec!(5));
+/// assert_eq!(btc.round_qty(dec!(0.0046946)), dec!(0.00469));
+/// assert!(btc.validate_order(dec!(42601.41), dec!(0.00469)).is_ok());
+/// assert_eq!(
+///     btc.validate_order(dec!(42601.41), dec!(0.0001)),
+///     Err(RuleViolation::BelowMinNotional { notional: dec!(4.260141), min_notional: dec!(5) }),
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketRules {
+    /// Market symbol as the venue spells it (informational in the core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// Price grid.
+    pub tick_size: Decimal,
+    /// Quantity grid.
+    pub step_size: Decimal,
+    /// Smallest order quantity.
+    #[serde(default)]
+    pub min_qty: Decimal,
+    /// Largest order quantity, if limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_qty: Option<Decimal>,
+    /// Smallest `price * quantity` of an order.
+    #[serde(default)]
+    pub min_notional: Decimal,
+}
+
+impl MarketRules {
+    /// Rules with the given grid and minimums, no symbol and no `max_qty`.
+    pub fn new(
+        tick_size: Decimal,
+        step_size: Decimal,
+        min_qty: Decimal,
+        min_notional: Decimal,
+    ) -> Self {
+        MarketRules {
+            symbol: None,
+            tick_size,
+            step_size,
+            min_qty,
+            max_qty: None,
+            min_notional,
+        }
+    }
+
+    /// Checks that no rule is negative (zero disables a rule).
+    pub fn validate(&self) -> Result<(), InvalidRules> {
+        let fields = [
+            ("tick_size", self.tick_size),
+            ("step_size", self.step_size),
+            ("min_qty", self.min_qty),
+            ("min_notional", self.min_notional),
+            ("max_qty", self.max_qty.unwrap_or(Decimal::ZERO)),
+        ];
+        for (field, value) in fields {
+            if value < Decimal::ZERO {
+                return Err(InvalidRules { field, value });
+            }
+        }
+        Ok(())
+    }
+
+    /// Round a price onto the tick grid.
+    pub fn round_price(&self, price: Decimal, dir: Rounding) -> Decimal {
+        round_to(price, self.tick_size, dir)
+    }
+
+    /// Round a limit price for an order of `side` (buy down, sell up).
+    pub fn round_limit_price(&self, price: Decimal, side: OrderSide) -> Decimal {
+        self.round_price(price, Rounding::for_limit(side))
+    }
+
+    /// Truncate a quantity onto the step grid.
+    pub fn round_qty(&self, qty: Decimal) -> Decimal {
+        round_to(qty, self.step_size, Rounding::Down)
+    }
+
+    /// Check an order of `quantity` at `price` against every rule.
+    pub fn validate_order(&self, price: Decimal, quantity: Decimal) -> Result<(), RuleViolation> {
+        if price <= Decimal::ZERO {
+            return Err(RuleViolation::NonPositivePrice { price });
+        }
+        if quantity <= Decimal::ZERO {
+            return Err(RuleViolation::NonPositiveQuantity { quantity });
+        }
+        if !on_grid(price, self.tick_size) {
+            return Err(RuleViolation::PriceOffTick {
+                price,
+                tick_size: self.tick_size,
+            });
+        }
+        if !on_grid(quantity, self.step_size) {
+            return Err(RuleViolation::QuantityOffStep {
+                quantity,
+                step_size: self.step_size,
+            });
+        }
+        if quantity < self.min_qty {
+            return Err(RuleViolation::BelowMinQty {
+                quantity,
+                min_qty: self.min_qty,
+            });
+        }
+        if let Some(max_qty) = self.max_qty.filter(|m| *m > Decimal::ZERO) {
+            if quantity > max_qty {
+                return Err(RuleViolation::AboveMaxQty { quantity, max_qty });
+            }
+        }
+        let notional = price.checked_mul(quantity).unwrap_or(Decimal::MAX);
+        if notional < self.min_notional {
+            return Err(RuleViolation::BelowMinNotional {
+                notional,
+                min_notional: self.min_notional,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use rust_decimal_macros::dec;
+
+    fn btc() -> MarketRules {
+        MarketRules::new(dec!(0.01), dec!(0.00001), dec!(0.00001), dec!(5))
+    }
+
+    #[rstest]
+    #[case(dec!(100.005), dec!(0.01), Rounding::Down, dec!(100))]
+    #[case(dec!(100.005), dec!(0.01), Rounding::Up, dec!(100.01))]
+    #[case(dec!(100.01), dec!(0.01), Rounding::Up, dec!(100.01))]
+    #[case(dec!(-1.005), dec!(0.01), Rounding::Down, dec!(-1.01))]
+    #[case(dec!(7.3), dec!(0.5), Rounding::Down, dec!(7))]
+    #[case(dec!(7.3), dec!(0.5), Rounding::Up, dec!(7.5))]
+    #[case(dec!(7.3), dec!(0), Rounding::Up, dec!(7.3))]
+    fn rounds_onto_grid(
+        #[case] v: Decimal,
+        #[case] g: Decimal,
+        #[case] d: Rounding,
+        #[case] want: Decimal,
+    ) {
+        assert_eq!(round_to(v, g, d), want);
+    }
+
+    #[rstest]
+    #[case(OrderSide::Buy, dec!(100.019), dec!(100.01))]
+    #[case(OrderSide::Sell, dec!(100.011), dec!(100.02))]
+    fn limit_price_direction(#[case] side: OrderSide, #[case] p: Decimal, #[case] want: Decimal) {
+        assert_eq!(btc().round_limit_price(p, side), want);
+    }
+
+    #[test]
+    fn stop_rounding_triggers_later() {
+        assert_eq!(Rounding::for_stop(OrderSide::Sell), Rounding::Down);
+        assert_eq!(Rounding::for_stop(OrderSide::Buy), Rounding::Up);
+    }
+
+    #[rstest]
+    #[case(dec!(0), dec!(1), RuleViolation::NonPositivePrice { price: dec!(0) })]
+    #[case(dec!(10), dec!(0), RuleViolation::NonPositiveQuantity { quantity: dec!(0) })]
+    #[case(dec!(10.001), dec!(1), RuleViolation::PriceOffTick { price: dec!(10.001), tick_size: dec!(0.01) })]
+    #[case(dec!(10), dec!(1.000001), RuleViolation::QuantityOffStep { quantity: dec!(1.000001), step_size: dec!(0.00001) })]
+    #[case(dec!(10), dec!(0.1), RuleViolation::BelowMinNotional { notional: dec!(1.0), min_notional: dec!(5) })]
+    fn violations_name_rule_and_values(
+        #[case] p: Decimal,
+        #[case] q: Decimal,
+        #[case] want: RuleViolation,
+    ) {
+        assert_eq!(btc().validate_order(p, q), Err(want));
+    }
+
+    #[test]
+    fn min_and_max_qty() {
+        let mut r = btc();
+        r.min_qty = dec!(0.001);
+        r.max_qty = Some(dec!(9));
+        assert_eq!(
+            r.validate_order(dec!(10000), dec!(0.0005)),
+            Err(RuleViolation::BelowMinQty {
+                quantity: dec!(0.0005),
+                min_qty: dec!(0.001)
+            })
+        );
+        assert_eq!(
+            r.validate_order(dec!(10), dec!(10)),
+            Err(RuleViolation::AboveMaxQty {
+                quantity: dec!(10),
+                max_qty: dec!(9)
+            })
+        );
+    }
+
+    #[test]
+    fn negative_rules_rejected() {
+        let mut r = btc();
+        r.step_size = dec!(-1);
+        assert_eq!(
+            r.validate(),
+            Err(InvalidRules {
+                field: "step_size",
+                value: dec!(-1)
+            })
+        );
+    }
+}
