@@ -33,3 +33,9 @@ pub mod side;
 pub use config::{BotFile, StrategyConfig};
 pub use market::MarketRules;
 pub use side::{OrderSide, Side};
+pub mod engine;
+pub mod pnl;
+pub mod position;
+pub mod sizing;
+
+pub use engine::{Action, Engine, Event};

@@ -1,0 +1,271 @@
+//! The data of one deal: its orders, its ladder and its position.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::action::{Action, OrderKind, OrderRequest};
+use super::event::TimeMs;
+use super::ids::{BotId, ClientOrderId, OrderRole};
+use crate::fees::Liquidity;
+use crate::position::Position;
+use crate::OrderSide;
+
+/// Life of one order as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Sent, not yet acknowledged.
+    Sent,
+    /// Acknowledged and working.
+    Open,
+    /// A cancel was sent.
+    CancelRequested,
+    /// Completely filled.
+    Filled,
+    /// Canceled or expired (possibly after partial fills).
+    Canceled,
+    /// Refused by the exchange.
+    Rejected,
+}
+
+impl OrderState {
+    /// True while the order may still fill.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            OrderState::Sent | OrderState::Open | OrderState::CancelRequested
+        )
+    }
+}
+
+/// An order of the deal, with what has filled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedOrder {
+    /// The request as sent.
+    pub request: OrderRequest,
+    /// Quantity filled so far.
+    pub filled: Decimal,
+    /// State.
+    pub state: OrderState,
+}
+
+impl TrackedOrder {
+    /// Maker for limit orders, taker for market orders.
+    pub fn liquidity(&self) -> Liquidity {
+        match self.request.kind {
+            OrderKind::Limit { .. } => Liquidity::Maker,
+            OrderKind::Market { .. } => Liquidity::Taker,
+        }
+    }
+}
+
+/// How a deal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitKind {
+    /// Take-profit limit order filled.
+    TakeProfit,
+    /// Stop loss fired.
+    StopLoss,
+    /// Trailing take profit exited.
+    Trailing,
+    /// Closed by command.
+    Manual,
+    /// The base order never filled (rejected or canceled empty).
+    Aborted,
+}
+
+/// An exit decided but not necessarily sent yet: the engine waits for
+/// resting exit-side orders (the take profit) to be canceled before it sends
+/// a market exit, so the position can never be sold twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingExit {
+    /// Why.
+    pub kind: ExitKind,
+    /// Price when decided.
+    pub reference_price: Decimal,
+    /// Market exit sent.
+    pub sent: bool,
+}
+
+/// Trailing take-profit state once armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailing {
+    /// Best price since arming (highest for a long, lowest for a short).
+    pub peak: Decimal,
+}
+
+/// A planned safety level: its price and quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LevelOrder {
+    /// Limit price.
+    pub price: Decimal,
+    /// Quantity.
+    pub quantity: Decimal,
+}
+
+/// One deal in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deal {
+    /// Deal number, from 1.
+    pub number: u32,
+    /// Time the base order was sent.
+    pub started_at: TimeMs,
+    /// Size multiplier from reinvested profit.
+    pub scale: Decimal,
+    /// Base order quote size (for a `base_order` take profit).
+    pub base_quote: Decimal,
+    /// Base order average fill price, once filled.
+    pub entry_price: Option<Decimal>,
+    /// Planned safety levels (`base` / `previous` anchors); for the
+    /// `average` anchor, levels are computed one at a time.
+    pub levels: Vec<LevelOrder>,
+    /// Next safety level to place (1-based).
+    pub next_level: u32,
+    /// Safety orders completely filled.
+    pub levels_filled: u32,
+    /// Fills so far.
+    pub position: Position,
+    /// Every order of the deal.
+    pub orders: Vec<TrackedOrder>,
+    /// Order sequence number for client order ids.
+    pub seq: u32,
+    /// Current take-profit (or trailing arming) price.
+    pub take_profit_price: Option<Decimal>,
+    /// A take profit must be (re)placed once no take profit is live.
+    pub take_profit_wanted: bool,
+    /// Trailing state once armed.
+    pub trailing: Option<Trailing>,
+    /// When the stop was first seen breached (for the stop timeout).
+    pub breach_since: Option<TimeMs>,
+    /// Exit decided.
+    pub exit: Option<PendingExit>,
+    /// Orders are managed (false after `stop` with `cancel_orders`).
+    pub managed: bool,
+    /// Time of the last fill.
+    pub last_fill_at: Option<TimeMs>,
+}
+
+impl Deal {
+    pub(super) fn new(
+        number: u32,
+        started_at: TimeMs,
+        side: crate::Side,
+        scale: Decimal,
+        base_quote: Decimal,
+    ) -> Deal {
+        Deal {
+            number,
+            started_at,
+            scale,
+            base_quote,
+            entry_price: None,
+            levels: Vec::new(),
+            next_level: 1,
+            levels_filled: 0,
+            position: Position::new(side),
+            orders: Vec::new(),
+            seq: 0,
+            take_profit_price: None,
+            take_profit_wanted: false,
+            trailing: None,
+            breach_since: None,
+            exit: None,
+            managed: true,
+            last_fill_at: None,
+        }
+    }
+
+    /// Registers a new order and returns the action that sends it.
+    pub(super) fn place(
+        &mut self,
+        bot: &BotId,
+        role: OrderRole,
+        side: OrderSide,
+        kind: OrderKind,
+        quantity: Decimal,
+    ) -> Action {
+        let client_order_id = ClientOrderId::new(bot, self.number, role, self.seq);
+        self.seq = self.seq.wrapping_add(1);
+        let request = OrderRequest {
+            client_order_id,
+            role,
+            side,
+            kind,
+            quantity,
+        };
+        self.orders.push(TrackedOrder {
+            request: request.clone(),
+            filled: Decimal::ZERO,
+            state: OrderState::Sent,
+        });
+        Action::Place(request)
+    }
+
+    /// Requests cancellation of every live order matching `pred`.
+    pub(super) fn cancel_where(&mut self, pred: impl Fn(&TrackedOrder) -> bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        for o in self.orders.iter_mut() {
+            if matches!(o.state, OrderState::Sent | OrderState::Open) && pred(o) {
+                o.state = OrderState::CancelRequested;
+                out.push(Action::Cancel {
+                    client_order_id: o.request.client_order_id.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Index of an order by client order id.
+    pub(super) fn find(&self, id: &ClientOrderId) -> Option<usize> {
+        self.orders
+            .iter()
+            .position(|o| &o.request.client_order_id == id)
+    }
+
+    /// Live orders with a role.
+    pub(super) fn live(&self, pred: impl Fn(OrderRole) -> bool) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| o.state.is_live() && pred(o.request.role))
+            .count()
+    }
+
+    /// True when any order of the deal may still fill.
+    pub fn has_live_orders(&self) -> bool {
+        self.orders.iter().any(|o| o.state.is_live())
+    }
+}
+
+/// The record of a closed deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealReport {
+    /// Deal number.
+    pub number: u32,
+    /// Time the base order was sent.
+    pub started_at: TimeMs,
+    /// Time the deal closed.
+    pub closed_at: TimeMs,
+    /// How it closed.
+    pub exit: ExitKind,
+    /// Base order fill price.
+    pub entry_price: Option<Decimal>,
+    /// Average entry price.
+    pub average_price: Option<Decimal>,
+    /// Average exit price.
+    pub exit_price: Option<Decimal>,
+    /// Total entry quantity.
+    pub quantity: Decimal,
+    /// Entry value: the quote committed (long) or received (short).
+    pub cost: Decimal,
+    /// Safety orders completely filled.
+    pub safety_orders_filled: u32,
+    /// Realized P&L in quote, after quote fees.
+    pub pnl: Decimal,
+    /// Fees paid in quote.
+    pub fees_quote: Decimal,
+    /// Fees withheld in base.
+    pub fees_base: Decimal,
+    /// Quantity left below the step size (still held).
+    pub dust: Decimal,
+}

@@ -1,0 +1,59 @@
+//! Engine errors: every refused event leaves the engine unchanged.
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use super::ids::ClientOrderId;
+use super::{event::TimeMs, Mode, PhaseKind};
+use crate::ladder::LadderError;
+use crate::market::RuleViolation;
+
+/// Why the engine refused an event.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EngineError {
+    /// The command is not allowed in the current state.
+    #[error("command `{command}` not allowed while the bot is {mode:?} and the deal {phase:?}")]
+    InvalidTransition {
+        /// The command.
+        command: &'static str,
+        /// Bot mode.
+        mode: Mode,
+        /// Deal phase.
+        phase: PhaseKind,
+    },
+    /// An event older than the last one seen.
+    #[error("event time {time} is before the last event time {last}")]
+    TimeWentBackwards {
+        /// The event's time.
+        time: TimeMs,
+        /// The latest time seen.
+        last: TimeMs,
+    },
+    /// A price that is zero or negative.
+    #[error("price {price} is not positive")]
+    BadPrice {
+        /// The price.
+        price: Decimal,
+    },
+    /// An update for an order the engine does not track.
+    #[error("unknown order {0}")]
+    UnknownOrder(ClientOrderId),
+    /// A fill report that cannot be true (over the order quantity, on a
+    /// rejected order, or a non-positive price).
+    #[error("invalid fill for {id}: {reason}")]
+    InvalidFill {
+        /// The order.
+        id: ClientOrderId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The deal cannot start: its ladder is impossible at this price.
+    #[error("cannot open a deal: {0}")]
+    Ladder(#[from] LadderError),
+    /// A manual order breaks the market's rules.
+    #[error("manual order: {0}")]
+    Rule(#[from] RuleViolation),
+    /// A manual order needs a price, and no price has been seen yet.
+    #[error("no market price seen yet")]
+    NoPrice,
+}

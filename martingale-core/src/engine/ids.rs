@@ -1,0 +1,207 @@
+//! Bot ids and deterministic client order ids.
+//!
+//! A client order id is `{bot}-{deal}-{role}-{seq}`: the bot id, the deal
+//! number and a per-deal order sequence number (both base 36), and a short
+//! role code (`b` base order, `s{n}` safety order n, `tp` take profit, `sl`
+//! stop loss, `tr` trailing exit, `x` close now, `a` added funds, `r`
+//! residual exit). It is built only from the engine's state, so replaying
+//! the same events from the same snapshot gives the same ids, and it is at
+//! most 36 characters of `[A-Za-z0-9_-]`, as Binance, Bybit and OKX accept.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Longest bot id: keeps every client order id within 36 characters.
+pub const MAX_BOT_ID_LEN: usize = 15;
+
+/// An invalid bot id.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("bot id {id:?} must be 1 to 15 characters of [A-Za-z0-9_-]")]
+pub struct InvalidBotId {
+    /// The rejected id.
+    pub id: String,
+}
+
+/// Identifier of a bot, part of every client order id it sends.
+///
+/// ```
+/// use martingale_core::engine::BotId;
+/// assert!(BotId::new("dca-btc_1").is_ok());
+/// assert!(BotId::new("has space").is_err());
+/// assert!(BotId::new("a-very-long-bot-id").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BotId(String);
+
+impl BotId {
+    /// Validates and wraps a bot id.
+    pub fn new(id: impl Into<String>) -> Result<BotId, InvalidBotId> {
+        let id = id.into();
+        let ok = !id.is_empty()
+            && id.len() <= MAX_BOT_ID_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(BotId(id))
+        } else {
+            Err(InvalidBotId { id })
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for BotId {
+    type Error = InvalidBotId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        BotId::new(s)
+    }
+}
+
+impl From<BotId> for String {
+    fn from(b: BotId) -> String {
+        b.0
+    }
+}
+
+impl fmt::Display for BotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an order is for within a deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderRole {
+    /// The deal's first order (market).
+    Base,
+    /// Safety order n (limit).
+    Safety(u32),
+    /// Take-profit limit order.
+    TakeProfit,
+    /// Stop-loss market exit.
+    StopLoss,
+    /// Trailing take-profit market exit.
+    Trailing,
+    /// Manual "close now" market exit.
+    CloseNow,
+    /// Manual "add funds" market entry.
+    AddFunds,
+    /// Market exit of a quantity left after the exit (late fills).
+    Residual,
+}
+
+impl OrderRole {
+    /// True for orders that build the position.
+    pub fn is_entry(self) -> bool {
+        matches!(
+            self,
+            OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds
+        )
+    }
+
+    fn code(self) -> String {
+        match self {
+            OrderRole::Base => "b".into(),
+            OrderRole::Safety(n) => format!("s{n}"),
+            OrderRole::TakeProfit => "tp".into(),
+            OrderRole::StopLoss => "sl".into(),
+            OrderRole::Trailing => "tr".into(),
+            OrderRole::CloseNow => "x".into(),
+            OrderRole::AddFunds => "a".into(),
+            OrderRole::Residual => "r".into(),
+        }
+    }
+}
+
+/// A client order id (see the module docs for its layout).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClientOrderId(String);
+
+impl ClientOrderId {
+    /// Builds the id of order `seq` of deal `deal` of `bot`.
+    ///
+    /// ```
+    /// use martingale_core::engine::{BotId, ClientOrderId, OrderRole};
+    /// let bot = BotId::new("btc1").unwrap();
+    /// assert_eq!(ClientOrderId::new(&bot, 1, OrderRole::Safety(3), 40).as_str(), "btc1-1-s3-14");
+    /// let longest = ClientOrderId::new(&BotId::new("abcdefghijklmno").unwrap(), u32::MAX, OrderRole::Safety(200), u32::MAX);
+    /// assert!(longest.as_str().len() <= 36);
+    /// ```
+    pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
+        ClientOrderId(format!(
+            "{bot}-{}-{}-{}",
+            base36(deal),
+            role.code(),
+            base36(seq)
+        ))
+    }
+
+    /// Wraps an id received from an exchange (no validation: used for lookups).
+    pub fn from_raw(id: impl Into<String>) -> ClientOrderId {
+        ClientOrderId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn base36(mut n: u32) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(7);
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base36_digits() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(u32::MAX), "1z141z3");
+    }
+
+    #[test]
+    fn ids_use_allowed_characters() {
+        let bot = BotId::new("A_b-9").unwrap();
+        for role in [
+            OrderRole::Base,
+            OrderRole::TakeProfit,
+            OrderRole::Residual,
+            OrderRole::Safety(12),
+        ] {
+            let id = ClientOrderId::new(&bot, 7, role, 99);
+            assert!(id
+                .as_str()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The deal engine: one explicit state machine per bot (SPEC section 5).
+//!
+//! The engine is a pure function of its state and an [`Event`]: it returns
+//! [`Action`]s (orders to place or cancel, with deterministic client order
+//! ids) and reports of closed deals. It reads no clock and does no I/O, so
+//! the same snapshot and the same events give the same state and the same
+//! actions, bit for bit, whether driven by a backtest, a paper exchange or a
+//! live runner.
+//!
+//! State: a bot [`Mode`] (`Created`, `Running`, `Paused`, `Stopped`) and a
+//! deal [`Phase`] (`Idle`, `Opening`, `Open`, `Closing`), each phase carrying
+//! its [`Deal`]. Transitions live in `fsm.rs` as `match` tables; a command
+//! that is not allowed returns [`EngineError::InvalidTransition`] and
+//! changes nothing, and so does every other refused event.
+//!
+//! Guarantees, each tested:
+//! - an entry fill re-prices the take profit: the old one is canceled and the
+//!   new one placed once the cancel is confirmed, so the position is never
+//!   offered twice; a market exit likewise waits for the take profit's cancel;
+//! - duplicate or stale fill reports (same or lower cumulative quantity)
+//!   change nothing; a rejected safety order is skipped and the position is
+//!   untouched; a rejected exit is retried on the next tick;
+//! - a deal ends only when no order of it can still fill; a quantity that
+//!   filled late is sold by a residual exit, what is below the step is dust.
+//!
+//! Known limitations: without a resting stop order on the exchange, stops
+//! and trailing exits fire on the ticks the engine is given.
+//!
+//! ```
+//! use martingale_core::engine::{Action, BotId, Command, Engine, Event, OrderKind, OrderUpdate};
+//! use martingale_core::config::BotFile;
+//! use rust_decimal_macros::dec;
+//!
+//! let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+//! let mut engine = Engine::new(BotId::new("demo").unwrap(), &bot).unwrap();
+//! engine.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
+//!
+//! // The first price opens a deal with a market base order.
+//! let out = engine.handle(Event::Tick { time: 1, price: dec!(43250.17) }).unwrap();
+//! let Action::Place(base) = &out.actions[0] else { panic!() };
+//! assert_eq!(base.client_order_id.as_str(), "demo-1-b-0");
+//! assert_eq!(base.quantity, dec!(0.00231));
+//!
+//! // Its fill places the safety orders and the take profit.
+//! let fill = OrderUpdate::Fill { client_order_id: base.client_order_id.clone(),
+//!     cumulative_qty: dec!(0.00231), price: dec!(43250.17), fee: None };
+//! let out = engine.handle(Event::Order { time: 2, update: fill }).unwrap();
+//! let prices: Vec<_> = out.actions.iter().filter_map(|a| match a {
+//!     Action::Place(o) => match o.kind { OrderKind::Limit { price } => Some(price), _ => None },
+//!     _ => None }).collect();
+//! assert_eq!(prices, vec![dec!(42601.41), dec!(41822.91), dec!(40888.71),
+//!                         dec!(39767.66), dec!(38422.41), dec!(43898.93)]);
+//! ```
+
+mod action;
+mod deal;
+mod error;
+mod event;
+mod fsm;
+mod ids;
+
+pub use action::{Action, OrderKind, OrderRequest};
+pub use deal::{
+    Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing,
+};
+pub use error::EngineError;
+pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
+pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{BotFile, ConfigError, StrategyConfig};
+use crate::fees::FeeSchedule;
+use crate::ladder;
+use crate::market::MarketRules;
+use crate::pnl::BotTotals;
+
+/// Whether the bot opens new deals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Built, never started.
+    Created,
+    /// Opens deals when the start condition holds.
+    Running,
+    /// No new deals; the open deal keeps running.
+    Paused,
+    /// No new deals; the open deal's orders may have been canceled.
+    Stopped,
+}
+
+/// The deal's phase, carrying the deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "deal", rename_all = "snake_case")]
+pub enum Phase {
+    /// No deal.
+    Idle,
+    /// Base order sent.
+    Opening(Deal),
+    /// Ladder active.
+    Open(Deal),
+    /// Exit decided or sent.
+    Closing(Deal),
+}
+
+/// The phase without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhaseKind {
+    /// No deal.
+    Idle,
+    /// Base order sent.
+    Opening,
+    /// Ladder active.
+    Open,
+    /// Exit decided or sent.
+    Closing,
+}
+
+impl Phase {
+    /// The phase without its data.
+    pub fn kind(&self) -> PhaseKind {
+        match self {
+            Phase::Idle => PhaseKind::Idle,
+            Phase::Opening(_) => PhaseKind::Opening,
+            Phase::Open(_) => PhaseKind::Open,
+            Phase::Closing(_) => PhaseKind::Closing,
+        }
+    }
+
+    /// The deal, if any.
+    pub fn deal(&self) -> Option<&Deal> {
+        match self {
+            Phase::Idle => None,
+            Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => Some(d),
+        }
+    }
+
+    fn deal_mut(&mut self) -> Option<&mut Deal> {
+        match self {
+            Phase::Idle => None,
+            Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => Some(d),
+        }
+    }
+}
+
+/// What one event produced.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// Orders to place or cancel, in order.
+    pub actions: Vec<Action>,
+    /// Deals that closed.
+    pub closed: Vec<DealReport>,
+}
+
+impl Output {
+    fn extend(&mut self, other: Output) {
+        self.actions.extend(other.actions);
+        self.closed.extend(other.closed);
+    }
+}
+
+/// Price levels the engine watches on ticks (for a simulator that must feed
+/// it the exact prices where something can happen).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watch {
+    /// Stop-loss price.
+    pub stop_loss: Option<Decimal>,
+    /// Price that arms the trailing take profit (not armed yet).
+    pub trailing_arm: Option<Decimal>,
+    /// Price that exits an armed trailing take profit, given its peak so far.
+    pub trailing_exit: Option<Decimal>,
+}
+
+/// One bot's deal engine (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Engine {
+    bot: BotId,
+    strategy: StrategyConfig,
+    rules: MarketRules,
+    fees: FeeSchedule,
+    mode: Mode,
+    phase: Phase,
+    deals_started: u32,
+    totals: BotTotals,
+    last_closed_at: Option<TimeMs>,
+    reinvest_pool: Decimal,
+    signal_pending: bool,
+    retry_on_tick: bool,
+    last_price: Option<Decimal>,
+    last_time: Option<TimeMs>,
+}
+
+impl Engine {
+    /// A new engine for a validated bot file, in mode `Created`.
+    pub fn new(bot: BotId, file: &BotFile) -> Result<Engine, ConfigError> {
+        file.validate()?;
+        Ok(Engine {
+            bot,
+            strategy: file.strategy.clone(),
+            rules: file.market.clone(),
+            fees: file.fees,
+            mode: Mode::Created,
+            phase: Phase::Idle,
+            deals_started: 0,
+            totals: BotTotals::default(),
+            last_closed_at: None,
+            reinvest_pool: Decimal::ZERO,
+            signal_pending: false,
+            retry_on_tick: false,
+            last_price: None,
+            last_time: None,
+        })
+    }
+
+    /// The bot id.
+    pub fn bot_id(&self) -> &BotId {
+        &self.bot
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &StrategyConfig {
+        &self.strategy
+    }
+
+    /// The market rules.
+    pub fn rules(&self) -> &MarketRules {
+        &self.rules
+    }
+
+    /// The fee schedule.
+    pub fn fees(&self) -> &FeeSchedule {
+        &self.fees
+    }
+
+    /// Bot mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Deal phase with its data.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The open deal, if any.
+    pub fn deal(&self) -> Option<&Deal> {
+        self.phase.deal()
+    }
+
+    /// Totals over closed deals.
+    pub fn totals(&self) -> &BotTotals {
+        &self.totals
+    }
+
+    /// Deals started so far (including the open one).
+    pub fn deals_started(&self) -> u32 {
+        self.deals_started
+    }
+
+    /// Last price seen.
+    pub fn last_price(&self) -> Option<Decimal> {
+        self.last_price
+    }
+
+    /// Profit set aside for reinvestment (quote).
+    pub fn reinvest_pool(&self) -> Decimal {
+        self.reinvest_pool
+    }
+
+    /// The open deal's P&L marked at `price` (zero without a deal).
+    pub fn unrealized_pnl(&self, price: Decimal) -> Decimal {
+        self.deal()
+            .map_or(Decimal::ZERO, |d| d.position.unrealized_pnl(price))
+    }
+
+    /// Funds one deal needs at `price` (SPEC section 2), including reinvested profit.
+    pub fn funds_required(&self, price: Decimal) -> Result<Decimal, ladder::LadderError> {
+        let unit = ladder::plan(&self.strategy, &self.rules, price)?;
+        Ok(unit.funds_required + self.reinvest_pool)
+    }
+
+    /// The whole state, for persistence. Equal to `self.clone()`; restoring
+    /// it and replaying the same events gives the same state and actions.
+    pub fn snapshot(&self) -> Engine {
+        self.clone()
+    }
+
+    /// Serializes the state to JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Restores a state serialized with [`Engine::to_json`].
+    pub fn from_json(text: &str) -> Result<Engine, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// Prices where a tick can change something, for simulators.
+    pub fn watch(&self) -> Watch {
+        match &self.phase {
+            Phase::Open(d) if d.managed && d.exit.is_none() => self.watch_deal(d),
+            _ => Watch::default(),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Bot-level P&L: what every closed deal booked, plus the open deal marked
+//! at a price.
+//!
+//! Identity (tested as a property): for a bot that started with `initial`
+//! quote, `cash + open position value + dust value == initial + realized +
+//! unrealized + dust value`, where `unrealized` is the open deal's P&L
+//! marked at the same price.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{DealReport, ExitKind};
+
+/// Totals over a bot's closed deals.
+///
+/// ```
+/// use martingale_core::pnl::BotTotals;
+/// let t = BotTotals::default();
+/// assert_eq!(t.closed_deals, 0);
+/// assert_eq!(t.win_rate(), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotTotals {
+    /// Deals closed (aborted deals excluded).
+    pub closed_deals: u64,
+    /// Closed by take profit.
+    pub take_profit: u64,
+    /// Closed by stop loss.
+    pub stop_loss: u64,
+    /// Closed by trailing take profit.
+    pub trailing: u64,
+    /// Closed by command.
+    pub manual: u64,
+    /// Deals whose base order never filled.
+    pub aborted: u64,
+    /// Deals with positive P&L.
+    pub wins: u64,
+    /// Realized P&L, quote.
+    pub realized_pnl: Decimal,
+    /// Sum of winning deals' P&L.
+    pub gross_profit: Decimal,
+    /// Sum of losing deals' P&L (negative or zero).
+    pub gross_loss: Decimal,
+    /// Fees paid in quote.
+    pub fees_quote: Decimal,
+    /// Fees withheld in base.
+    pub fees_base: Decimal,
+    /// Dust left over by closed deals, base.
+    pub dust: Decimal,
+}
+
+impl BotTotals {
+    /// Adds a closed deal.
+    pub fn record(&mut self, deal: &DealReport) {
+        match deal.exit {
+            ExitKind::Aborted => {
+                self.aborted += 1;
+                return;
+            }
+            ExitKind::TakeProfit => self.take_profit += 1,
+            ExitKind::StopLoss => self.stop_loss += 1,
+            ExitKind::Trailing => self.trailing += 1,
+            ExitKind::Manual => self.manual += 1,
+        }
+        self.closed_deals += 1;
+        self.realized_pnl += deal.pnl;
+        if deal.pnl > Decimal::ZERO {
+            self.wins += 1;
+            self.gross_profit += deal.pnl;
+        } else {
+            self.gross_loss += deal.pnl;
+        }
+        self.fees_quote += deal.fees_quote;
+        self.fees_base += deal.fees_base;
+        self.dust += deal.dust;
+    }
+
+    /// Share of closed deals with positive P&L, in `[0, 1]`.
+    pub fn win_rate(&self) -> Option<Decimal> {
+        (self.closed_deals > 0).then(|| Decimal::from(self.wins) / Decimal::from(self.closed_deals))
+    }
+
+    /// Gross profit over gross loss; `None` without losses.
+    pub fn profit_factor(&self) -> Option<Decimal> {
+        (self.gross_loss < Decimal::ZERO).then(|| self.gross_profit / -self.gross_loss)
+    }
+}
