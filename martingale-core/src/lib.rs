@@ -39,3 +39,4 @@ pub mod position;
 pub mod sizing;
 
 pub use engine::{Action, Engine, Event};
+pub mod backtest;

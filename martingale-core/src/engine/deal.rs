@@ -231,6 +231,17 @@ impl Deal {
             .count()
     }
 
+    /// True when safety level `n` needs no (new) order: one is live, has
+    /// filled something, or was rejected (a rejected level is skipped).
+    pub fn level_done(&self, n: u32) -> bool {
+        self.orders.iter().any(|o| {
+            o.request.role == OrderRole::Safety(n)
+                && (o.state.is_live()
+                    || o.filled > Decimal::ZERO
+                    || o.state == OrderState::Rejected)
+        })
+    }
+
     /// True when any order of the deal may still fill.
     pub fn has_live_orders(&self) -> bool {
         self.orders.iter().any(|o| o.state.is_live())

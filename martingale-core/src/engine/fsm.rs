@@ -74,8 +74,13 @@ impl Engine {
                 self.mode = Running;
                 if let Some(deal) = self.phase.deal_mut() {
                     if !deal.managed {
+                        // Resume the ladder from the first level the stop
+                        // canceled before it filled anything.
                         deal.managed = true;
                         deal.take_profit_wanted = true;
+                        if let Some(n) = (1..deal.next_level).find(|n| !deal.level_done(*n)) {
+                            deal.next_level = n;
+                        }
                     }
                 }
                 out = self.reconcile(time);
@@ -574,9 +579,11 @@ impl Engine {
                 next = strategy.safety_count() + 1; // ladder truncated
                 break;
             };
-            wanted.push((next, level));
+            if !deal.level_done(next) {
+                wanted.push((next, level));
+                placed += 1;
+            }
             next += 1;
-            placed += 1;
         }
         // Take profit: once no take profit is live.
         let tp_live = deal.live(|r| r == OrderRole::TakeProfit) > 0;

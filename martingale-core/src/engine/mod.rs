@@ -65,6 +65,7 @@ pub use deal::{
 };
 pub use error::EngineError;
 pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
+pub use fsm::candle_path;
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 
 use rust_decimal::Decimal;
@@ -155,7 +156,8 @@ pub struct Output {
 }
 
 impl Output {
-    fn extend(&mut self, other: Output) {
+    /// Appends another output.
+    pub fn extend(&mut self, other: Output) {
         self.actions.extend(other.actions);
         self.closed.extend(other.closed);
     }
@@ -305,3 +307,5 @@ impl Engine {
         }
     }
 }
+#[cfg(test)]
+mod tests;

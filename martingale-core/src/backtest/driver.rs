@@ -1,0 +1,248 @@
+//! The event-driven candle driver: walks each candle's price path and feeds
+//! the [`Engine`] exactly the ticks and order reports a live exchange would,
+//! with fills from the [`SimExchange`].
+//!
+//! This is the reference implementation of SPEC section 6. It is written for
+//! clarity, not speed: every price where something can happen becomes an
+//! event. Times: a candle's open tick carries its open time `T`; everything
+//! inside the candle happens at `T + interval - 1` (its last millisecond),
+//! so a deal that closes in candle `i` lets the next one start at the open of
+//! candle `i + 1` at the earliest, and a cooldown counts whole candles.
+
+use rust_decimal::Decimal;
+
+use super::sim::{FillRecord, SimExchange};
+use crate::config::{FillModel, LimitFill};
+use crate::engine::{
+    candle_path, Candle, DealReport, Engine, EngineError, Event, OrderUpdate, Output, PhaseKind,
+    TimeMs,
+};
+use crate::{OrderSide, Side};
+
+/// What a driven run produced, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Every closed deal.
+    pub deals: Vec<DealReport>,
+    /// Every fill.
+    pub fills: Vec<FillRecord>,
+}
+
+/// Drives one engine over candles through a simulated exchange.
+#[derive(Debug)]
+pub struct Driver<'e> {
+    engine: &'e mut Engine,
+    sim: SimExchange,
+    fill: FillModel,
+    interval_ms: TimeMs,
+    candle: usize,
+    /// What happened so far.
+    pub recorded: Recorded,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Hit {
+    Watch,
+    Limit(usize),
+}
+
+impl<'e> Driver<'e> {
+    /// A driver for `engine`; `interval_ms` is the candles' interval.
+    pub fn new(engine: &'e mut Engine, fill: FillModel, interval_ms: TimeMs) -> Self {
+        let sim = SimExchange::new(engine.rules().clone(), *engine.fees(), fill);
+        Driver {
+            engine,
+            sim,
+            fill,
+            interval_ms,
+            candle: 0,
+            recorded: Recorded::default(),
+        }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// Sends an event and executes everything that follows from it.
+    pub fn send(&mut self, event: Event, time: TimeMs) -> Result<(), EngineError> {
+        let out = self.engine.handle(event)?;
+        self.pump(out, time)
+    }
+
+    fn pump(&mut self, mut out: Output, time: TimeMs) -> Result<(), EngineError> {
+        let mut updates = Vec::new();
+        loop {
+            self.recorded.deals.append(&mut out.closed);
+            if out.actions.is_empty() {
+                return Ok(());
+            }
+            updates.clear();
+            self.sim.execute(&out.actions, &mut updates);
+            out = Output::default();
+            for update in updates.drain(..) {
+                self.record_fill(&update, time);
+                out.extend(self.engine.handle(Event::Order { time, update })?);
+            }
+        }
+    }
+
+    fn record_fill(&mut self, update: &OrderUpdate, time: TimeMs) {
+        let OrderUpdate::Fill {
+            client_order_id,
+            cumulative_qty,
+            price,
+            fee: Some(fee),
+        } = update
+        else {
+            return;
+        };
+        let Some(deal) = self.engine.deal() else {
+            return;
+        };
+        let Some(order) = deal
+            .orders
+            .iter()
+            .find(|o| &o.request.client_order_id == client_order_id)
+        else {
+            return;
+        };
+        self.recorded.fills.push(FillRecord {
+            candle: self.candle,
+            time,
+            deal: deal.number,
+            client_order_id: client_order_id.clone(),
+            role: order.request.role,
+            side: order.request.side,
+            price: *price,
+            quantity: *cumulative_qty - order.filled,
+            fee: *fee,
+        });
+    }
+
+    /// Processes candle `index`; `prev_close` is the previous candle's close.
+    pub fn candle(
+        &mut self,
+        index: usize,
+        c: &Candle,
+        prev_close: Option<Decimal>,
+    ) -> Result<(), EngineError> {
+        self.candle = index;
+        let inside = c.time.saturating_add(self.interval_ms - 1);
+        let points = candle_path(c, self.fill.path);
+        let mut start = prev_close;
+        if self.engine.phase().kind() == PhaseKind::Idle {
+            self.send(
+                Event::Tick {
+                    time: c.time,
+                    price: c.open,
+                },
+                c.time,
+            )?;
+            if self.engine.phase().kind() == PhaseKind::Idle {
+                return Ok(()); // no deal: nothing can happen inside the candle
+            }
+            start = None; // the deal opened at the open: the path starts there
+        }
+        let mut a = start.unwrap_or(points[0]);
+        let first = usize::from(start.is_none());
+        for &b in &points[first..] {
+            self.segment(a, b, inside)?;
+            a = b;
+        }
+        Ok(())
+    }
+
+    /// Walks the straight path from `a` to `b`, firing everything reached,
+    /// nearest first; a stop beats a limit order at the same price.
+    fn segment(&mut self, a: Decimal, b: Decimal, time: TimeMs) -> Result<(), EngineError> {
+        if a == b {
+            return self.vertex(b, time);
+        }
+        let down = b < a;
+        let touch = self.fill.limit_fill == LimitFill::Touch;
+        let mut cur = a;
+        let mut inert: Vec<Decimal> = Vec::new();
+        loop {
+            if self.engine.phase().kind() == PhaseKind::Idle {
+                return Ok(());
+            }
+            let mut best: Option<(Decimal, Hit)> = None;
+            let mut consider = |pos: Decimal, hit: Hit| {
+                let better = match best {
+                    None => true,
+                    Some((p, h)) => {
+                        let nearer = if down { pos > p } else { pos < p };
+                        nearer || (pos == p && hit == Hit::Watch && h != Hit::Watch)
+                    }
+                };
+                if better {
+                    best = Some((pos, hit));
+                }
+            };
+            for (i, r) in self.sim.resting().iter().enumerate() {
+                let fills_here =
+                    (down && r.side == OrderSide::Buy) || (!down && r.side == OrderSide::Sell);
+                if !fills_here {
+                    continue;
+                }
+                let reached = match (down, touch) {
+                    (true, true) => b <= r.price,
+                    (true, false) => b < r.price,
+                    (false, true) => b >= r.price,
+                    (false, false) => b > r.price,
+                };
+                if reached {
+                    consider(
+                        if down {
+                            r.price.min(cur)
+                        } else {
+                            r.price.max(cur)
+                        },
+                        Hit::Limit(i),
+                    );
+                }
+            }
+            let w = self.engine.watch();
+            let side = self.engine.strategy().side;
+            let (downs, ups) = match side {
+                Side::Long => ([w.stop_loss, w.trailing_exit], [w.trailing_arm, None]),
+                Side::Short => ([w.trailing_arm, None], [w.stop_loss, w.trailing_exit]),
+            };
+            for level in (if down { downs } else { ups }).into_iter().flatten() {
+                let reached = if down { b <= level } else { b >= level };
+                let pos = if down { level.min(cur) } else { level.max(cur) };
+                if reached && !inert.contains(&pos) {
+                    consider(pos, Hit::Watch);
+                }
+            }
+            let Some((pos, hit)) = best else { break };
+            cur = pos;
+            match hit {
+                Hit::Watch => {
+                    let out = self.engine.handle(Event::Tick { time, price: pos })?;
+                    if out.actions.is_empty() {
+                        inert.push(pos);
+                    }
+                    self.pump(out, time)?;
+                }
+                Hit::Limit(i) => {
+                    if let Some(update) = self.sim.fill_resting(i) {
+                        self.record_fill(&update, time);
+                        let out = self.engine.handle(Event::Order { time, update })?;
+                        self.pump(out, time)?;
+                    }
+                }
+            }
+        }
+        self.vertex(b, time)
+    }
+
+    fn vertex(&mut self, price: Decimal, time: TimeMs) -> Result<(), EngineError> {
+        if self.engine.phase().kind() == PhaseKind::Idle {
+            return Ok(());
+        }
+        self.send(Event::Tick { time, price }, time)
+    }
+}

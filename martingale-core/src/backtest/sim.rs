@@ -1,0 +1,162 @@
+//! A simulated exchange: executes the engine's actions and fills resting
+//! limit orders when the driver says the price path reached them.
+//!
+//! Rules (SPEC section 6): market orders fill at once at their reference
+//! price (exits with `slippage_bps` against the trader, rounded to the tick
+//! in the trader's disfavour); limit orders rest until filled at their own
+//! price; cancels of resting orders succeed at once. Fees are charged from
+//! the fee schedule (maker for limits, taker for market orders).
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::FillModel;
+use crate::engine::{Action, ClientOrderId, OrderKind, OrderRole, OrderUpdate, TimeMs};
+use crate::fees::{FeeCharge, FeeSchedule, Liquidity};
+use crate::market::{MarketRules, Rounding};
+use crate::OrderSide;
+
+/// A limit order resting on the simulated book.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resting {
+    /// Client order id.
+    pub id: ClientOrderId,
+    /// Role in the deal.
+    pub role: OrderRole,
+    /// Buy or sell.
+    pub side: OrderSide,
+    /// Limit price.
+    pub price: Decimal,
+    /// Quantity.
+    pub quantity: Decimal,
+}
+
+/// One simulated fill, as recorded in backtest results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FillRecord {
+    /// Candle index.
+    pub candle: usize,
+    /// Event time.
+    pub time: TimeMs,
+    /// Deal number.
+    pub deal: u32,
+    /// Client order id.
+    pub client_order_id: ClientOrderId,
+    /// Role.
+    pub role: OrderRole,
+    /// Side.
+    pub side: OrderSide,
+    /// Fill price.
+    pub price: Decimal,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Fee charged.
+    pub fee: FeeCharge,
+}
+
+/// The simulated exchange of one bot.
+#[derive(Debug, Clone)]
+pub struct SimExchange {
+    rules: MarketRules,
+    fees: FeeSchedule,
+    fill: FillModel,
+    resting: Vec<Resting>,
+}
+
+impl SimExchange {
+    /// An empty book.
+    pub fn new(rules: MarketRules, fees: FeeSchedule, fill: FillModel) -> Self {
+        SimExchange {
+            rules,
+            fees,
+            fill,
+            resting: Vec::new(),
+        }
+    }
+
+    /// Orders resting now, in placement order.
+    pub fn resting(&self) -> &[Resting] {
+        &self.resting
+    }
+
+    /// Price a market order fills at: its reference price, exits moved
+    /// against the trader by the slippage.
+    pub fn market_price(&self, role: OrderRole, side: OrderSide, reference: Decimal) -> Decimal {
+        let exit = matches!(
+            role,
+            OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual
+        );
+        if !exit || self.fill.slippage_bps.is_zero() {
+            return reference;
+        }
+        let bps = self.fill.slippage_bps / Decimal::from(10_000);
+        match side {
+            OrderSide::Buy => self
+                .rules
+                .round_price(reference * (Decimal::ONE + bps), Rounding::Up),
+            OrderSide::Sell => self
+                .rules
+                .round_price(reference * (Decimal::ONE - bps), Rounding::Down),
+        }
+    }
+
+    /// Executes actions; returns the exchange's reports in order, each with
+    /// the fill's fee.
+    pub fn execute(&mut self, actions: &[Action], out: &mut Vec<OrderUpdate>) {
+        for action in actions {
+            match action {
+                Action::Place(o) => match o.kind {
+                    OrderKind::Market { reference_price } => {
+                        let price = self.market_price(o.role, o.side, reference_price);
+                        let fee = self
+                            .fees
+                            .charge(o.side, Liquidity::Taker, price, o.quantity);
+                        out.push(OrderUpdate::Fill {
+                            client_order_id: o.client_order_id.clone(),
+                            cumulative_qty: o.quantity,
+                            price,
+                            fee: Some(fee),
+                        });
+                    }
+                    OrderKind::Limit { price } => {
+                        self.resting.push(Resting {
+                            id: o.client_order_id.clone(),
+                            role: o.role,
+                            side: o.side,
+                            price,
+                            quantity: o.quantity,
+                        });
+                        out.push(OrderUpdate::Accepted {
+                            client_order_id: o.client_order_id.clone(),
+                        });
+                    }
+                },
+                Action::Cancel { client_order_id } => {
+                    if let Some(i) = self.resting.iter().position(|r| &r.id == client_order_id) {
+                        self.resting.remove(i);
+                        out.push(OrderUpdate::Canceled {
+                            client_order_id: client_order_id.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills resting order `index` completely at its price.
+    pub fn fill_resting(&mut self, index: usize) -> Option<OrderUpdate> {
+        if index >= self.resting.len() {
+            return None;
+        }
+        let r = self.resting.remove(index);
+        let fee = self
+            .fees
+            .charge(r.side, Liquidity::Maker, r.price, r.quantity);
+        Some(OrderUpdate::Fill {
+            client_order_id: r.id,
+            cumulative_qty: r.quantity,
+            price: r.price,
+            fee: Some(fee),
+        })
+    }
+}
