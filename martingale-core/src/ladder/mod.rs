@@ -15,6 +15,10 @@
 //! assumes every level fills exactly at its price (the engine recomputes each
 //! level from the real average when the previous one fills).
 
+mod budget;
+
+pub use budget::{solve_budget, Budget};
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -103,7 +107,7 @@ pub struct PlannedLevel {
 /// use martingale_core::ladder::plan;
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
 /// let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
 /// assert_eq!(ladder.levels[1].price, dec!(42601.41));
 /// assert_eq!(ladder.levels[5].quantity, dec!(0.02635));
@@ -198,7 +202,7 @@ pub fn plan_scaled(
     Ok(LadderPlan {
         side,
         entry_price: p0,
-        funds_required: totals.funds,
+        funds_required: totals.funds.normalize(),
         max_deviation: deviations.last().copied().unwrap_or(Decimal::ZERO),
         levels,
     })
@@ -364,12 +368,142 @@ impl Totals {
             price,
             deviation: deviation.normalize(),
             quantity,
-            quote,
+            quote: quote.normalize(),
             cost,
             cumulative_quantity: self.qty,
             cumulative_cost: self.cost,
             average_price: average,
             take_profit_price: tp,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{StopLoss, TakeProfit};
+    use rstest::rstest;
+    use rust_decimal_macros::dec;
+
+    fn rules(step: Decimal) -> MarketRules {
+        MarketRules::new(dec!(0.01), step, Decimal::ZERO, dec!(5))
+    }
+
+    fn strategy(side: Side, anchor: SafetyAnchor, n: u32, d: Decimal) -> StrategyConfig {
+        let mut c = StrategyConfig::new(OrderSize::Quote(dec!(100)), dec!(1));
+        c.side = side;
+        c.safety_anchor = anchor;
+        c.safety_order = Some(OrderSize::Quote(dec!(100)));
+        c.max_safety_orders = Some(n);
+        c.price_deviation = Some(d);
+        c
+    }
+
+    fn prices(p: &LadderPlan) -> Vec<Decimal> {
+        p.levels.iter().map(|l| l.price).collect()
+    }
+
+    #[rstest]
+    // Long, base anchor: buy prices round down.
+    #[case(Side::Long, SafetyAnchor::Base, dec!(33.33), vec![dec!(33.33), dec!(32.99), dec!(32.66)])]
+    // Short, base anchor: sell prices round up.
+    #[case(Side::Short, SafetyAnchor::Base, dec!(33.33), vec![dec!(33.33), dec!(33.67), dec!(34.00)])]
+    // Previous anchor compounds from the rounded previous price.
+    #[case(Side::Long, SafetyAnchor::Previous, dec!(33.33), vec![dec!(33.33), dec!(32.99), dec!(32.66)])]
+    #[case(Side::Long, SafetyAnchor::Previous, dec!(100), vec![dec!(100), dec!(99), dec!(98.01)])]
+    #[case(Side::Short, SafetyAnchor::Previous, dec!(100), vec![dec!(100), dec!(101), dec!(102.01)])]
+    fn level_prices(#[case] side: Side, #[case] anchor: SafetyAnchor, #[case] p0: Decimal, #[case] want: Vec<Decimal>) {
+        let plan = plan(&strategy(side, anchor, 2, dec!(1)), &rules(dec!(0.0001)), p0).unwrap();
+        assert_eq!(prices(&plan), want);
+    }
+
+    #[test]
+    fn average_anchor_uses_exact_average() {
+        let plan = plan(&strategy(Side::Long, SafetyAnchor::Average, 2, dec!(10)), &rules(dec!(0.0001)), dec!(100)).unwrap();
+        // avg after level 1 = (100 + 90 * 1.1111) / 2.1111 = 94.7368...; * 0.9 = 85.263... -> 85.26
+        assert_eq!(prices(&plan), vec![dec!(100), dec!(90), dec!(85.26)]);
+        assert_eq!(plan.levels[2].quantity, dec!(1.1728));
+    }
+
+    #[rstest]
+    #[case(Side::Long, PriceBase::Average, dec!(101))]
+    #[case(Side::Short, PriceBase::Average, dec!(99))]
+    // base_order: (cost + 1 % of 100) / qty = (100 + 1) / 1
+    #[case(Side::Long, PriceBase::BaseOrder, dec!(101))]
+    #[case(Side::Short, PriceBase::BaseOrder, dec!(99))]
+    fn take_profit_bases(#[case] side: Side, #[case] base: PriceBase, #[case] want: Decimal) {
+        let mut s = strategy(side, SafetyAnchor::Base, 0, dec!(1));
+        s.take_profit = TakeProfit { percent: dec!(1), base };
+        let plan = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap();
+        assert_eq!(plan.levels[0].take_profit_price, want);
+    }
+
+    #[test]
+    fn take_profit_on_base_order_after_safety_fills() {
+        let mut s = strategy(Side::Long, SafetyAnchor::Base, 1, dec!(10));
+        s.take_profit = TakeProfit { percent: dec!(10), base: PriceBase::BaseOrder };
+        let plan = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap();
+        // cost 100 + 90 * 1.1111 = 199.999; target +10 -> 209.999 / 2.1111 = 99.4737.. -> up 99.48
+        assert_eq!(plan.levels[1].take_profit_price, dec!(99.48));
+        // Rounding up: the average-based price rounds up too.
+        s.take_profit.base = PriceBase::Average;
+        let plan = plan_scaled(&s, &rules(dec!(0.0001)), dec!(100), Decimal::ONE).unwrap();
+        // avg 94.73686.. * 1.1 = 104.2105.. -> 104.22
+        assert_eq!(plan.levels[1].take_profit_price, dec!(104.22));
+    }
+
+    #[rstest]
+    #[case(Side::Long, PriceBase::Average, dec!(94.73686703614229548576571456), dec!(100), dec!(85.26))]
+    #[case(Side::Long, PriceBase::BaseOrder, dec!(94.7), dec!(100.005), dec!(90.00))]
+    #[case(Side::Short, PriceBase::Average, dec!(100.001), dec!(100), dec!(110.01))]
+    #[case(Side::Short, PriceBase::BaseOrder, dec!(1), dec!(100.001), dec!(110.01))]
+    fn stop_loss_rounds_toward_later_trigger(
+        #[case] side: Side,
+        #[case] base: PriceBase,
+        #[case] avg: Decimal,
+        #[case] p0: Decimal,
+        #[case] want: Decimal,
+    ) {
+        let mut s = strategy(side, SafetyAnchor::Base, 0, dec!(1));
+        s.stop_loss = Some(StopLoss { percent: dec!(10), base });
+        assert_eq!(stop_loss_price(&s, &rules(dec!(0.0001)), avg, p0), Some(want));
+    }
+
+    #[test]
+    fn min_notional_rejection_names_level_and_rule() {
+        let mut s = strategy(Side::Long, SafetyAnchor::Base, 2, dec!(1));
+        s.safety_order = Some(OrderSize::Quote(dec!(4)));
+        let err = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap_err();
+        assert_eq!(
+            err,
+            LadderError::Rule {
+                level: 1,
+                price: dec!(99),
+                violation: RuleViolation::BelowMinNotional { notional: dec!(3.9996), min_notional: dec!(5) },
+            }
+        );
+    }
+
+    #[test]
+    fn quantity_rounding_below_step_is_rejected() {
+        let s = strategy(Side::Long, SafetyAnchor::Base, 0, dec!(1));
+        let err = plan(&s, &MarketRules::new(dec!(0.01), dec!(1), dec!(1), Decimal::ZERO), dec!(1000)).unwrap_err();
+        assert!(matches!(err, LadderError::Rule { level: 0, violation: RuleViolation::NonPositiveQuantity { .. }, .. }));
+    }
+
+    #[test]
+    fn base_sized_orders_and_funds() {
+        let mut s = strategy(Side::Long, SafetyAnchor::Base, 1, dec!(10));
+        s.base_order = OrderSize::Base(dec!(1));
+        s.safety_order = Some(OrderSize::Base(dec!(2)));
+        let plan = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap();
+        assert_eq!(plan.levels[1].quantity, dec!(2));
+        assert_eq!(plan.funds_required, dec!(100) + dec!(180));
+    }
+
+    #[test]
+    fn entry_price_must_be_positive() {
+        let s = strategy(Side::Long, SafetyAnchor::Base, 0, dec!(1));
+        assert_eq!(plan(&s, &rules(dec!(1)), dec!(0)), Err(LadderError::EntryPriceNotPositive { price: dec!(0) }));
     }
 }
