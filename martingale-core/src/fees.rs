@@ -80,11 +80,7 @@ pub struct FeeSchedule {
 
 impl FeeSchedule {
     /// No fees.
-    pub const ZERO: FeeSchedule = FeeSchedule {
-        maker: Decimal::ZERO,
-        taker: Decimal::ZERO,
-        asset: FeeAsset::Quote,
-    };
+    pub const ZERO: FeeSchedule = FeeSchedule { maker: Decimal::ZERO, taker: Decimal::ZERO, asset: FeeAsset::Quote };
 
     /// Checks both rates are in `[0, 1)`.
     pub fn validate(&self) -> Result<(), InvalidFees> {
@@ -105,13 +101,7 @@ impl FeeSchedule {
     }
 
     /// The fee of one fill, in the asset it is paid in.
-    pub fn charge(
-        &self,
-        side: OrderSide,
-        liquidity: Liquidity,
-        price: Decimal,
-        qty: Decimal,
-    ) -> FeeCharge {
+    pub fn charge(&self, side: OrderSide, liquidity: Liquidity, price: Decimal, qty: Decimal) -> FeeCharge {
         let rate = self.rate(liquidity);
         match (self.asset, side) {
             (FeeAsset::Base, OrderSide::Buy) => FeeCharge::Base(qty * rate),

@@ -179,20 +179,8 @@ pub struct MarketRules {
 
 impl MarketRules {
     /// Rules with the given grid and minimums, no symbol and no `max_qty`.
-    pub fn new(
-        tick_size: Decimal,
-        step_size: Decimal,
-        min_qty: Decimal,
-        min_notional: Decimal,
-    ) -> Self {
-        MarketRules {
-            symbol: None,
-            tick_size,
-            step_size,
-            min_qty,
-            max_qty: None,
-            min_notional,
-        }
+    pub fn new(tick_size: Decimal, step_size: Decimal, min_qty: Decimal, min_notional: Decimal) -> Self {
+        MarketRules { symbol: None, tick_size, step_size, min_qty, max_qty: None, min_notional }
     }
 
     /// Checks that no rule is negative (zero disables a rule).
@@ -236,22 +224,13 @@ impl MarketRules {
             return Err(RuleViolation::NonPositiveQuantity { quantity });
         }
         if !on_grid(price, self.tick_size) {
-            return Err(RuleViolation::PriceOffTick {
-                price,
-                tick_size: self.tick_size,
-            });
+            return Err(RuleViolation::PriceOffTick { price, tick_size: self.tick_size });
         }
         if !on_grid(quantity, self.step_size) {
-            return Err(RuleViolation::QuantityOffStep {
-                quantity,
-                step_size: self.step_size,
-            });
+            return Err(RuleViolation::QuantityOffStep { quantity, step_size: self.step_size });
         }
         if quantity < self.min_qty {
-            return Err(RuleViolation::BelowMinQty {
-                quantity,
-                min_qty: self.min_qty,
-            });
+            return Err(RuleViolation::BelowMinQty { quantity, min_qty: self.min_qty });
         }
         if let Some(max_qty) = self.max_qty.filter(|m| *m > Decimal::ZERO) {
             if quantity > max_qty {
@@ -260,10 +239,7 @@ impl MarketRules {
         }
         let notional = price.checked_mul(quantity).unwrap_or(Decimal::MAX);
         if notional < self.min_notional {
-            return Err(RuleViolation::BelowMinNotional {
-                notional,
-                min_notional: self.min_notional,
-            });
+            return Err(RuleViolation::BelowMinNotional { notional, min_notional: self.min_notional });
         }
         Ok(())
     }
@@ -287,12 +263,7 @@ mod tests {
     #[case(dec!(7.3), dec!(0.5), Rounding::Down, dec!(7))]
     #[case(dec!(7.3), dec!(0.5), Rounding::Up, dec!(7.5))]
     #[case(dec!(7.3), dec!(0), Rounding::Up, dec!(7.3))]
-    fn rounds_onto_grid(
-        #[case] v: Decimal,
-        #[case] g: Decimal,
-        #[case] d: Rounding,
-        #[case] want: Decimal,
-    ) {
+    fn rounds_onto_grid(#[case] v: Decimal, #[case] g: Decimal, #[case] d: Rounding, #[case] want: Decimal) {
         assert_eq!(round_to(v, g, d), want);
     }
 
@@ -315,11 +286,7 @@ mod tests {
     #[case(dec!(10.001), dec!(1), RuleViolation::PriceOffTick { price: dec!(10.001), tick_size: dec!(0.01) })]
     #[case(dec!(10), dec!(1.000001), RuleViolation::QuantityOffStep { quantity: dec!(1.000001), step_size: dec!(0.00001) })]
     #[case(dec!(10), dec!(0.1), RuleViolation::BelowMinNotional { notional: dec!(1.0), min_notional: dec!(5) })]
-    fn violations_name_rule_and_values(
-        #[case] p: Decimal,
-        #[case] q: Decimal,
-        #[case] want: RuleViolation,
-    ) {
+    fn violations_name_rule_and_values(#[case] p: Decimal, #[case] q: Decimal, #[case] want: RuleViolation) {
         assert_eq!(btc().validate_order(p, q), Err(want));
     }
 
@@ -330,17 +297,11 @@ mod tests {
         r.max_qty = Some(dec!(9));
         assert_eq!(
             r.validate_order(dec!(10000), dec!(0.0005)),
-            Err(RuleViolation::BelowMinQty {
-                quantity: dec!(0.0005),
-                min_qty: dec!(0.001)
-            })
+            Err(RuleViolation::BelowMinQty { quantity: dec!(0.0005), min_qty: dec!(0.001) })
         );
         assert_eq!(
             r.validate_order(dec!(10), dec!(10)),
-            Err(RuleViolation::AboveMaxQty {
-                quantity: dec!(10),
-                max_qty: dec!(9)
-            })
+            Err(RuleViolation::AboveMaxQty { quantity: dec!(10), max_qty: dec!(9) })
         );
     }
 
@@ -348,12 +309,6 @@ mod tests {
     fn negative_rules_rejected() {
         let mut r = btc();
         r.step_size = dec!(-1);
-        assert_eq!(
-            r.validate(),
-            Err(InvalidRules {
-                field: "step_size",
-                value: dec!(-1)
-            })
-        );
+        assert_eq!(r.validate(), Err(InvalidRules { field: "step_size", value: dec!(-1) }));
     }
 }

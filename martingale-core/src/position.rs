@@ -177,10 +177,11 @@ impl Position {
 
     /// Deal P&L if the open quantity were closed at `mark` (no exit fee).
     pub fn unrealized_pnl(&self, mark: Decimal) -> Decimal {
-        let open_value = self.open_qty() * mark;
+        // Saturating: `mark` comes from outside and may be absurd.
+        let open_value = self.open_qty().saturating_mul(mark);
         match self.side {
-            Side::Long => self.realized_pnl() + open_value,
-            Side::Short => self.realized_pnl() - open_value,
+            Side::Long => self.realized_pnl().saturating_add(open_value),
+            Side::Short => self.realized_pnl().saturating_sub(open_value),
         }
     }
 
@@ -191,12 +192,10 @@ impl Position {
         if open <= Decimal::ZERO {
             return None;
         }
-        (-self.realized_pnl())
-            .checked_div(open)
-            .map(|p| match self.side {
-                Side::Long => p,
-                Side::Short => -p,
-            })
+        (-self.realized_pnl()).checked_div(open).map(|p| match self.side {
+            Side::Long => p,
+            Side::Short => -p,
+        })
     }
 
     /// The part of the open quantity below `step`: what an exit truncated to
@@ -229,10 +228,7 @@ mod tests {
         let mut p = Position::new(Side::Long);
         p.apply_entry(dec!(100), dec!(1), FeeCharge::Base(dec!(0.001)));
         assert_eq!(p.open_qty(), dec!(0.999));
-        assert_eq!(
-            p.break_even_price().map(|b| b.round_dp(6)),
-            Some(dec!(100.100100))
-        );
+        assert_eq!(p.break_even_price().map(|b| b.round_dp(6)), Some(dec!(100.100100)));
         assert_eq!(p.dust(dec!(0.01)), dec!(0.009));
         p.apply_exit(dec!(110), dec!(0.99), FeeCharge::Quote(dec!(0)));
         assert_eq!(p.open_qty(), dec!(0.009));

@@ -88,26 +88,15 @@ impl RiskSizing {
     /// assert!(matches!(s.quantity(dec!(25000), Some(dec!(25000)), &rules),
     ///     Err(SizingError::ZeroDistance { .. })));
     /// ```
-    pub fn quantity(
-        &self,
-        entry: Decimal,
-        stop: Option<Decimal>,
-        rules: &MarketRules,
-    ) -> Result<Decimal, SizingError> {
+    pub fn quantity(&self, entry: Decimal, stop: Option<Decimal>, rules: &MarketRules) -> Result<Decimal, SizingError> {
         if self.capital <= Decimal::ZERO {
-            return Err(SizingError::NoCapital {
-                capital: self.capital,
-            });
+            return Err(SizingError::NoCapital { capital: self.capital });
         }
         if self.risk_per_trade <= Decimal::ZERO || self.risk_per_trade > Decimal::ONE {
-            return Err(SizingError::BadRisk {
-                value: self.risk_per_trade,
-            });
+            return Err(SizingError::BadRisk { value: self.risk_per_trade });
         }
         if self.leverage < Decimal::ONE {
-            return Err(SizingError::BadLeverage {
-                value: self.leverage,
-            });
+            return Err(SizingError::BadLeverage { value: self.leverage });
         }
         if entry <= Decimal::ZERO {
             return Err(SizingError::BadEntry { entry });
@@ -119,23 +108,14 @@ impl RiskSizing {
                 if distance.is_zero() {
                     return Err(SizingError::ZeroDistance { entry, stop });
                 }
-                at_risk
-                    .checked_div(distance)
-                    .and_then(|q| q.checked_mul(self.leverage))
+                at_risk.checked_div(distance).and_then(|q| q.checked_mul(self.leverage))
             }
             None => (at_risk * self.leverage).checked_div(entry),
         };
         let quantity = rules.round_qty(raw.unwrap_or(Decimal::ZERO));
         rules
-            .validate_order(
-                rules.round_price(entry, crate::market::Rounding::Down),
-                quantity,
-            )
-            .map_err(|violation| SizingError::Rule {
-                quantity,
-                price: entry,
-                violation,
-            })?;
+            .validate_order(rules.round_price(entry, crate::market::Rounding::Down), quantity)
+            .map_err(|violation| SizingError::Rule { quantity, price: entry, violation })?;
         Ok(quantity)
     }
 }
@@ -162,33 +142,15 @@ mod tests {
         #[case] stop: Option<Decimal>,
         #[case] want: Decimal,
     ) {
-        let s = RiskSizing {
-            capital,
-            risk_per_trade: risk,
-            leverage: lev,
-        };
+        let s = RiskSizing { capital, risk_per_trade: risk, leverage: lev };
         assert_eq!(s.quantity(entry, stop, &rules()), Ok(want));
     }
 
     #[test]
     fn typed_errors() {
-        let s = RiskSizing {
-            capital: dec!(0),
-            risk_per_trade: dec!(0.01),
-            leverage: dec!(1),
-        };
-        assert_eq!(
-            s.quantity(dec!(1), None, &rules()),
-            Err(SizingError::NoCapital { capital: dec!(0) })
-        );
-        let s = RiskSizing {
-            capital: dec!(10),
-            risk_per_trade: dec!(0.01),
-            leverage: dec!(1),
-        };
-        assert!(matches!(
-            s.quantity(dec!(100), None, &rules()),
-            Err(SizingError::Rule { .. })
-        ));
+        let s = RiskSizing { capital: dec!(0), risk_per_trade: dec!(0.01), leverage: dec!(1) };
+        assert_eq!(s.quantity(dec!(1), None, &rules()), Err(SizingError::NoCapital { capital: dec!(0) }));
+        let s = RiskSizing { capital: dec!(10), risk_per_trade: dec!(0.01), leverage: dec!(1) };
+        assert!(matches!(s.quantity(dec!(100), None, &rules()), Err(SizingError::Rule { .. })));
     }
 }

@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use super::sim::{FillRecord, SimExchange};
 use crate::config::{FillModel, LimitFill};
 use crate::engine::{
-    candle_path, Candle, DealReport, Engine, EngineError, Event, OrderUpdate, Output, PhaseKind,
+    candle_path, Action, Candle, DealReport, Engine, EngineError, Event, OrderRequest, OrderUpdate, Output, PhaseKind,
     TimeMs,
 };
 use crate::{OrderSide, Side};
@@ -26,6 +26,8 @@ pub struct Recorded {
     pub deals: Vec<DealReport>,
     /// Every fill.
     pub fills: Vec<FillRecord>,
+    /// Every order placed (only with [`Driver::record_orders`]).
+    pub orders: Vec<OrderRequest>,
 }
 
 /// Drives one engine over candles through a simulated exchange.
@@ -36,6 +38,7 @@ pub struct Driver<'e> {
     fill: FillModel,
     interval_ms: TimeMs,
     candle: usize,
+    record_orders: bool,
     /// What happened so far.
     pub recorded: Recorded,
 }
@@ -49,15 +52,16 @@ enum Hit {
 impl<'e> Driver<'e> {
     /// A driver for `engine`; `interval_ms` is the candles' interval.
     pub fn new(engine: &'e mut Engine, fill: FillModel, interval_ms: TimeMs) -> Self {
-        let sim = SimExchange::new(engine.rules().clone(), *engine.fees(), fill);
-        Driver {
-            engine,
-            sim,
-            fill,
-            interval_ms,
-            candle: 0,
-            recorded: Recorded::default(),
-        }
+        let mut sim = SimExchange::new(engine.rules().clone(), *engine.fees(), fill);
+        // A restored engine's live orders still rest on the exchange.
+        sim.restore(engine.deal().map(|d| d.orders.as_slice()).unwrap_or_default());
+        Driver { engine, sim, fill, interval_ms, candle: 0, record_orders: false, recorded: Recorded::default() }
+    }
+
+    /// Also record every order placed (for audits and tests).
+    pub fn record_orders(mut self, on: bool) -> Self {
+        self.record_orders = on;
+        self
     }
 
     /// The engine.
@@ -78,6 +82,13 @@ impl<'e> Driver<'e> {
             if out.actions.is_empty() {
                 return Ok(());
             }
+            if self.record_orders {
+                for a in &out.actions {
+                    if let Action::Place(o) = a {
+                        self.recorded.orders.push(o.clone());
+                    }
+                }
+            }
             updates.clear();
             self.sim.execute(&out.actions, &mut updates);
             out = Output::default();
@@ -89,23 +100,13 @@ impl<'e> Driver<'e> {
     }
 
     fn record_fill(&mut self, update: &OrderUpdate, time: TimeMs) {
-        let OrderUpdate::Fill {
-            client_order_id,
-            cumulative_qty,
-            price,
-            fee: Some(fee),
-        } = update
-        else {
+        let OrderUpdate::Fill { client_order_id, cumulative_qty, price, fee: Some(fee) } = update else {
             return;
         };
         let Some(deal) = self.engine.deal() else {
             return;
         };
-        let Some(order) = deal
-            .orders
-            .iter()
-            .find(|o| &o.request.client_order_id == client_order_id)
-        else {
+        let Some(order) = deal.orders.iter().find(|o| &o.request.client_order_id == client_order_id) else {
             return;
         };
         self.recorded.fills.push(FillRecord {
@@ -122,24 +123,13 @@ impl<'e> Driver<'e> {
     }
 
     /// Processes candle `index`; `prev_close` is the previous candle's close.
-    pub fn candle(
-        &mut self,
-        index: usize,
-        c: &Candle,
-        prev_close: Option<Decimal>,
-    ) -> Result<(), EngineError> {
+    pub fn candle(&mut self, index: usize, c: &Candle, prev_close: Option<Decimal>) -> Result<(), EngineError> {
         self.candle = index;
         let inside = c.time.saturating_add(self.interval_ms - 1);
         let points = candle_path(c, self.fill.path);
         let mut start = prev_close;
         if self.engine.phase().kind() == PhaseKind::Idle {
-            self.send(
-                Event::Tick {
-                    time: c.time,
-                    price: c.open,
-                },
-                c.time,
-            )?;
+            self.send(Event::Tick { time: c.time, price: c.open }, c.time)?;
             if self.engine.phase().kind() == PhaseKind::Idle {
                 return Ok(()); // no deal: nothing can happen inside the candle
             }
@@ -182,8 +172,7 @@ impl<'e> Driver<'e> {
                 }
             };
             for (i, r) in self.sim.resting().iter().enumerate() {
-                let fills_here =
-                    (down && r.side == OrderSide::Buy) || (!down && r.side == OrderSide::Sell);
+                let fills_here = (down && r.side == OrderSide::Buy) || (!down && r.side == OrderSide::Sell);
                 if !fills_here {
                     continue;
                 }
@@ -194,14 +183,7 @@ impl<'e> Driver<'e> {
                     (false, false) => b > r.price,
                 };
                 if reached {
-                    consider(
-                        if down {
-                            r.price.min(cur)
-                        } else {
-                            r.price.max(cur)
-                        },
-                        Hit::Limit(i),
-                    );
+                    consider(if down { r.price.min(cur) } else { r.price.max(cur) }, Hit::Limit(i));
                 }
             }
             let w = self.engine.watch();

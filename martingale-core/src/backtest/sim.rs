@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::FillModel;
-use crate::engine::{Action, ClientOrderId, OrderKind, OrderRole, OrderUpdate, TimeMs};
+use crate::engine::{Action, ClientOrderId, OrderKind, OrderRole, OrderUpdate, TimeMs, TrackedOrder};
 use crate::fees::{FeeCharge, FeeSchedule, Liquidity};
 use crate::market::{MarketRules, Rounding};
 use crate::OrderSide;
@@ -66,11 +66,22 @@ pub struct SimExchange {
 impl SimExchange {
     /// An empty book.
     pub fn new(rules: MarketRules, fees: FeeSchedule, fill: FillModel) -> Self {
-        SimExchange {
-            rules,
-            fees,
-            fill,
-            resting: Vec::new(),
+        SimExchange { rules, fees, fill, resting: Vec::new() }
+    }
+
+    /// Rests every live limit order of `orders` (the engine's view of its
+    /// book), for a simulation that resumes from a snapshot.
+    pub fn restore(&mut self, orders: &[TrackedOrder]) {
+        for o in orders.iter().filter(|o| o.state.is_live()) {
+            if let OrderKind::Limit { price } = o.request.kind {
+                self.resting.push(Resting {
+                    id: o.request.client_order_id.clone(),
+                    role: o.request.role,
+                    side: o.request.side,
+                    price,
+                    quantity: o.request.quantity - o.filled,
+                });
+            }
         }
     }
 
@@ -82,21 +93,15 @@ impl SimExchange {
     /// Price a market order fills at: its reference price, exits moved
     /// against the trader by the slippage.
     pub fn market_price(&self, role: OrderRole, side: OrderSide, reference: Decimal) -> Decimal {
-        let exit = matches!(
-            role,
-            OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual
-        );
+        let exit =
+            matches!(role, OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual);
         if !exit || self.fill.slippage_bps.is_zero() {
             return reference;
         }
         let bps = self.fill.slippage_bps / Decimal::from(10_000);
         match side {
-            OrderSide::Buy => self
-                .rules
-                .round_price(reference * (Decimal::ONE + bps), Rounding::Up),
-            OrderSide::Sell => self
-                .rules
-                .round_price(reference * (Decimal::ONE - bps), Rounding::Down),
+            OrderSide::Buy => self.rules.round_price(reference * (Decimal::ONE + bps), Rounding::Up),
+            OrderSide::Sell => self.rules.round_price(reference * (Decimal::ONE - bps), Rounding::Down),
         }
     }
 
@@ -108,9 +113,7 @@ impl SimExchange {
                 Action::Place(o) => match o.kind {
                     OrderKind::Market { reference_price } => {
                         let price = self.market_price(o.role, o.side, reference_price);
-                        let fee = self
-                            .fees
-                            .charge(o.side, Liquidity::Taker, price, o.quantity);
+                        let fee = self.fees.charge(o.side, Liquidity::Taker, price, o.quantity);
                         out.push(OrderUpdate::Fill {
                             client_order_id: o.client_order_id.clone(),
                             cumulative_qty: o.quantity,
@@ -126,17 +129,13 @@ impl SimExchange {
                             price,
                             quantity: o.quantity,
                         });
-                        out.push(OrderUpdate::Accepted {
-                            client_order_id: o.client_order_id.clone(),
-                        });
+                        out.push(OrderUpdate::Accepted { client_order_id: o.client_order_id.clone() });
                     }
                 },
                 Action::Cancel { client_order_id } => {
                     if let Some(i) = self.resting.iter().position(|r| &r.id == client_order_id) {
                         self.resting.remove(i);
-                        out.push(OrderUpdate::Canceled {
-                            client_order_id: client_order_id.clone(),
-                        });
+                        out.push(OrderUpdate::Canceled { client_order_id: client_order_id.clone() });
                     }
                 }
             }
@@ -149,14 +148,7 @@ impl SimExchange {
             return None;
         }
         let r = self.resting.remove(index);
-        let fee = self
-            .fees
-            .charge(r.side, Liquidity::Maker, r.price, r.quantity);
-        Some(OrderUpdate::Fill {
-            client_order_id: r.id,
-            cumulative_qty: r.quantity,
-            price: r.price,
-            fee: Some(fee),
-        })
+        let fee = self.fees.charge(r.side, Liquidity::Maker, r.price, r.quantity);
+        Some(OrderUpdate::Fill { client_order_id: r.id, cumulative_qty: r.quantity, price: r.price, fee: Some(fee) })
     }
 }

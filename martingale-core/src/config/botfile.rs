@@ -96,8 +96,7 @@ pub enum BotFileError {
 impl BotFile {
     /// Parse and validate a JSON bot file.
     pub fn from_json(text: &str) -> Result<BotFile, BotFileError> {
-        let bot: BotFile =
-            serde_json::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
+        let bot: BotFile = serde_json::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
         bot.validate()?;
         Ok(bot)
     }
@@ -126,8 +125,7 @@ impl BotFile {
         self.market.validate()?;
         self.fees.validate()?;
         check_fee_side(self.strategy.side, self.fees.asset)?;
-        if self.fill.slippage_bps < Decimal::ZERO || self.fill.slippage_bps > Decimal::from(10_000)
-        {
+        if self.fill.slippage_bps < Decimal::ZERO || self.fill.slippage_bps > Decimal::from(10_000) {
             return Err(ConfigError::OutOfRange {
                 field: "fill.slippage_bps".into(),
                 value: self.fill.slippage_bps,
@@ -190,19 +188,12 @@ step_size = "0.001"
     #[test]
     fn unknown_field_is_an_error() {
         let bad = TOML.replace("tick_size", "tick");
-        assert!(matches!(
-            BotFile::from_toml(&bad),
-            Err(BotFileError::Parse(_))
-        ));
+        assert!(matches!(BotFile::from_toml(&bad), Err(BotFileError::Parse(_))));
     }
 
     #[test]
     fn short_with_base_fees_is_invalid() {
-        let text =
-            format!("{TOML}\n[fees]\nmaker = \"0.001\"\ntaker = \"0.001\"\nasset = \"base\"\n");
-        assert!(matches!(
-            BotFile::from_toml(&text),
-            Err(BotFileError::Invalid(ConfigError::Conflict { .. }))
-        ));
+        let text = format!("{TOML}\n[fees]\nmaker = \"0.001\"\ntaker = \"0.001\"\nasset = \"base\"\n");
+        assert!(matches!(BotFile::from_toml(&text), Err(BotFileError::Invalid(ConfigError::Conflict { .. }))));
     }
 }

@@ -218,10 +218,7 @@ impl StrategyConfig {
             safety_anchor: SafetyAnchor::Base,
             custom_levels: None,
             max_active_safety_orders: None,
-            take_profit: TakeProfit {
-                percent: take_profit_percent,
-                base: PriceBase::Average,
-            },
+            take_profit: TakeProfit { percent: take_profit_percent, base: PriceBase::Average },
             trailing_take_profit: None,
             stop_loss: None,
             stop_loss_timeout_secs: None,

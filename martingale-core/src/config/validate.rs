@@ -97,27 +97,22 @@ pub enum ConfigError {
     Fees(#[from] InvalidFees),
 }
 
+/// Largest size or percent accepted (10^13), as for prices in the engine.
+const MAX_VALUE: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
+
 fn positive(field: impl Into<String>, value: Decimal) -> Result<(), ConfigError> {
-    if value > Decimal::ZERO {
-        Ok(())
-    } else {
-        Err(ConfigError::NotPositive {
-            field: field.into(),
-            value,
-        })
+    let field = field.into();
+    if value <= Decimal::ZERO {
+        return Err(ConfigError::NotPositive { field, value });
     }
+    in_range(&field, value, Decimal::ZERO, MAX_VALUE)
 }
 
 fn in_range(field: &str, value: Decimal, min: Decimal, max: Decimal) -> Result<(), ConfigError> {
     if value >= min && value <= max {
         Ok(())
     } else {
-        Err(ConfigError::OutOfRange {
-            field: field.into(),
-            value,
-            min,
-            max,
-        })
+        Err(ConfigError::OutOfRange { field: field.into(), value, min, max })
     }
 }
 
@@ -138,23 +133,13 @@ impl StrategyConfig {
         positive("take_profit.percent", self.take_profit.percent)?;
         if self.side == Side::Short {
             // A short's take profit must stay above zero.
-            in_range(
-                "take_profit.percent",
-                self.take_profit.percent,
-                Decimal::ZERO,
-                dec!(99.99),
-            )?;
+            in_range("take_profit.percent", self.take_profit.percent, Decimal::ZERO, dec!(99.99))?;
         }
         if let Some(t) = self.trailing_take_profit {
             positive("trailing_take_profit", t)?;
             in_range("trailing_take_profit", t, Decimal::ZERO, dec!(99.99))?;
         }
-        in_range(
-            "reinvest_percent",
-            self.reinvest_percent,
-            Decimal::ZERO,
-            dec!(100),
-        )?;
+        in_range("reinvest_percent", self.reinvest_percent, Decimal::ZERO, dec!(100))?;
         if let Some(active) = self.max_active_safety_orders {
             if active == 0 && self.safety_count() > 0 {
                 return Err(ConfigError::NotPositive {
@@ -164,10 +149,7 @@ impl StrategyConfig {
             }
         }
         if self.max_deals == Some(0) {
-            return Err(ConfigError::NotPositive {
-                field: "max_deals".into(),
-                value: Decimal::ZERO,
-            });
+            return Err(ConfigError::NotPositive { field: "max_deals".into(), value: Decimal::ZERO });
         }
         self.validate_levels()?;
         self.validate_stop()
@@ -186,47 +168,29 @@ impl StrategyConfig {
                 }
             }
             let count = Decimal::from(levels.len());
-            in_range(
-                "custom_levels (count)",
-                count,
-                Decimal::ZERO,
-                Decimal::from(MAX_SAFETY_ORDERS),
-            )?;
+            in_range("custom_levels (count)", count, Decimal::ZERO, Decimal::from(MAX_SAFETY_ORDERS))?;
             let mut previous = Decimal::ZERO;
             for (i, level) in levels.iter().enumerate() {
                 positive(format!("custom_levels[{i}].deviation"), level.deviation)?;
                 positive(format!("custom_levels[{i}].size"), level.size.amount())?;
-                if self.safety_anchor == SafetyAnchor::Base && i > 0 && level.deviation <= previous
-                {
-                    return Err(ConfigError::DeviationNotIncreasing {
-                        index: i,
-                        value: level.deviation,
-                        previous,
-                    });
+                if self.safety_anchor == SafetyAnchor::Base && i > 0 && level.deviation <= previous {
+                    return Err(ConfigError::DeviationNotIncreasing { index: i, value: level.deviation, previous });
                 }
                 previous = level.deviation;
             }
         } else {
-            let n = self.max_safety_orders.ok_or(ConfigError::Missing {
-                field: "max_safety_orders",
-                reason: "there are no custom_levels",
-            })?;
-            in_range(
-                "max_safety_orders",
-                Decimal::from(n),
-                Decimal::ZERO,
-                Decimal::from(MAX_SAFETY_ORDERS),
-            )?;
+            let n = self
+                .max_safety_orders
+                .ok_or(ConfigError::Missing { field: "max_safety_orders", reason: "there are no custom_levels" })?;
+            in_range("max_safety_orders", Decimal::from(n), Decimal::ZERO, Decimal::from(MAX_SAFETY_ORDERS))?;
             if n > 0 {
-                let size = self.safety_order.ok_or(ConfigError::Missing {
-                    field: "safety_order",
-                    reason: "max_safety_orders > 0",
-                })?;
+                let size = self
+                    .safety_order
+                    .ok_or(ConfigError::Missing { field: "safety_order", reason: "max_safety_orders > 0" })?;
                 positive("safety_order", size.amount())?;
-                let d = self.price_deviation.ok_or(ConfigError::Missing {
-                    field: "price_deviation",
-                    reason: "max_safety_orders > 0",
-                })?;
+                let d = self
+                    .price_deviation
+                    .ok_or(ConfigError::Missing { field: "price_deviation", reason: "max_safety_orders > 0" })?;
                 positive("price_deviation", d)?;
                 in_range("step_scale", self.step_scale, dec!(0.1), dec!(10))?;
                 in_range("volume_scale", self.volume_scale, dec!(0.1), dec!(10))?;
@@ -238,10 +202,7 @@ impl StrategyConfig {
             for (i, dev) in deviations.iter().enumerate() {
                 if *dev >= dec!(100) {
                     let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                    return Err(ConfigError::LevelPriceNotPositive {
-                        level,
-                        deviation: *dev,
-                    });
+                    return Err(ConfigError::LevelPriceNotPositive { level, deviation: *dev });
                 }
             }
         }
@@ -251,10 +212,7 @@ impl StrategyConfig {
     fn validate_stop(&self) -> Result<(), ConfigError> {
         let Some(sl) = self.stop_loss else {
             if self.stop_loss_timeout_secs.is_some() {
-                return Err(ConfigError::Missing {
-                    field: "stop_loss",
-                    reason: "stop_loss_timeout_secs is set",
-                });
+                return Err(ConfigError::Missing { field: "stop_loss", reason: "stop_loss_timeout_secs is set" });
             }
             return Ok(());
         };
@@ -263,16 +221,9 @@ impl StrategyConfig {
             in_range("stop_loss.percent", sl.percent, Decimal::ZERO, dec!(99.99))?;
         }
         if sl.base == PriceBase::BaseOrder {
-            let ladder = self
-                .nominal_deviations()?
-                .last()
-                .copied()
-                .unwrap_or(Decimal::ZERO);
+            let ladder = self.nominal_deviations()?.last().copied().unwrap_or(Decimal::ZERO);
             if sl.percent <= ladder {
-                return Err(ConfigError::StopLossInsideLadder {
-                    stop_percent: sl.percent,
-                    ladder_deviation: ladder,
-                });
+                return Err(ConfigError::StopLossInsideLadder { stop_percent: sl.percent, ladder_deviation: ladder });
             }
         }
         Ok(())
@@ -296,10 +247,7 @@ impl StrategyConfig {
             OrderSize::Quote(q) => q,
             OrderSize::Base(b) => b,
         };
-        let overflow = |level| ConfigError::Overflow {
-            field: "step_scale",
-            level,
-        };
+        let overflow = |level| ConfigError::Overflow { field: "step_scale", level };
         for level in 1..=n {
             let (dev, size) = self.safety_level(level).ok_or(overflow(level))?;
             let anchor_price = match self.safety_anchor {
@@ -317,16 +265,10 @@ impl StrategyConfig {
             let factor = Decimal::ONE + sign * dist / hundred;
             price = anchor_price.checked_mul(factor).ok_or(overflow(level))?;
             if price <= Decimal::ZERO {
-                return Err(ConfigError::LevelPriceNotPositive {
-                    level,
-                    deviation: (Decimal::ONE - price) * hundred,
-                });
+                return Err(ConfigError::LevelPriceNotPositive { level, deviation: (Decimal::ONE - price) * hundred });
             }
             // Weights relative to the base order, in the base order's unit.
-            let w = size
-                .amount()
-                .checked_div(base_quote)
-                .ok_or(overflow(level))?;
+            let w = size.amount().checked_div(base_quote).ok_or(overflow(level))?;
             let q = match size {
                 OrderSize::Quote(_) => w / price,
                 OrderSize::Base(_) => w,
@@ -374,10 +316,7 @@ mod tests {
     #[test]
     fn worked_example_deviations() {
         let devs = example().nominal_deviations().unwrap();
-        assert_eq!(
-            devs,
-            vec![dec!(1.5), dec!(3.3), dec!(5.46), dec!(8.052), dec!(11.1624)]
-        );
+        assert_eq!(devs, vec![dec!(1.5), dec!(3.3), dec!(5.46), dec!(8.052), dec!(11.1624)]);
     }
 
     #[test]
@@ -386,10 +325,7 @@ mod tests {
         c.safety_anchor = SafetyAnchor::Previous;
         c.max_safety_orders = Some(2);
         // 1 - 0.985 * 0.982 = 3.273 %
-        assert_eq!(
-            c.nominal_deviations().unwrap(),
-            vec![dec!(1.5), dec!(3.273)]
-        );
+        assert_eq!(c.nominal_deviations().unwrap(), vec![dec!(1.5), dec!(3.273)]);
     }
 
     #[test]
@@ -398,22 +334,11 @@ mod tests {
         c.step_scale = dec!(11);
         assert_eq!(
             c.validate(),
-            Err(ConfigError::OutOfRange {
-                field: "step_scale".into(),
-                value: dec!(11),
-                min: dec!(0.1),
-                max: dec!(10)
-            })
+            Err(ConfigError::OutOfRange { field: "step_scale".into(), value: dec!(11), min: dec!(0.1), max: dec!(10) })
         );
         let mut c = example();
         c.base_order = OrderSize::Quote(dec!(-5));
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::NotPositive {
-                field: "base_order".into(),
-                value: dec!(-5)
-            })
-        );
+        assert_eq!(c.validate(), Err(ConfigError::NotPositive { field: "base_order".into(), value: dec!(-5) }));
         let mut c = example();
         c.max_safety_orders = Some(201);
         assert!(matches!(c.validate(), Err(ConfigError::OutOfRange { .. })));
@@ -421,10 +346,7 @@ mod tests {
         c.price_deviation = None;
         assert_eq!(
             c.validate(),
-            Err(ConfigError::Missing {
-                field: "price_deviation",
-                reason: "max_safety_orders > 0"
-            })
+            Err(ConfigError::Missing { field: "price_deviation", reason: "max_safety_orders > 0" })
         );
     }
 
@@ -434,13 +356,7 @@ mod tests {
         c.price_deviation = Some(dec!(30));
         c.step_scale = Dec::ONE;
         c.max_safety_orders = Some(4);
-        assert_eq!(
-            c.validate(),
-            Err(ConfigError::LevelPriceNotPositive {
-                level: 4,
-                deviation: dec!(120)
-            })
-        );
+        assert_eq!(c.validate(), Err(ConfigError::LevelPriceNotPositive { level: 4, deviation: dec!(120) }));
         c.side = Side::Short;
         assert_eq!(c.validate(), Ok(()));
     }
@@ -449,27 +365,15 @@ mod tests {
     #[test]
     fn base_order_stop_inside_ladder_rejected() {
         let mut c = example();
-        c.stop_loss = Some(StopLoss {
-            percent: dec!(10),
-            base: PriceBase::BaseOrder,
-        });
+        c.stop_loss = Some(StopLoss { percent: dec!(10), base: PriceBase::BaseOrder });
         assert_eq!(
             c.validate(),
-            Err(ConfigError::StopLossInsideLadder {
-                stop_percent: dec!(10),
-                ladder_deviation: dec!(11.1624)
-            })
+            Err(ConfigError::StopLossInsideLadder { stop_percent: dec!(10), ladder_deviation: dec!(11.1624) })
         );
-        c.stop_loss = Some(StopLoss {
-            percent: dec!(12),
-            base: PriceBase::BaseOrder,
-        });
+        c.stop_loss = Some(StopLoss { percent: dec!(12), base: PriceBase::BaseOrder });
         assert_eq!(c.validate(), Ok(()));
         // An average-based stop moves with the average: not checked statically.
-        c.stop_loss = Some(StopLoss {
-            percent: dec!(3),
-            base: PriceBase::Average,
-        });
+        c.stop_loss = Some(StopLoss { percent: dec!(3), base: PriceBase::Average });
         assert_eq!(c.validate(), Ok(()));
     }
 
@@ -478,33 +382,17 @@ mod tests {
         let mut c = example();
         c.max_safety_orders = None;
         c.custom_levels = Some(vec![
-            CustomLevel {
-                deviation: dec!(2),
-                size: OrderSize::Quote(dec!(150)),
-            },
-            CustomLevel {
-                deviation: dec!(2),
-                size: OrderSize::Quote(dec!(150)),
-            },
+            CustomLevel { deviation: dec!(2), size: OrderSize::Quote(dec!(150)) },
+            CustomLevel { deviation: dec!(2), size: OrderSize::Quote(dec!(150)) },
         ]);
         assert_eq!(
             c.validate(),
-            Err(ConfigError::DeviationNotIncreasing {
-                index: 1,
-                value: dec!(2),
-                previous: dec!(2)
-            })
+            Err(ConfigError::DeviationNotIncreasing { index: 1, value: dec!(2), previous: dec!(2) })
         );
         c.safety_anchor = SafetyAnchor::Previous;
         assert_eq!(c.validate(), Ok(()));
         c.max_safety_orders = Some(3);
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::Conflict {
-                field: "max_safety_orders",
-                ..
-            })
-        ));
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict { field: "max_safety_orders", .. })));
     }
 
     #[test]

@@ -31,10 +31,7 @@ pub enum OrderState {
 impl OrderState {
     /// True while the order may still fill.
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            OrderState::Sent | OrderState::Open | OrderState::CancelRequested
-        )
+        matches!(self, OrderState::Sent | OrderState::Open | OrderState::CancelRequested)
     }
 }
 
@@ -147,13 +144,7 @@ pub struct Deal {
 }
 
 impl Deal {
-    pub(super) fn new(
-        number: u32,
-        started_at: TimeMs,
-        side: crate::Side,
-        scale: Decimal,
-        base_quote: Decimal,
-    ) -> Deal {
+    pub(super) fn new(number: u32, started_at: TimeMs, side: crate::Side, scale: Decimal, base_quote: Decimal) -> Deal {
         Deal {
             number,
             started_at,
@@ -187,18 +178,8 @@ impl Deal {
     ) -> Action {
         let client_order_id = ClientOrderId::new(bot, self.number, role, self.seq);
         self.seq = self.seq.wrapping_add(1);
-        let request = OrderRequest {
-            client_order_id,
-            role,
-            side,
-            kind,
-            quantity,
-        };
-        self.orders.push(TrackedOrder {
-            request: request.clone(),
-            filled: Decimal::ZERO,
-            state: OrderState::Sent,
-        });
+        let request = OrderRequest { client_order_id, role, side, kind, quantity };
+        self.orders.push(TrackedOrder { request: request.clone(), filled: Decimal::ZERO, state: OrderState::Sent });
         Action::Place(request)
     }
 
@@ -208,9 +189,7 @@ impl Deal {
         for o in self.orders.iter_mut() {
             if matches!(o.state, OrderState::Sent | OrderState::Open) && pred(o) {
                 o.state = OrderState::CancelRequested;
-                out.push(Action::Cancel {
-                    client_order_id: o.request.client_order_id.clone(),
-                });
+                out.push(Action::Cancel { client_order_id: o.request.client_order_id.clone() });
             }
         }
         out
@@ -218,17 +197,12 @@ impl Deal {
 
     /// Index of an order by client order id.
     pub(super) fn find(&self, id: &ClientOrderId) -> Option<usize> {
-        self.orders
-            .iter()
-            .position(|o| &o.request.client_order_id == id)
+        self.orders.iter().position(|o| &o.request.client_order_id == id)
     }
 
     /// Live orders with a role.
     pub(super) fn live(&self, pred: impl Fn(OrderRole) -> bool) -> usize {
-        self.orders
-            .iter()
-            .filter(|o| o.state.is_live() && pred(o.request.role))
-            .count()
+        self.orders.iter().filter(|o| o.state.is_live() && pred(o.request.role)).count()
     }
 
     /// True when safety level `n` needs no (new) order: one is live, has
@@ -236,9 +210,7 @@ impl Deal {
     pub fn level_done(&self, n: u32) -> bool {
         self.orders.iter().any(|o| {
             o.request.role == OrderRole::Safety(n)
-                && (o.state.is_live()
-                    || o.filled > Decimal::ZERO
-                    || o.state == OrderState::Rejected)
+                && (o.state.is_live() || o.filled > Decimal::ZERO || o.state == OrderState::Rejected)
         })
     }
 

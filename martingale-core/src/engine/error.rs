@@ -29,8 +29,8 @@ pub enum EngineError {
         /// The latest time seen.
         last: TimeMs,
     },
-    /// A price that is zero or negative.
-    #[error("price {price} is not positive")]
+    /// A price that is zero, negative or absurdly large (above [`super::MAX_AMOUNT`]).
+    #[error("price {price} is not in (0, 10^13]")]
     BadPrice {
         /// The price.
         price: Decimal,

@@ -74,13 +74,9 @@ impl OrderUpdate {
     pub fn client_order_id(&self) -> &ClientOrderId {
         match self {
             OrderUpdate::Accepted { client_order_id }
-            | OrderUpdate::Fill {
-                client_order_id, ..
-            }
+            | OrderUpdate::Fill { client_order_id, .. }
             | OrderUpdate::Canceled { client_order_id }
-            | OrderUpdate::Rejected {
-                client_order_id, ..
-            }
+            | OrderUpdate::Rejected { client_order_id, .. }
             | OrderUpdate::Expired { client_order_id } => client_order_id,
         }
     }

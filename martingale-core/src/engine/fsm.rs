@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 
 use super::deal::{Deal, ExitKind, LevelOrder, OrderState, PendingExit, Trailing};
 use super::{
-    Candle, Command, DealReport, Engine, EngineError, Event, Mode, OrderKind, OrderRole,
-    OrderUpdate, Output, Phase, PhaseKind, TimeMs, Watch,
+    Candle, Command, DealReport, Engine, EngineError, Event, Mode, OrderKind, OrderRole, OrderUpdate, Output, Phase,
+    PhaseKind, TimeMs, Watch,
 };
 use crate::config::{OrderSize, PathModel, SafetyAnchor, StartCondition};
 use crate::ladder::{self, order_quantity, safety_price, stop_loss_price, take_profit_price};
@@ -24,12 +24,20 @@ use crate::Side;
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
+/// Largest price or quantity the engine accepts from outside (10^13): keeps
+/// every product and running sum far from `Decimal`'s ~7.9 * 10^28 limit, so
+/// no arithmetic can overflow whatever an exchange reports.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
+
+fn price_ok(price: Decimal) -> bool {
+    price > Decimal::ZERO && price <= MAX_AMOUNT
+}
+
 fn event_time(event: &Event) -> TimeMs {
     match event {
-        Event::Tick { time, .. }
-        | Event::Order { time, .. }
-        | Event::Command { time, .. }
-        | Event::Signal { time } => *time,
+        Event::Tick { time, .. } | Event::Order { time, .. } | Event::Command { time, .. } | Event::Signal { time } => {
+            *time
+        }
         Event::Candle(c) => c.time,
     }
 }
@@ -63,11 +71,7 @@ impl Engine {
         use Mode::*;
         use PhaseKind as P;
         let phase = self.phase.kind();
-        let refuse = |name: &'static str, mode: Mode| EngineError::InvalidTransition {
-            command: name,
-            mode,
-            phase,
-        };
+        let refuse = |name: &'static str, mode: Mode| EngineError::InvalidTransition { command: name, mode, phase };
         let mut out = Output::default();
         match (&command, self.mode, phase) {
             (Command::Start, Created | Stopped, _) => {
@@ -106,17 +110,12 @@ impl Engine {
                     OrderSize::Quote(q) => q.checked_div(price).unwrap_or(Decimal::ZERO),
                     OrderSize::Base(b) => *b,
                 });
-                let on_grid = self
-                    .rules
-                    .round_limit_price(price, self.strategy.side.entry());
+                let on_grid = self.rules.round_limit_price(price, self.strategy.side.entry());
                 self.rules.validate_order(on_grid, quantity)?;
                 let (bot, side) = (self.bot.clone(), self.strategy.side.entry());
                 if let Some(deal) = self.phase.deal_mut() {
-                    let kind = OrderKind::Market {
-                        reference_price: price,
-                    };
-                    out.actions
-                        .push(deal.place(&bot, OrderRole::AddFunds, side, kind, quantity));
+                    let kind = OrderKind::Market { reference_price: price };
+                    out.actions.push(deal.place(&bot, OrderRole::AddFunds, side, kind, quantity));
                 }
             }
             (Command::Start, mode, _) => return Err(refuse("start", mode)),
@@ -148,7 +147,7 @@ impl Engine {
     }
 
     fn on_tick(&mut self, time: TimeMs, price: Decimal) -> Result<Output, EngineError> {
-        if price <= Decimal::ZERO {
+        if !price_ok(price) {
             return Err(EngineError::BadPrice { price });
         }
         let mut out = match self.phase.kind() {
@@ -165,16 +164,11 @@ impl Engine {
     }
 
     fn can_start(&self, time: TimeMs) -> bool {
-        let cooled = self.last_closed_at.map_or(true, |closed| {
-            let cooldown = i64::try_from(self.strategy.cooldown_secs)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(1000);
+        let cooled = self.last_closed_at.is_none_or(|closed| {
+            let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
             time > closed.saturating_add(cooldown)
         });
-        let under_max = self
-            .strategy
-            .max_deals
-            .map_or(true, |max| self.totals.closed_deals < max);
+        let under_max = self.strategy.max_deals.is_none_or(|max| self.totals.closed_deals < max);
         let signal = match self.strategy.start_condition {
             StartCondition::Asap => true,
             StartCondition::Signal => self.signal_pending,
@@ -184,35 +178,20 @@ impl Engine {
 
     fn start_deal(&mut self, time: TimeMs, price: Decimal) -> Result<Output, EngineError> {
         let unit = ladder::plan(&self.strategy, &self.rules, price)?;
-        let (scale, plan) =
-            if self.reinvest_pool > Decimal::ZERO && unit.funds_required > Decimal::ZERO {
-                let scale = (unit.funds_required + self.reinvest_pool) / unit.funds_required;
-                (
-                    scale,
-                    ladder::plan_scaled(&self.strategy, &self.rules, price, scale)?,
-                )
-            } else {
-                (Decimal::ONE, unit)
-            };
+        let (scale, plan) = if self.reinvest_pool > Decimal::ZERO && unit.funds_required > Decimal::ZERO {
+            let scale = (unit.funds_required + self.reinvest_pool) / unit.funds_required;
+            (scale, ladder::plan_scaled(&self.strategy, &self.rules, price, scale)?)
+        } else {
+            (Decimal::ONE, unit)
+        };
         let base = plan.levels[0];
         let number = self.deals_started.wrapping_add(1);
         let mut deal = Deal::new(number, time, self.strategy.side, scale, base.quote);
-        let kind = OrderKind::Market {
-            reference_price: price,
-        };
-        let action = deal.place(
-            &self.bot,
-            OrderRole::Base,
-            self.strategy.side.entry(),
-            kind,
-            base.quantity,
-        );
+        let kind = OrderKind::Market { reference_price: price };
+        let action = deal.place(&self.bot, OrderRole::Base, self.strategy.side.entry(), kind, base.quantity);
         self.deals_started = number;
         self.phase = Phase::Opening(deal);
-        Ok(Output {
-            actions: vec![action],
-            closed: vec![],
-        })
+        Ok(Output { actions: vec![action], closed: vec![] })
     }
 
     pub(super) fn watch_deal(&self, deal: &Deal) -> Watch {
@@ -220,16 +199,11 @@ impl Engine {
         let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
         let p0 = deal.entry_price.unwrap_or(avg);
         let stop_loss = stop_loss_price(&self.strategy, &self.rules, avg, p0);
-        let mut w = Watch {
-            stop_loss,
-            ..Watch::default()
-        };
+        let mut w = Watch { stop_loss, ..Watch::default() };
         if let Some(t) = self.strategy.trailing_take_profit {
             match deal.trailing {
                 None => w.trailing_arm = deal.take_profit_price,
-                Some(tr) => {
-                    w.trailing_exit = Some(trailing_exit_price(side, &self.rules, tr.peak, t))
-                }
+                Some(tr) => w.trailing_exit = Some(trailing_exit_price(side, &self.rules, tr.peak, t)),
             }
         }
         w
@@ -237,10 +211,7 @@ impl Engine {
 
     fn check_exits(&mut self, time: TimeMs, price: Decimal) -> Output {
         let side = self.strategy.side;
-        let timeout_ms = self
-            .strategy
-            .stop_loss_timeout_secs
-            .map(|s| i64::try_from(s).unwrap_or(i64::MAX) * 1000);
+        let timeout_ms = self.strategy.stop_loss_timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX) * 1000);
         let trailing_pct = self.strategy.trailing_take_profit;
         let Phase::Open(deal) = &self.phase else {
             return Output::default();
@@ -262,7 +233,7 @@ impl Engine {
         if let Some(sl) = watch.stop_loss.filter(|sl| beyond(*sl)) {
             let since = deal.breach_since.unwrap_or(time);
             breach_since = Some(since);
-            if timeout_ms.map_or(true, |t| time.saturating_sub(since) >= t) {
+            if timeout_ms.is_none_or(|t| time.saturating_sub(since) >= t) {
                 let _ = sl;
                 fire = Some(ExitKind::StopLoss);
             }
@@ -298,17 +269,10 @@ impl Engine {
         let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return Output::default();
         };
-        deal.exit = Some(PendingExit {
-            kind,
-            reference_price,
-            sent: false,
-        });
+        deal.exit = Some(PendingExit { kind, reference_price, sent: false });
         deal.trailing = None;
         deal.take_profit_wanted = false;
-        let mut out = Output {
-            actions: deal.cancel_where(|_| true),
-            closed: vec![],
-        };
+        let mut out = Output { actions: deal.cancel_where(|_| true), closed: vec![] };
         self.phase = Phase::Closing(deal);
         out.extend(self.reconcile(time));
         out
@@ -319,13 +283,8 @@ impl Engine {
     fn on_order(&mut self, time: TimeMs, update: OrderUpdate) -> Result<Output, EngineError> {
         let fees = self.fees;
         let id = update.client_order_id().clone();
-        let deal = self
-            .phase
-            .deal_mut()
-            .ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
-        let idx = deal
-            .find(&id)
-            .ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
+        let deal = self.phase.deal_mut().ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
+        let idx = deal.find(&id).ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
         let order = &deal.orders[idx];
         let mut out = Output::default();
         match update {
@@ -335,20 +294,10 @@ impl Engine {
                 }
                 return Ok(Output::default());
             }
-            OrderUpdate::Fill {
-                cumulative_qty,
-                price,
-                fee,
-                ..
-            } => {
-                let invalid = |reason: String| {
-                    Err(EngineError::InvalidFill {
-                        id: id.clone(),
-                        reason,
-                    })
-                };
-                if price <= Decimal::ZERO {
-                    return invalid(format!("price {price} is not positive"));
+            OrderUpdate::Fill { cumulative_qty, price, fee, .. } => {
+                let invalid = |reason: String| Err(EngineError::InvalidFill { id: id.clone(), reason });
+                if !price_ok(price) {
+                    return invalid(format!("price {price} is not in (0, {MAX_AMOUNT}]"));
                 }
                 if order.state == OrderState::Rejected {
                     return invalid("the order was rejected".into());
@@ -362,8 +311,7 @@ impl Engine {
                         order.request.quantity
                     ));
                 }
-                let (role, side, liquidity) =
-                    (order.request.role, order.request.side, order.liquidity());
+                let (role, side, liquidity) = (order.request.role, order.request.side, order.liquidity());
                 let dq = cumulative_qty - order.filled;
                 let fee = fee.unwrap_or_else(|| fees.charge(side, liquidity, price, dq));
                 let order = &mut deal.orders[idx];
@@ -374,17 +322,14 @@ impl Engine {
                 deal.last_fill_at = Some(time);
                 if role.is_entry() {
                     deal.position.apply_entry(price, dq, fee);
-                    if let (OrderRole::Safety(_), OrderState::Filled) =
-                        (role, deal.orders[idx].state)
-                    {
+                    if let (OrderRole::Safety(_), OrderState::Filled) = (role, deal.orders[idx].state) {
                         deal.levels_filled += 1;
                     }
                     // The position changed: the take profit must follow it.
                     if deal.exit.is_none() && deal.managed && deal.entry_price.is_some() {
                         deal.take_profit_wanted = true;
                         deal.trailing = None;
-                        out.actions
-                            .extend(deal.cancel_where(|o| o.request.role == OrderRole::TakeProfit));
+                        out.actions.extend(deal.cancel_where(|o| o.request.role == OrderRole::TakeProfit));
                     }
                 } else {
                     deal.position.apply_exit(price, dq, fee);
@@ -412,10 +357,7 @@ impl Engine {
                         deal.take_profit_wanted = true;
                         self.retry_on_tick = true;
                     }
-                    OrderRole::StopLoss
-                    | OrderRole::Trailing
-                    | OrderRole::CloseNow
-                    | OrderRole::Residual => {
+                    OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual => {
                         if let Some(exit) = deal.exit.as_mut() {
                             exit.sent = false;
                         }
@@ -455,11 +397,7 @@ impl Engine {
         let Phase::Opening(deal) = &self.phase else {
             return;
         };
-        let Some(base) = deal
-            .orders
-            .iter()
-            .find(|o| o.request.role == OrderRole::Base)
-        else {
+        let Some(base) = deal.orders.iter().find(|o| o.request.role == OrderRole::Base) else {
             return;
         };
         if base.state.is_live() && base.state != OrderState::Filled {
@@ -499,14 +437,12 @@ impl Engine {
             let Some((dev, size)) = self.strategy.safety_level(n) else {
                 break;
             };
-            let (anchor, distance) = match (self.strategy.safety_anchor, self.strategy.is_custom())
-            {
+            let (anchor, distance) = match (self.strategy.safety_anchor, self.strategy.is_custom()) {
                 (SafetyAnchor::Base, false) => (p0, deviations[levels.len()]),
                 (SafetyAnchor::Base, true) => (p0, dev),
                 _ => (previous, dev),
             };
-            let Ok(price) = safety_price(self.strategy.side, &self.rules, anchor, distance, n)
-            else {
+            let Ok(price) = safety_price(self.strategy.side, &self.rules, anchor, distance, n) else {
                 break;
             };
             let Ok(quantity) = order_quantity(size.scaled(scale), price, &self.rules, n) else {
@@ -534,21 +470,14 @@ impl Engine {
             return;
         };
         // A take profit that filled completely ends the deal.
-        let tp_filled = deal
-            .orders
-            .iter()
-            .any(|o| o.request.role == OrderRole::TakeProfit && o.filled > Decimal::ZERO);
+        let tp_filled = deal.orders.iter().any(|o| o.request.role == OrderRole::TakeProfit && o.filled > Decimal::ZERO);
         let sellable = self.rules.round_qty(deal.position.open_qty());
         if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && sellable.is_zero() {
             let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
                 return;
             };
             let price = deal.position.average_exit_price().unwrap_or(Decimal::ZERO);
-            deal.exit = Some(PendingExit {
-                kind: ExitKind::TakeProfit,
-                reference_price: price,
-                sent: true,
-            });
+            deal.exit = Some(PendingExit { kind: ExitKind::TakeProfit, reference_price: price, sent: true });
             out.actions.extend(deal.cancel_where(|_| true));
             self.phase = Phase::Closing(deal);
             return;
@@ -560,8 +489,7 @@ impl Engine {
         let limit = strategy.active_safety_limit();
         let mut wanted = Vec::new();
         let mut next = deal.next_level;
-        let live =
-            u32::try_from(deal.live(|r| matches!(r, OrderRole::Safety(_)))).unwrap_or(u32::MAX);
+        let live = u32::try_from(deal.live(|r| matches!(r, OrderRole::Safety(_)))).unwrap_or(u32::MAX);
         let mut placed = live;
         while placed < limit && next <= strategy.safety_count() {
             let level = if strategy.safety_anchor == SafetyAnchor::Average {
@@ -571,9 +499,7 @@ impl Engine {
                 }
                 self.average_level(deal, next)
             } else {
-                deal.levels
-                    .get(usize::try_from(next - 1).unwrap_or(usize::MAX))
-                    .copied()
+                deal.levels.get(usize::try_from(next - 1).unwrap_or(usize::MAX)).copied()
             };
             let Some(level) = level else {
                 next = strategy.safety_count() + 1; // ladder truncated
@@ -590,22 +516,11 @@ impl Engine {
         let new_tp = if deal.take_profit_wanted && !tp_live && !self.retry_on_tick {
             let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
             let open = deal.position.open_qty();
-            take_profit_price(
-                strategy,
-                &self.rules,
-                avg,
-                deal.position.net_cost(),
-                open,
-                deal.base_quote,
-            )
+            take_profit_price(strategy, &self.rules, avg, deal.position.net_cost(), open, deal.base_quote)
         } else {
             None
         };
-        let (bot, side, trailing) = (
-            self.bot.clone(),
-            strategy.side,
-            strategy.trailing_take_profit.is_some(),
-        );
+        let (bot, side, trailing) = (self.bot.clone(), strategy.side, strategy.trailing_take_profit.is_some());
         let valid_tp = new_tp.filter(|p| self.rules.validate_order(*p, sellable).is_ok());
         let Phase::Open(deal) = &mut self.phase else {
             return;
@@ -613,13 +528,7 @@ impl Engine {
         deal.next_level = next;
         for (n, level) in wanted {
             let kind = OrderKind::Limit { price: level.price };
-            out.actions.push(deal.place(
-                &bot,
-                OrderRole::Safety(n),
-                side.entry(),
-                kind,
-                level.quantity,
-            ));
+            out.actions.push(deal.place(&bot, OrderRole::Safety(n), side.entry(), kind, level.quantity));
         }
         if let Some(price) = new_tp {
             deal.take_profit_price = Some(price);
@@ -627,13 +536,7 @@ impl Engine {
             if !trailing {
                 if let Some(price) = valid_tp {
                     let kind = OrderKind::Limit { price };
-                    out.actions.push(deal.place(
-                        &bot,
-                        OrderRole::TakeProfit,
-                        side.exit(),
-                        kind,
-                        sellable,
-                    ));
+                    out.actions.push(deal.place(&bot, OrderRole::TakeProfit, side.exit(), kind, sellable));
                 }
             }
         }
@@ -641,24 +544,16 @@ impl Engine {
 
     fn reconcile_closing(&mut self, time: TimeMs, out: &mut Output) {
         let side = self.strategy.side;
-        let slippage_free_ref;
         let Phase::Closing(deal) = &self.phase else {
             return;
         };
         let Some(exit) = deal.exit else { return };
-        slippage_free_ref = exit.reference_price;
-        let exit_side_live = deal
-            .orders
-            .iter()
-            .any(|o| o.state.is_live() && !o.request.role.is_entry());
+        let slippage_free_ref = exit.reference_price;
+        let exit_side_live = deal.orders.iter().any(|o| o.state.is_live() && !o.request.role.is_entry());
         let sellable = self.rules.round_qty(deal.position.open_qty());
         let can_sell = |qty: Decimal| {
             let price = self.rules.round_price(slippage_free_ref, Rounding::Down);
-            !qty.is_zero()
-                && self
-                    .rules
-                    .validate_order(price.max(self.rules.tick_size), qty)
-                    .is_ok()
+            !qty.is_zero() && self.rules.validate_order(price.max(self.rules.tick_size), qty).is_ok()
         };
         if !exit.sent && !exit_side_live && !self.retry_on_tick {
             let role = match exit.kind {
@@ -674,11 +569,8 @@ impl Engine {
                 e.sent = true;
             }
             if can_sell(sellable) {
-                let kind = OrderKind::Market {
-                    reference_price: slippage_free_ref,
-                };
-                out.actions
-                    .push(deal.place(&bot, role, side.exit(), kind, sellable));
+                let kind = OrderKind::Market { reference_price: slippage_free_ref };
+                out.actions.push(deal.place(&bot, role, side.exit(), kind, sellable));
             }
             return;
         }
@@ -693,8 +585,7 @@ impl Engine {
                 return;
             };
             let kind = OrderKind::Market { reference_price };
-            out.actions
-                .push(deal.place(&bot, OrderRole::Residual, side.exit(), kind, sellable));
+            out.actions.push(deal.place(&bot, OrderRole::Residual, side.exit(), kind, sellable));
             return;
         }
         if self.retry_on_tick {
@@ -735,12 +626,7 @@ impl Engine {
 
 /// Trailing exit level: `peak * (1 - t/100)` for a long (rounded down), the
 /// mirror for a short (rounded up).
-fn trailing_exit_price(
-    side: Side,
-    rules: &crate::MarketRules,
-    peak: Decimal,
-    pct: Decimal,
-) -> Decimal {
+fn trailing_exit_price(side: Side, rules: &crate::MarketRules, peak: Decimal, pct: Decimal) -> Decimal {
     let raw = match side {
         Side::Long => peak * (Decimal::ONE - pct / HUNDRED),
         Side::Short => peak * (Decimal::ONE + pct / HUNDRED),

@@ -42,9 +42,7 @@ impl BotId {
         let id = id.into();
         let ok = !id.is_empty()
             && id.len() <= MAX_BOT_ID_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(BotId(id))
         } else {
@@ -102,10 +100,7 @@ pub enum OrderRole {
 impl OrderRole {
     /// True for orders that build the position.
     pub fn is_entry(self) -> bool {
-        matches!(
-            self,
-            OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds
-        )
+        matches!(self, OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds)
     }
 
     fn code(self) -> String {
@@ -137,12 +132,7 @@ impl ClientOrderId {
     /// assert!(longest.as_str().len() <= 36);
     /// ```
     pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
-        ClientOrderId(format!(
-            "{bot}-{}-{}-{}",
-            base36(deal),
-            role.code(),
-            base36(seq)
-        ))
+        ClientOrderId(format!("{bot}-{}-{}-{}", base36(deal), role.code(), base36(seq)))
     }
 
     /// Wraps an id received from an exchange (no validation: used for lookups).
@@ -191,17 +181,9 @@ mod tests {
     #[test]
     fn ids_use_allowed_characters() {
         let bot = BotId::new("A_b-9").unwrap();
-        for role in [
-            OrderRole::Base,
-            OrderRole::TakeProfit,
-            OrderRole::Residual,
-            OrderRole::Safety(12),
-        ] {
+        for role in [OrderRole::Base, OrderRole::TakeProfit, OrderRole::Residual, OrderRole::Safety(12)] {
             let id = ClientOrderId::new(&bot, 7, role, 99);
-            assert!(id
-                .as_str()
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            assert!(id.as_str().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
         }
     }
 }

@@ -60,12 +60,10 @@ mod fsm;
 mod ids;
 
 pub use action::{Action, OrderKind, OrderRequest};
-pub use deal::{
-    Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing,
-};
+pub use deal::{Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
 pub use error::EngineError;
 pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
-pub use fsm::candle_path;
+pub use fsm::{candle_path, MAX_AMOUNT};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 
 use rust_decimal::Decimal;
@@ -273,8 +271,7 @@ impl Engine {
 
     /// The open deal's P&L marked at `price` (zero without a deal).
     pub fn unrealized_pnl(&self, price: Decimal) -> Decimal {
-        self.deal()
-            .map_or(Decimal::ZERO, |d| d.position.unrealized_pnl(price))
+        self.deal().map_or(Decimal::ZERO, |d| d.position.unrealized_pnl(price))
     }
 
     /// Funds one deal needs at `price` (SPEC section 2), including reinvested profit.

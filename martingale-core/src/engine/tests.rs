@@ -25,11 +25,7 @@ struct T {
 impl T {
     fn new(file: &BotFile) -> T {
         let mut e = Engine::new(BotId::new("bot").unwrap(), file).unwrap();
-        e.handle(Event::Command {
-            time: 0,
-            command: Command::Start,
-        })
-        .unwrap();
+        e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         T { e, t: 0 }
     }
     fn ev(&mut self, event: Event) -> Output {
@@ -37,39 +33,21 @@ impl T {
     }
     fn tick(&mut self, p: Decimal) -> Output {
         self.t += 1000;
-        self.ev(Event::Tick {
-            time: self.t,
-            price: p,
-        })
+        self.ev(Event::Tick { time: self.t, price: p })
     }
     fn upd(&mut self, update: OrderUpdate) -> Result<Output, EngineError> {
         self.t += 1000;
-        self.e.handle(Event::Order {
-            time: self.t,
-            update,
-        })
+        self.e.handle(Event::Order { time: self.t, update })
     }
     fn fill(&mut self, id: &ClientOrderId, cum: Decimal, price: Decimal) -> Output {
-        self.upd(OrderUpdate::Fill {
-            client_order_id: id.clone(),
-            cumulative_qty: cum,
-            price,
-            fee: None,
-        })
-        .unwrap()
+        self.upd(OrderUpdate::Fill { client_order_id: id.clone(), cumulative_qty: cum, price, fee: None }).unwrap()
     }
     fn cancel_ok(&mut self, id: &ClientOrderId) -> Output {
-        self.upd(OrderUpdate::Canceled {
-            client_order_id: id.clone(),
-        })
-        .unwrap()
+        self.upd(OrderUpdate::Canceled { client_order_id: id.clone() }).unwrap()
     }
     fn cmd(&mut self, command: Command) -> Result<Output, EngineError> {
         self.t += 1000;
-        self.e.handle(Event::Command {
-            time: self.t,
-            command,
-        })
+        self.e.handle(Event::Command { time: self.t, command })
     }
     /// Opens a deal at `p` and fills the base order.
     fn open_at(&mut self, p: Decimal) -> Output {
@@ -79,12 +57,7 @@ impl T {
     }
     fn order(&self, role: OrderRole) -> TrackedOrder {
         let d = self.e.deal().unwrap();
-        d.orders
-            .iter()
-            .rev()
-            .find(|o| o.request.role == role)
-            .unwrap()
-            .clone()
+        d.orders.iter().rev().find(|o| o.request.role == role).unwrap().clone()
     }
 }
 
@@ -118,12 +91,7 @@ fn limit_price(o: &OrderRequest) -> Decimal {
 #[test]
 fn nothing_happens_before_start() {
     let mut e = Engine::new(BotId::new("b").unwrap(), &bot("")).unwrap();
-    let out = e
-        .handle(Event::Tick {
-            time: 1,
-            price: dec!(100),
-        })
-        .unwrap();
+    let out = e.handle(Event::Tick { time: 1, price: dec!(100) }).unwrap();
     assert!(out.actions.is_empty());
     assert_eq!(e.phase().kind(), PhaseKind::Idle);
 }
@@ -160,10 +128,7 @@ fn full_deal_through_take_profit() {
     let r = &out.closed[0];
     assert_eq!(r.exit, ExitKind::TakeProfit);
     // pnl = 3.04*99.65 - (100 + 199.92) - fees (0.2 taker + 0.19992 + 0.302936 maker)
-    assert_eq!(
-        r.pnl,
-        dec!(302.936) - dec!(299.92) - dec!(0.2) - dec!(0.19992) - dec!(0.302936)
-    );
+    assert_eq!(r.pnl, dec!(302.936) - dec!(299.92) - dec!(0.2) - dec!(0.19992) - dec!(0.302936));
     assert_eq!(r.safety_orders_filled, 1);
     assert_eq!(t.e.phase().kind(), PhaseKind::Idle);
     assert_eq!(t.e.totals().closed_deals, 1);
@@ -177,18 +142,9 @@ fn partial_fills_duplicates_and_stale_reports() {
     let _ = t.fill(&so1.client_order_id, dec!(1), dec!(98));
     let before = t.e.clone();
     // Same cumulative quantity again, then a lower one: nothing changes.
-    assert!(t
-        .fill(&so1.client_order_id, dec!(1), dec!(98))
-        .actions
-        .is_empty());
-    assert!(t
-        .fill(&so1.client_order_id, dec!(0.5), dec!(98))
-        .actions
-        .is_empty());
-    assert_eq!(
-        t.e.deal().unwrap().position,
-        before.deal().unwrap().position
-    );
+    assert!(t.fill(&so1.client_order_id, dec!(1), dec!(98)).actions.is_empty());
+    assert!(t.fill(&so1.client_order_id, dec!(0.5), dec!(98)).actions.is_empty());
+    assert_eq!(t.e.deal().unwrap().position, before.deal().unwrap().position);
     let _ = t.fill(&so1.client_order_id, dec!(2.040), dec!(98));
     let pos = &t.e.deal().unwrap().position;
     assert_eq!(pos.entry_qty(), dec!(3.040));
@@ -213,10 +169,7 @@ fn rejected_safety_order_is_skipped_and_position_untouched() {
     assert_eq!(first.len(), 2, "one safety order and the TP");
     let pos = t.e.deal().unwrap().position.clone();
     let out = t
-        .upd(OrderUpdate::Rejected {
-            client_order_id: first[0].client_order_id.clone(),
-            reason: "balance".into(),
-        })
+        .upd(OrderUpdate::Rejected { client_order_id: first[0].client_order_id.clone(), reason: "balance".into() })
         .unwrap();
     let next = placed(&out);
     assert_eq!(next.len(), 1);
@@ -229,22 +182,11 @@ fn unknown_order_and_time_going_backwards_are_refused() {
     let mut t = T::new(&bot(""));
     let _ = t.open_at(dec!(100));
     let snapshot = t.e.clone();
-    let err = t.upd(OrderUpdate::Canceled {
-        client_order_id: ClientOrderId::from_raw("nope"),
-    });
-    assert_eq!(
-        err,
-        Err(EngineError::UnknownOrder(ClientOrderId::from_raw("nope")))
-    );
-    let err = t.e.handle(Event::Tick {
-        time: 1,
-        price: dec!(100),
-    });
+    let err = t.upd(OrderUpdate::Canceled { client_order_id: ClientOrderId::from_raw("nope") });
+    assert_eq!(err, Err(EngineError::UnknownOrder(ClientOrderId::from_raw("nope"))));
+    let err = t.e.handle(Event::Tick { time: 1, price: dec!(100) });
     assert!(matches!(err, Err(EngineError::TimeWentBackwards { .. })));
-    let err = t.e.handle(Event::Tick {
-        time: t.t + 1,
-        price: dec!(-1),
-    });
+    let err = t.e.handle(Event::Tick { time: t.t + 1, price: dec!(-1) });
     assert_eq!(err, Err(EngineError::BadPrice { price: dec!(-1) }));
     assert_eq!(t.e, snapshot);
 }
@@ -252,53 +194,18 @@ fn unknown_order_and_time_going_backwards_are_refused() {
 #[test]
 fn commands_follow_the_table() {
     let mut e = Engine::new(BotId::new("b").unwrap(), &bot("")).unwrap();
-    let start = |e: &mut Engine, c| {
-        e.handle(Event::Command {
-            time: 1,
-            command: c,
-        })
-    };
-    assert!(matches!(
-        start(&mut e, Command::Pause),
-        Err(EngineError::InvalidTransition {
-            command: "pause",
-            ..
-        })
-    ));
-    assert!(matches!(
-        start(&mut e, Command::CloseNow),
-        Err(EngineError::InvalidTransition { .. })
-    ));
+    let start = |e: &mut Engine, c| e.handle(Event::Command { time: 1, command: c });
+    assert!(matches!(start(&mut e, Command::Pause), Err(EngineError::InvalidTransition { command: "pause", .. })));
+    assert!(matches!(start(&mut e, Command::CloseNow), Err(EngineError::InvalidTransition { .. })));
     start(&mut e, Command::Start).unwrap();
     assert!(start(&mut e, Command::Start).is_err());
     start(&mut e, Command::Pause).unwrap();
     assert_eq!(e.mode(), Mode::Paused);
     // Paused: no new deal.
-    assert!(e
-        .handle(Event::Tick {
-            time: 2,
-            price: dec!(100)
-        })
-        .unwrap()
-        .actions
-        .is_empty());
+    assert!(e.handle(Event::Tick { time: 2, price: dec!(100) }).unwrap().actions.is_empty());
     start(&mut e, Command::Resume).unwrap_err(); // time 1 < 2
-    e.handle(Event::Command {
-        time: 3,
-        command: Command::Resume,
-    })
-    .unwrap();
-    assert_eq!(
-        placed(
-            &e.handle(Event::Tick {
-                time: 4,
-                price: dec!(100)
-            })
-            .unwrap()
-        )
-        .len(),
-        1
-    );
+    e.handle(Event::Command { time: 3, command: Command::Resume }).unwrap();
+    assert_eq!(placed(&e.handle(Event::Tick { time: 4, price: dec!(100) }).unwrap()).len(), 1);
 }
 
 #[test]
@@ -306,31 +213,16 @@ fn stop_with_cancel_unmanages_and_start_resumes() {
     let mut t = T::new(&bot(""));
     let out = t.open_at(dec!(100));
     assert_eq!(placed(&out).len(), 4);
-    let out = t
-        .cmd(Command::Stop {
-            cancel_orders: true,
-        })
-        .unwrap();
+    let out = t.cmd(Command::Stop { cancel_orders: true }).unwrap();
     assert_eq!(canceled(&out).len(), 4);
     for id in canceled(&out) {
         let _ = t.cancel_ok(&id);
     }
-    assert!(
-        t.tick(dec!(50)).actions.is_empty(),
-        "unmanaged: no stop, no orders"
-    );
+    assert!(t.tick(dec!(50)).actions.is_empty(), "unmanaged: no stop, no orders");
     let out = t.cmd(Command::Start).unwrap();
     let again = placed(&out);
     let roles: Vec<_> = again.iter().map(|o| o.role).collect();
-    assert_eq!(
-        roles,
-        vec![
-            OrderRole::Safety(1),
-            OrderRole::Safety(2),
-            OrderRole::Safety(3),
-            OrderRole::TakeProfit
-        ]
-    );
+    assert_eq!(roles, vec![OrderRole::Safety(1), OrderRole::Safety(2), OrderRole::Safety(3), OrderRole::TakeProfit]);
     // New orders get new client order ids: nothing is sent twice.
     assert_eq!(again[0].client_order_id.as_str(), "bot-1-s1-5");
     assert_eq!(t.e.deal().unwrap().next_level, 4);
@@ -344,10 +236,7 @@ fn close_now_waits_for_tp_cancel_then_sells() {
     let tp = t.order(OrderRole::TakeProfit);
     let out = t.cmd(Command::CloseNow).unwrap();
     assert_eq!(canceled(&out).len(), 4);
-    assert!(
-        placed(&out).is_empty(),
-        "no sell while the TP may still fill"
-    );
+    assert!(placed(&out).is_empty(), "no sell while the TP may still fill");
     // The TP fills partly before its cancel lands.
     let _ = t.fill(&tp.request.client_order_id, dec!(0.4), dec!(101));
     let out = t.cancel_ok(&tp.request.client_order_id);
@@ -355,12 +244,7 @@ fn close_now_waits_for_tp_cancel_then_sells() {
     assert_eq!(exit.len(), 1);
     assert_eq!(exit[0].role, OrderRole::CloseNow);
     assert_eq!(exit[0].quantity, dec!(0.6));
-    assert_eq!(
-        exit[0].kind,
-        OrderKind::Market {
-            reference_price: dec!(99.5)
-        }
-    );
+    assert_eq!(exit[0].kind, OrderKind::Market { reference_price: dec!(99.5) });
     for s in 1..=3 {
         let id = t.order(OrderRole::Safety(s)).request.client_order_id;
         let _ = t.cancel_ok(&id);
@@ -368,40 +252,20 @@ fn close_now_waits_for_tp_cancel_then_sells() {
     let out = t.fill(&exit[0].client_order_id, dec!(0.6), dec!(99.5));
     assert_eq!(out.closed.len(), 1);
     assert_eq!(out.closed[0].exit, ExitKind::Manual);
-    assert_eq!(
-        out.closed[0].exit_price,
-        Some((dec!(0.4) * dec!(101) + dec!(0.6) * dec!(99.5)) / dec!(1))
-    );
+    assert_eq!(out.closed[0].exit_price, Some((dec!(0.4) * dec!(101) + dec!(0.6) * dec!(99.5)) / dec!(1)));
 }
 
 #[test]
 fn stop_loss_with_timeout() {
-    let file = bot(
-        r#", "stop_loss_timeout_secs": 5, "stop_loss": {"percent": "10", "base": "base_order"}"#,
-    );
-    assert_eq!(
-        file.strategy.stop_loss,
-        Some(StopLoss {
-            percent: dec!(10),
-            base: PriceBase::BaseOrder
-        })
-    );
+    let file = bot(r#", "stop_loss_timeout_secs": 5, "stop_loss": {"percent": "10", "base": "base_order"}"#);
+    assert_eq!(file.strategy.stop_loss, Some(StopLoss { percent: dec!(10), base: PriceBase::BaseOrder }));
     let mut t = T::new(&file);
     let _ = t.open_at(dec!(100));
-    assert!(
-        t.tick(dec!(89)).actions.is_empty(),
-        "breach starts the timer"
-    );
-    assert!(
-        t.tick(dec!(91)).actions.is_empty(),
-        "recovered: timer reset"
-    );
+    assert!(t.tick(dec!(89)).actions.is_empty(), "breach starts the timer");
+    assert!(t.tick(dec!(91)).actions.is_empty(), "recovered: timer reset");
     assert!(t.tick(dec!(90)).actions.is_empty());
     for _ in 0..4 {
-        assert!(
-            t.tick(dec!(88)).actions.is_empty(),
-            "breached for less than 5 s"
-        );
+        assert!(t.tick(dec!(88)).actions.is_empty(), "breached for less than 5 s");
     }
     let out = t.tick(dec!(87));
     assert_eq!(canceled(&out).len(), 4, "5 s breached: fire");
@@ -409,22 +273,14 @@ fn stop_loss_with_timeout() {
     let out = t.cancel_ok(&tp);
     let exit = placed(&out);
     assert_eq!(exit[0].role, OrderRole::StopLoss);
-    assert_eq!(
-        exit[0].kind,
-        OrderKind::Market {
-            reference_price: dec!(87)
-        }
-    );
+    assert_eq!(exit[0].kind, OrderKind::Market { reference_price: dec!(87) });
 }
 
 #[test]
 fn trailing_take_profit_arms_tracks_and_exits() {
     let mut t = T::new(&bot(r#", "trailing_take_profit": "0.5""#));
     let out = t.open_at(dec!(100));
-    assert!(
-        placed(&out).iter().all(|o| o.role != OrderRole::TakeProfit),
-        "no TP order with trailing"
-    );
+    assert!(placed(&out).iter().all(|o| o.role != OrderRole::TakeProfit), "no TP order with trailing");
     assert_eq!(t.e.watch().trailing_arm, Some(dec!(101)));
     assert!(t.tick(dec!(101)).actions.is_empty());
     assert!(t.e.deal().unwrap().trailing.is_some());
@@ -438,12 +294,7 @@ fn trailing_take_profit_arms_tracks_and_exits() {
     // cannot conflict with it.
     let exit = placed(&out);
     assert_eq!(exit[0].role, OrderRole::Trailing);
-    assert_eq!(
-        exit[0].kind,
-        OrderKind::Market {
-            reference_price: dec!(102.48)
-        }
-    );
+    assert_eq!(exit[0].kind, OrderKind::Market { reference_price: dec!(102.48) });
 }
 
 #[test]
@@ -487,17 +338,10 @@ fn cooldown_max_deals_and_reinvest() {
 #[test]
 fn base_asset_fees_leave_dust_not_loss() {
     let mut file = bot("");
-    file.fees = FeeSchedule {
-        maker: dec!(0.001),
-        taker: dec!(0.001),
-        asset: FeeAsset::Base,
-    };
+    file.fees = FeeSchedule { maker: dec!(0.001), taker: dec!(0.001), asset: FeeAsset::Base };
     let mut t = T::new(&file);
     let out = t.open_at(dec!(100));
-    let tp = placed(&out)
-        .into_iter()
-        .find(|o| o.role == OrderRole::TakeProfit)
-        .unwrap();
+    let tp = placed(&out).into_iter().find(|o| o.role == OrderRole::TakeProfit).unwrap();
     // Held 1 - 0.001 = 0.999: sellable 0.999 on a 0.001 step.
     assert_eq!(tp.quantity, dec!(0.999));
     let out = t.fill(&tp.client_order_id, tp.quantity, limit_price(&tp));
@@ -515,18 +359,9 @@ fn base_asset_fees_leave_dust_not_loss() {
 fn add_funds_is_a_market_entry_and_reprices() {
     let mut t = T::new(&bot(""));
     let _ = t.open_at(dec!(100));
-    let err = t.cmd(Command::AddFunds {
-        size: OrderSize::Quote(dec!(1)),
-    });
-    assert!(
-        matches!(err, Err(EngineError::Rule(_))),
-        "below min notional"
-    );
-    let out = t
-        .cmd(Command::AddFunds {
-            size: OrderSize::Quote(dec!(50)),
-        })
-        .unwrap();
+    let err = t.cmd(Command::AddFunds { size: OrderSize::Quote(dec!(1)) });
+    assert!(matches!(err, Err(EngineError::Rule(_))), "below min notional");
+    let out = t.cmd(Command::AddFunds { size: OrderSize::Quote(dec!(50)) }).unwrap();
     let a = placed(&out)[0].clone();
     assert_eq!(a.role, OrderRole::AddFunds);
     assert_eq!(a.quantity, dec!(0.5));
@@ -539,12 +374,7 @@ fn base_order_rejected_aborts_the_deal() {
     let mut t = T::new(&bot(""));
     let out = t.tick(dec!(100));
     let base = placed(&out)[0].clone();
-    let out = t
-        .upd(OrderUpdate::Rejected {
-            client_order_id: base.client_order_id,
-            reason: "no".into(),
-        })
-        .unwrap();
+    let out = t.upd(OrderUpdate::Rejected { client_order_id: base.client_order_id, reason: "no".into() }).unwrap();
     assert_eq!(out.closed[0].exit, ExitKind::Aborted);
     assert_eq!(t.e.phase().kind(), PhaseKind::Idle);
     assert_eq!(t.e.totals().aborted, 1);
@@ -562,15 +392,30 @@ fn snapshot_round_trips_through_json() {
 #[test]
 fn candle_event_is_atomic() {
     let mut t = T::new(&bot(""));
-    let c = Candle {
-        time: 10_000,
-        open: dec!(100),
-        high: dec!(101),
-        low: dec!(0),
-        close: dec!(100),
-    };
+    let c = Candle { time: 10_000, open: dec!(100), high: dec!(101), low: dec!(0), close: dec!(100) };
     let snapshot = t.e.clone();
     // Low of zero is not a price: the whole candle is refused.
     assert!(t.e.handle(Event::Candle(c)).is_err());
+    assert_eq!(t.e, snapshot);
+}
+
+#[test]
+fn absurd_prices_are_refused_not_panicking() {
+    let mut t = T::new(&bot(""));
+    let _ = t.open_at(dec!(100));
+    assert_eq!(MAX_AMOUNT, dec!(10_000_000_000_000));
+    let snapshot = t.e.clone();
+    assert!(matches!(
+        t.e.handle(Event::Tick { time: t.t + 1, price: Decimal::MAX }),
+        Err(EngineError::BadPrice { .. })
+    ));
+    let so = t.order(OrderRole::Safety(1)).request;
+    let huge = OrderUpdate::Fill {
+        client_order_id: so.client_order_id,
+        cumulative_qty: so.quantity,
+        price: Decimal::MAX,
+        fee: None,
+    };
+    assert!(matches!(t.upd(huge), Err(EngineError::InvalidFill { .. })));
     assert_eq!(t.e, snapshot);
 }

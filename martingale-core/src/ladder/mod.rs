@@ -129,11 +129,7 @@ pub struct LadderPlan {
 }
 
 /// Plan the ladder of `strategy` for a deal whose base order filled at `p0`.
-pub fn plan(
-    strategy: &StrategyConfig,
-    rules: &MarketRules,
-    p0: Decimal,
-) -> Result<LadderPlan, LadderError> {
+pub fn plan(strategy: &StrategyConfig, rules: &MarketRules, p0: Decimal) -> Result<LadderPlan, LadderError> {
     plan_scaled(strategy, rules, p0, Decimal::ONE)
 }
 
@@ -157,21 +153,11 @@ pub fn plan_scaled(
 
     let base = strategy.base_order.scaled(scale);
     let q0 = order_quantity(base, p0, rules, 0)?;
-    levels.push(totals.add(
-        strategy,
-        rules,
-        0,
-        p0,
-        Decimal::ZERO,
-        q0,
-        nominal_quote(base, p0, q0),
-    )?);
+    levels.push(totals.add(strategy, rules, 0, p0, Decimal::ZERO, q0, nominal_quote(base, p0, q0))?);
 
     let mut previous_price = p0;
     for level in 1..=n {
-        let (dev, size) = strategy
-            .safety_level(level)
-            .ok_or(LadderError::Overflow { level })?;
+        let (dev, size) = strategy.safety_level(level).ok_or(LadderError::Overflow { level })?;
         let size = size.scaled(scale);
         let anchor = match strategy.safety_anchor {
             SafetyAnchor::Base => p0,
@@ -184,19 +170,8 @@ pub fn plan_scaled(
         };
         let price = safety_price(side, rules, anchor, distance, level)?;
         let q = order_quantity(size, price, rules, level)?;
-        let nominal = deviations
-            .get(usize::try_from(level - 1).unwrap_or(0))
-            .copied()
-            .unwrap_or(dev);
-        levels.push(totals.add(
-            strategy,
-            rules,
-            level,
-            price,
-            nominal,
-            q,
-            nominal_quote(size, price, q),
-        )?);
+        let nominal = deviations.get(usize::try_from(level - 1).unwrap_or(0)).copied().unwrap_or(dev);
+        levels.push(totals.add(strategy, rules, level, price, nominal, q, nominal_quote(size, price, q))?);
         previous_price = price;
     }
     Ok(LadderPlan {
@@ -221,9 +196,7 @@ pub fn safety_price(
         Side::Long => Decimal::ONE - distance / HUNDRED,
         Side::Short => Decimal::ONE + distance / HUNDRED,
     };
-    let raw = anchor
-        .checked_mul(factor)
-        .ok_or(LadderError::Overflow { level })?;
+    let raw = anchor.checked_mul(factor).ok_or(LadderError::Overflow { level })?;
     let price = rules.round_limit_price(raw, side.entry());
     if price <= Decimal::ZERO {
         return Err(LadderError::PriceNotPositive { level, price });
@@ -240,19 +213,11 @@ pub fn order_quantity(
     level: u32,
 ) -> Result<Decimal, LadderError> {
     let raw = match size {
-        OrderSize::Quote(q) => q
-            .checked_div(price)
-            .ok_or(LadderError::Overflow { level })?,
+        OrderSize::Quote(q) => q.checked_div(price).ok_or(LadderError::Overflow { level })?,
         OrderSize::Base(b) => b,
     };
     let q = rules.round_qty(raw);
-    rules
-        .validate_order(price, q)
-        .map_err(|violation| LadderError::Rule {
-            level,
-            price,
-            violation,
-        })?;
+    rules.validate_order(price, q).map_err(|violation| LadderError::Rule { level, price, violation })?;
     Ok(q)
 }
 
@@ -280,20 +245,12 @@ pub fn take_profit_price(
     let raw = match (strategy.take_profit.base, side) {
         (PriceBase::Average, Side::Long) => average.checked_mul(Decimal::ONE + tp)?,
         (PriceBase::Average, Side::Short) => average.checked_mul(Decimal::ONE - tp)?,
-        (PriceBase::BaseOrder, Side::Long) => {
-            net_cost.checked_add(tp * base_quote)?.checked_div(qty)?
-        }
-        (PriceBase::BaseOrder, Side::Short) => {
-            net_cost.checked_sub(tp * base_quote)?.checked_div(qty)?
-        }
+        (PriceBase::BaseOrder, Side::Long) => net_cost.checked_add(tp * base_quote)?.checked_div(qty)?,
+        (PriceBase::BaseOrder, Side::Short) => net_cost.checked_sub(tp * base_quote)?.checked_div(qty)?,
     };
     let price = rules.round_limit_price(raw, side.exit());
     // A short's target can fall below one tick; never price at or below zero.
-    Some(if price <= Decimal::ZERO {
-        rules.tick_size.max(Decimal::new(1, 28))
-    } else {
-        price
-    })
+    Some(if price <= Decimal::ZERO { rules.tick_size.max(Decimal::new(1, 28)) } else { price })
 }
 
 /// Stop-loss price (SPEC section 3), rounded toward the side that triggers
@@ -354,15 +311,7 @@ impl Totals {
         if level == 0 {
             self.base_quote = quote;
         }
-        let tp = take_profit_price(
-            strategy,
-            rules,
-            average,
-            self.cost,
-            self.qty,
-            self.base_quote,
-        )
-        .ok_or(overflow)?;
+        let tp = take_profit_price(strategy, rules, average, self.cost, self.qty, self.base_quote).ok_or(overflow)?;
         Ok(PlannedLevel {
             level,
             price,
@@ -419,7 +368,8 @@ mod tests {
 
     #[test]
     fn average_anchor_uses_exact_average() {
-        let plan = plan(&strategy(Side::Long, SafetyAnchor::Average, 2, dec!(10)), &rules(dec!(0.0001)), dec!(100)).unwrap();
+        let plan =
+            plan(&strategy(Side::Long, SafetyAnchor::Average, 2, dec!(10)), &rules(dec!(0.0001)), dec!(100)).unwrap();
         // avg after level 1 = (100 + 90 * 1.1111) / 2.1111 = 94.7368...; * 0.9 = 85.263... -> 85.26
         assert_eq!(prices(&plan), vec![dec!(100), dec!(90), dec!(85.26)]);
         assert_eq!(plan.levels[2].quantity, dec!(1.1728));
@@ -488,7 +438,10 @@ mod tests {
     fn quantity_rounding_below_step_is_rejected() {
         let s = strategy(Side::Long, SafetyAnchor::Base, 0, dec!(1));
         let err = plan(&s, &MarketRules::new(dec!(0.01), dec!(1), dec!(1), Decimal::ZERO), dec!(1000)).unwrap_err();
-        assert!(matches!(err, LadderError::Rule { level: 0, violation: RuleViolation::NonPositiveQuantity { .. }, .. }));
+        assert!(matches!(
+            err,
+            LadderError::Rule { level: 0, violation: RuleViolation::NonPositiveQuantity { .. }, .. }
+        ));
     }
 
     #[test]

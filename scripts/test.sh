@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, lints, docs, Rust tests
+# (unit, integration, property and doc tests). Installs nothing system-wide.
+# Usage: scripts/test.sh        (from anywhere inside the checkout)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
+step "cargo test (unit, integration, property and doc tests)"
+# Property tests run in release mode: same cases, a fraction of the time.
+cargo test --workspace --locked --release
+
+step "all checks passed"
