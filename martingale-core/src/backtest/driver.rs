@@ -39,6 +39,7 @@ pub struct Driver<'e> {
     interval_ms: TimeMs,
     candle: usize,
     record_orders: bool,
+    fill_count: usize,
     /// What happened so far.
     pub recorded: Recorded,
 }
@@ -55,13 +56,32 @@ impl<'e> Driver<'e> {
         let mut sim = SimExchange::new(engine.rules().clone(), *engine.fees(), fill);
         // A restored engine's live orders still rest on the exchange.
         sim.restore(engine.deal().map(|d| d.orders.as_slice()).unwrap_or_default());
-        Driver { engine, sim, fill, interval_ms, candle: 0, record_orders: false, recorded: Recorded::default() }
+        Driver {
+            engine,
+            sim,
+            fill,
+            interval_ms,
+            candle: 0,
+            record_orders: false,
+            fill_count: 0,
+            recorded: Recorded::default(),
+        }
     }
 
     /// Also record every order placed (for audits and tests).
     pub fn record_orders(mut self, on: bool) -> Self {
         self.record_orders = on;
         self
+    }
+
+    /// Orders resting on the simulated book.
+    pub fn resting(&self) -> &[super::sim::Resting] {
+        self.sim.resting()
+    }
+
+    /// Fills so far (also when [`Recorded::fills`] is cleared by the caller).
+    pub fn fill_count(&self) -> usize {
+        self.fill_count
     }
 
     /// The engine.
@@ -103,6 +123,7 @@ impl<'e> Driver<'e> {
         let OrderUpdate::Fill { client_order_id, cumulative_qty, price, fee: Some(fee) } = update else {
             return;
         };
+        self.fill_count += 1;
         let Some(deal) = self.engine.deal() else {
             return;
         };

@@ -163,6 +163,24 @@ impl Engine {
         Ok(out)
     }
 
+    /// The earliest time a tick could open a deal, if no other event comes
+    /// first: `None` when no tick can (paused, stopped, `max_deals` reached,
+    /// waiting for a signal, or a deal already open).
+    pub fn earliest_start(&self) -> Option<TimeMs> {
+        if self.phase.kind() != PhaseKind::Idle || !self.can_start(TimeMs::MAX) {
+            return None;
+        }
+        Some(self.last_closed_at.map_or(TimeMs::MIN, |closed| {
+            let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
+            closed.saturating_add(cooldown).saturating_add(1)
+        }))
+    }
+
+    /// True while a refused order waits for the next tick to be retried.
+    pub fn retry_pending(&self) -> bool {
+        self.retry_on_tick
+    }
+
     fn can_start(&self, time: TimeMs) -> bool {
         let cooled = self.last_closed_at.is_none_or(|closed| {
             let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
@@ -177,10 +195,10 @@ impl Engine {
     }
 
     fn start_deal(&mut self, time: TimeMs, price: Decimal) -> Result<Output, EngineError> {
-        let unit = ladder::plan(&self.strategy, &self.rules, price)?;
+        let unit = ladder::plan_with(&self.strategy, &self.rules, price, Decimal::ONE, &self.deviations)?;
         let (scale, plan) = if self.reinvest_pool > Decimal::ZERO && unit.funds_required > Decimal::ZERO {
             let scale = (unit.funds_required + self.reinvest_pool) / unit.funds_required;
-            (scale, ladder::plan_scaled(&self.strategy, &self.rules, price, scale)?)
+            (scale, ladder::plan_with(&self.strategy, &self.rules, price, scale, &self.deviations)?)
         } else {
             (Decimal::ONE, unit)
         };
@@ -429,16 +447,17 @@ impl Engine {
             return Vec::new();
         }
         let mut levels = Vec::new();
-        let Ok(deviations) = self.strategy.nominal_deviations() else {
-            return levels;
-        };
+        let deviations = &self.deviations;
         let mut previous = p0;
         for n in 1..=self.strategy.safety_count() {
             let Some((dev, size)) = self.strategy.safety_level(n) else {
                 break;
             };
             let (anchor, distance) = match (self.strategy.safety_anchor, self.strategy.is_custom()) {
-                (SafetyAnchor::Base, false) => (p0, deviations[levels.len()]),
+                (SafetyAnchor::Base, false) => match deviations.get(levels.len()) {
+                    Some(d) => (p0, *d),
+                    None => break,
+                },
                 (SafetyAnchor::Base, true) => (p0, dev),
                 _ => (previous, dev),
             };

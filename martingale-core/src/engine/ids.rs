@@ -54,6 +54,12 @@ impl BotId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A bot id known valid at compile time (internal use).
+    pub(crate) fn internal(id: &'static str) -> BotId {
+        debug_assert!(BotId::new(id).is_ok());
+        BotId(id.to_string())
+    }
 }
 
 impl TryFrom<String> for BotId {

@@ -178,6 +178,8 @@ pub struct Watch {
 pub struct Engine {
     bot: BotId,
     strategy: StrategyConfig,
+    /// The strategy's nominal deviations, computed once at validation.
+    deviations: Vec<Decimal>,
     rules: MarketRules,
     fees: FeeSchedule,
     mode: Mode,
@@ -198,6 +200,7 @@ impl Engine {
         file.validate()?;
         Ok(Engine {
             bot,
+            deviations: file.strategy.nominal_deviations()?,
             strategy: file.strategy.clone(),
             rules: file.market.clone(),
             fees: file.fees,

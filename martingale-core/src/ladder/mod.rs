@@ -142,10 +142,23 @@ pub fn plan_scaled(
     scale: Decimal,
 ) -> Result<LadderPlan, LadderError> {
     strategy.validate()?;
+    let deviations = strategy.nominal_deviations()?;
+    plan_with(strategy, rules, p0, scale, &deviations)
+}
+
+/// [`plan_scaled`] for a strategy already validated, with its
+/// [nominal deviations](StrategyConfig::nominal_deviations) precomputed
+/// (the engine plans every deal this way).
+pub(crate) fn plan_with(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    p0: Decimal,
+    scale: Decimal,
+    deviations: &[Decimal],
+) -> Result<LadderPlan, LadderError> {
     if p0 <= Decimal::ZERO {
         return Err(LadderError::EntryPriceNotPositive { price: p0 });
     }
-    let deviations = strategy.nominal_deviations()?;
     let side = strategy.side;
     let n = strategy.safety_count();
     let mut levels = Vec::with_capacity(usize::try_from(n).unwrap_or(0) + 1);
@@ -165,7 +178,10 @@ pub fn plan_scaled(
             SafetyAnchor::Average => totals.exact_average(),
         };
         let distance = match (strategy.safety_anchor, strategy.is_custom()) {
-            (SafetyAnchor::Base, false) => deviations[usize::try_from(level - 1).unwrap_or(0)],
+            (SafetyAnchor::Base, false) => deviations
+                .get(usize::try_from(level - 1).unwrap_or(0))
+                .copied()
+                .ok_or(LadderError::Overflow { level })?,
             _ => dev,
         };
         let price = safety_price(side, rules, anchor, distance, level)?;

@@ -1,0 +1,1 @@
+//! Parameter sweeps: many strategies over one candle series, in parallel.

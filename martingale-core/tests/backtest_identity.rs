@@ -1,0 +1,158 @@
+//! The fast backtest gives exactly the deals, fills and metrics of the
+//! event-driven reference walk, on real data (`../shared/data/`), over a
+//! range of configurations: both sides, every anchor, stop losses on both
+//! bases (with and without timeout), trailing, fees in base, cooldown,
+//! reinvest, every path model and limit-fill rule, and entry signals.
+
+use martingale_core::backtest::{backtest, BacktestOptions, Candles, Mode};
+use martingale_core::config::BotFile;
+
+fn data() -> Candles {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/btcusd-coinbase-1h.csv");
+    let text = std::fs::read_to_string(path).expect("real data in ../shared/data (see README)");
+    Candles::from_csv(&text).expect("valid data")
+}
+
+fn bot(strategy: &str, fees_asset: &str, fill: &str) -> BotFile {
+    BotFile::from_json(&format!(
+        r#"{{"strategy": {{{strategy}}},
+            "market": {{"tick_size": "0.01", "step_size": "0.00001", "min_qty": "0.00001", "min_notional": "5"}},
+            "fees": {{"maker": "0.001", "taker": "0.001", "asset": "{fees_asset}"}},
+            "fill": {{{fill}}}}}"#
+    ))
+    .unwrap()
+}
+
+const LADDER: &str = r#""base_order": {"quote": "100"}, "safety_order": {"quote": "200"}, "max_safety_orders": 6,
+    "price_deviation": "1.5", "step_scale": "1.3", "volume_scale": "1.5""#;
+
+fn configs() -> Vec<(&'static str, BotFile)> {
+    let s = |extra: &str| format!("{LADDER}, {extra}");
+    vec![
+        ("long base anchor", bot(&s(r#""take_profit": {"percent": "1.5"}"#), "quote", "")),
+        ("short", bot(&s(r#""side": "short", "take_profit": {"percent": "1.5"}"#), "quote", "")),
+        (
+            "previous anchor, touch",
+            bot(
+                &s(r#""safety_anchor": "previous", "take_profit": {"percent": "1"}"#),
+                "quote",
+                r#""limit_fill": "touch""#,
+            ),
+        ),
+        (
+            "average anchor, ohlc",
+            bot(&s(r#""safety_anchor": "average", "take_profit": {"percent": "2"}"#), "quote", r#""path": "ohlc""#),
+        ),
+        (
+            "tp on base order, olhc",
+            bot(&s(r#""take_profit": {"percent": "3", "base": "base_order"}"#), "quote", r#""path": "olhc""#),
+        ),
+        (
+            "stop on average",
+            bot(
+                &s(r#""take_profit": {"percent": "1.5"}, "stop_loss": {"percent": "4"}"#),
+                "quote",
+                r#""slippage_bps": "10""#,
+            ),
+        ),
+        (
+            "stop on base order with timeout",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.5"}, "stop_loss": {"percent": "25", "base": "base_order"}, "stop_loss_timeout_secs": 7200"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short stop",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"percent": "1.5"}, "stop_loss": {"percent": "30", "base": "base_order"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        ("trailing", bot(&s(r#""take_profit": {"percent": "1"}, "trailing_take_profit": "0.5""#), "quote", "")),
+        (
+            "short trailing",
+            bot(&s(r#""side": "short", "take_profit": {"percent": "1"}, "trailing_take_profit": "0.4""#), "quote", ""),
+        ),
+        (
+            "base fees, cooldown, reinvest",
+            bot(
+                &s(r#""take_profit": {"percent": "1.2"}, "cooldown_secs": 10800, "reinvest_percent": "50""#),
+                "base",
+                "",
+            ),
+        ),
+        (
+            "max deals, active limit",
+            bot(
+                &s(r#""take_profit": {"percent": "1.2"}, "max_deals": 40, "max_active_safety_orders": 2"#),
+                "quote",
+                "",
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn fast_equals_reference_on_real_data() {
+    let candles = data();
+    assert_eq!(candles.len(), 20_111);
+    for (name, bot) in configs() {
+        let opts = |mode| BacktestOptions { mode, record_fills: true, ..Default::default() };
+        let t = std::time::Instant::now();
+        let fast = backtest(&bot, &candles, &opts(Mode::Fast)).unwrap();
+        let tf = t.elapsed();
+        let t = std::time::Instant::now();
+        let reference = backtest(&bot, &candles, &opts(Mode::Reference)).unwrap();
+        let tr = t.elapsed();
+        assert!(fast.metrics.closed_deals > 0, "{name}: no deals");
+        assert_eq!(fast.deals, reference.deals, "{name}: deals differ");
+        assert_eq!(fast.fills, reference.fills, "{name}: fills differ");
+        assert_eq!(fast.metrics, reference.metrics, "{name}: metrics differ");
+        assert_eq!(fast.open_deal, reference.open_deal, "{name}");
+        println!(
+            "{name:32} deals {:4} fills {:5} sl {:3} tr {:3} pnl {:>12} fast {tf:?} reference {tr:?}",
+            fast.metrics.closed_deals,
+            fast.fills.len(),
+            fast.metrics.stop_loss_exits,
+            fast.metrics.trailing_exits,
+            fast.metrics.realized_pnl.round_dp(2)
+        );
+    }
+}
+
+#[test]
+fn signals_open_deals_on_the_next_candle() {
+    let candles = data();
+    let bot =
+        bot(&format!(r#"{LADDER}, "take_profit": {{"percent": "1.5"}}, "start_condition": "signal""#), "quote", "");
+    // A signal every 200 candles.
+    let signals: Vec<bool> = (0..candles.len()).map(|i| i % 200 == 0).collect();
+    let opts =
+        |mode| BacktestOptions { mode, signals: Some(signals.clone()), record_fills: true, ..Default::default() };
+    let fast = backtest(&bot, &candles, &opts(Mode::Fast)).unwrap();
+    let reference = backtest(&bot, &candles, &opts(Mode::Reference)).unwrap();
+    assert_eq!(fast, reference);
+    assert!(fast.metrics.closed_deals > 10);
+    for d in &fast.deals {
+        assert!(d.start_index > 0 && signals[d.start_index - 1], "deal {} opened without a signal", d.number);
+    }
+}
+
+/// Long minute series skip whole blocks: the fast path must still match.
+#[test]
+fn fast_equals_reference_on_minute_data() {
+    let candles = martingale_core::backtest::synthetic::random_walk(11, 150_000, 60_000, 30_000.0, 0.0012);
+    for (name, bot) in configs().into_iter().step_by(2) {
+        let opts = |mode| BacktestOptions { mode, record_fills: true, ..Default::default() };
+        let fast = backtest(&bot, &candles, &opts(Mode::Fast)).unwrap();
+        let reference = backtest(&bot, &candles, &opts(Mode::Reference)).unwrap();
+        assert_eq!(fast, reference, "{name}");
+    }
+}
