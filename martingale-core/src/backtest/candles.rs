@@ -126,6 +126,8 @@ pub struct Candles {
     pub(crate) blk_low: Vec<f64>,
     /// Highest high of each block of [`BLOCK`] candles.
     pub(crate) blk_high: Vec<f64>,
+    /// Lowest and highest close of each block.
+    pub(crate) blk_close: Vec<(f64, f64)>,
     /// Smallest time step, computed once.
     interval: Option<TimeMs>,
 }
@@ -157,7 +159,12 @@ impl Candles {
         let blk_low = low_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::INFINITY, f64::min)).collect();
         let blk_high = high_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
         let interval = time.windows(2).map(|w| w[1] - w[0]).min();
-        Ok(Candles { low_f, high_f, close_f: f(&close), blk_low, blk_high, interval, time, open, high, low, close })
+        let close_f = f(&close);
+        let blk_close = close_f
+            .chunks(BLOCK)
+            .map(|b| b.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
+            .collect();
+        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, open, high, low, close })
     }
 
     /// Builds a series from candles.

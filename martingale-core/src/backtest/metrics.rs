@@ -14,7 +14,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::candles::Candles;
+use super::candles::{Candles, BLOCK};
 
 /// Equity as a function of price while no fill happens.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +57,53 @@ impl EquityState {
 /// Relative margin of the `f64` filters: far above `f64` rounding of these
 /// sums (~1e-16) and far below any money difference that matters.
 const TOL: f64 = 1e-9;
+
+// Branch-free max / min (`f64::max` handles NaN with branches; no NaN
+// reaches these loops: prices are validated, states are finite).
+#[inline(always)]
+fn fmax(a: f64, b: f64) -> f64 {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+fn fmin(a: f64, b: f64) -> f64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The return sums of a block whose drawdown is known quiet: the same
+/// additions, lane by lane, as `EquityTracker::four` on each of its chunks.
+#[inline]
+fn returns_block(
+    closes: &[f64],
+    a: f64,
+    q: f64,
+    mut prev: f64,
+    s1: &mut [f64; 4],
+    s2: &mut [f64; 4],
+    sd: &mut [f64; 4],
+) -> f64 {
+    for cl in closes.chunks_exact(4) {
+        let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
+        let p = [prev, e[0], e[1], e[2]];
+        for l in 0..4 {
+            let r = if p[l] > 0.0 { e[l] / p[l] - 1.0 } else { 0.0 };
+            s1[l] += r;
+            s2[l] += r * r;
+            let d = fmin(r, 0.0);
+            sd[l] += d * d;
+        }
+        prev = e[3];
+    }
+    prev
+}
 
 /// Accumulates equity statistics candle by candle.
 ///
@@ -156,6 +203,20 @@ impl EquityTracker {
             // Sums and the previous equity stay in registers across chunks.
             let (mut s1, mut s2, mut sd, mut prev) = (self.sum_r, self.sum_r2, self.sum_down2, self.prev_f);
             while i + 4 <= end {
+                if i % BLOCK == 0 && i + BLOCK <= end && self.block_quiet(c, i / BLOCK) {
+                    // Nothing in this block can touch the drawdown: returns only.
+                    prev = returns_block(
+                        &c.close_f[i..i + BLOCK],
+                        self.state.a_f,
+                        self.state.q_f,
+                        prev,
+                        &mut s1,
+                        &mut s2,
+                        &mut sd,
+                    );
+                    i += BLOCK;
+                    continue;
+                }
                 prev = self.four(c, i, prev, &mut s1, &mut s2, &mut sd);
                 i += 4;
             }
@@ -199,12 +260,23 @@ impl EquityTracker {
             }
         };
         let mut w = limit(self.min_unreal_f);
-        for i in start..end {
+        let mut i = start;
+        while i < end {
+            // Whole blocks whose extreme cannot reach the limit are skipped.
+            if i % BLOCK == 0 && i + BLOCK <= end {
+                let k = i / BLOCK;
+                let reach = if uq > 0.0 { c.blk_low[k] < w } else { c.blk_high[k] > w };
+                if !reach {
+                    i += BLOCK;
+                    continue;
+                }
+            }
             let hit = if uq > 0.0 { c.low_f[i] < w } else { c.high_f[i] > w };
             if hit {
                 self.unrealized(c, i);
                 w = limit(self.min_unreal_f);
             }
+            i += 1;
         }
     }
 
@@ -217,7 +289,7 @@ impl EquityTracker {
         let l = i % 4;
         self.sum_r[l] += r;
         self.sum_r2[l] += r * r;
-        let d = r.min(0.0);
+        let d = fmin(r, 0.0);
         self.sum_down2[l] += d * d;
         self.peak_check(c, i, e, close);
     }
@@ -242,17 +314,17 @@ impl EquityTracker {
             let r = if prev[l] > 0.0 { e[l] / prev[l] - 1.0 } else { 0.0 };
             s1[l] += r;
             s2[l] += r * r;
-            let d = r.min(0.0);
+            let d = fmin(r, 0.0);
             sd[l] += d * d;
         }
         // Drawdown: only look at single candles if one could matter.
-        let (hi, lo) = (e[0].max(e[1]).max(e[2].max(e[3])), e[0].min(e[1]).min(e[2].min(e[3])));
+        let (hi, lo) = (fmax(fmax(e[0], e[1]), fmax(e[2], e[3])), fmin(fmin(e[0], e[1]), fmin(e[2], e[3])));
         // `peak_check` uses a tolerance growing with the close: the chunk is
         // quiet only if every candle is, so compare with the smallest
         // tolerance where a larger one would let a candle through, and with
         // the largest where a smaller one would.
-        let cmax = cl[0].max(cl[1]).max(cl[2].max(cl[3]));
-        let cmin = cl[0].min(cl[1]).min(cl[2].min(cl[3]));
+        let cmax = fmax(fmax(cl[0], cl[1]), fmax(cl[2], cl[3]));
+        let cmin = fmin(fmin(cl[0], cl[1]), fmin(cl[2], cl[3]));
         let tol_min = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmin;
         let tol_max = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmax;
         let flat_at_peak = q == 0.0 && self.state.q.is_zero() && self.peak_epoch == self.epoch;
@@ -267,6 +339,25 @@ impl EquityTracker {
             }
         }
         e[3]
+    }
+
+    /// True when no candle of block `k` can set a new peak or a drawdown
+    /// the scalar path would look at (the same test as `four`, on the
+    /// block's extreme closes).
+    #[inline]
+    fn block_quiet(&self, c: &Candles, k: usize) -> bool {
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        let (cmin, cmax) = c.blk_close[k];
+        let (e1, e2) = (a + q * cmin, a + q * cmax);
+        let (hi, lo) = (fmax(e1, e2), fmin(e1, e2));
+        let tol_min = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmin;
+        let tol_max = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmax;
+        let flat_at_peak = q == 0.0 && self.state.q.is_zero() && self.peak_epoch == self.epoch;
+        self.has_peak
+            && hi <= self.peak_f + tol_min
+            && (self.peak_f - hi > tol_max || flat_at_peak)
+            && self.peak_f - lo <= self.max_dd_f - tol_max
+            && self.peak_f - lo <= (self.max_dd_pct_f - TOL) * self.peak_f
     }
 
     #[inline]
