@@ -59,6 +59,14 @@ pub fn round_to(value: Decimal, grid: Decimal, dir: Rounding) -> Decimal {
     if grid <= Decimal::ZERO {
         return value;
     }
+    if let Some(dp) = power_of_ten_places(grid) {
+        // 0.01, 0.00001, ...: round to decimal places, no division needed.
+        let strategy = match dir {
+            Rounding::Down => rust_decimal::RoundingStrategy::ToNegativeInfinity,
+            Rounding::Up => rust_decimal::RoundingStrategy::ToPositiveInfinity,
+        };
+        return value.round_dp_with_strategy(dp, strategy).normalize();
+    }
     let Some(units) = value.checked_div(grid) else {
         return value;
     };
@@ -70,8 +78,28 @@ pub fn round_to(value: Decimal, grid: Decimal, dir: Rounding) -> Decimal {
     units.checked_mul(grid).map_or(value, |v| v.normalize())
 }
 
+/// `Some(k)` when `grid` is `10^-k` (k >= 0), the usual exchange grids.
+fn power_of_ten_places(grid: Decimal) -> Option<u32> {
+    let m = grid.mantissa();
+    let scale = grid.scale();
+    // 0.01 is 1e-2 (mantissa 1) but may be written 0.010 (mantissa 10).
+    let mut m = m;
+    let mut dp = scale;
+    while m > 1 && m % 10 == 0 && dp > 0 {
+        m /= 10;
+        dp -= 1;
+    }
+    (m == 1).then_some(dp)
+}
+
 fn on_grid(value: Decimal, grid: Decimal) -> bool {
-    grid <= Decimal::ZERO || value.checked_rem(grid) == Some(Decimal::ZERO)
+    if grid <= Decimal::ZERO {
+        return true;
+    }
+    match power_of_ten_places(grid) {
+        Some(dp) => value.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::ToZero) == value,
+        None => value.checked_rem(grid) == Some(Decimal::ZERO),
+    }
 }
 
 /// Why an order does not satisfy a market's rules.
@@ -263,6 +291,10 @@ mod tests {
     #[case(dec!(7.3), dec!(0.5), Rounding::Down, dec!(7))]
     #[case(dec!(7.3), dec!(0.5), Rounding::Up, dec!(7.5))]
     #[case(dec!(7.3), dec!(0), Rounding::Up, dec!(7.3))]
+    #[case(dec!(7.35), dec!(1), Rounding::Up, dec!(8))]
+    #[case(dec!(7.35), dec!(0.10), Rounding::Down, dec!(7.3))]
+    #[case(dec!(-7.35), dec!(0.1), Rounding::Up, dec!(-7.3))]
+    #[case(dec!(12345.678), dec!(0.25), Rounding::Down, dec!(12345.5))]
     fn rounds_onto_grid(#[case] v: Decimal, #[case] g: Decimal, #[case] d: Rounding, #[case] want: Decimal) {
         assert_eq!(round_to(v, g, d), want);
     }

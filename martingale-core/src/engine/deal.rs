@@ -117,6 +117,9 @@ pub struct Deal {
     /// Planned safety levels (`base` / `previous` anchors); for the
     /// `average` anchor, levels are computed one at a time.
     pub levels: Vec<LevelOrder>,
+    /// Price the levels were planned at (the base order's reference price).
+    #[serde(default)]
+    pub planned_at: Option<Decimal>,
     /// Next safety level to place (1-based).
     pub next_level: u32,
     /// Safety orders completely filled.
@@ -152,10 +155,11 @@ impl Deal {
             base_quote,
             entry_price: None,
             levels: Vec::new(),
+            planned_at: None,
             next_level: 1,
             levels_filled: 0,
             position: Position::new(side),
-            orders: Vec::new(),
+            orders: Vec::with_capacity(16),
             seq: 0,
             take_profit_price: None,
             take_profit_wanted: false,

@@ -24,6 +24,35 @@ use crate::Side;
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
+/// Each safety level's distance from its anchor (percent) and size: `D_n`
+/// from P0 for the `base` anchor (or the custom deviation), the gap `g_n`
+/// for `previous` and `average`.
+pub(super) fn level_specs(
+    strategy: &crate::config::StrategyConfig,
+) -> Result<Vec<(Decimal, OrderSize)>, crate::config::ConfigError> {
+    let deviations = strategy.nominal_deviations()?;
+    (1..=strategy.safety_count())
+        .map(|n| {
+            let (dev, size) = strategy
+                .safety_level(n)
+                .ok_or(crate::config::ConfigError::Overflow { field: "step_scale", level: n })?;
+            let distance = match (strategy.safety_anchor, strategy.is_custom()) {
+                (SafetyAnchor::Base, false) => {
+                    deviations.get(usize::try_from(n - 1).unwrap_or(0)).copied().unwrap_or(dev)
+                }
+                _ => dev,
+            };
+            Ok((distance, size))
+        })
+        .collect()
+}
+
+/// Size of a deal's base order.
+struct BaseOrder {
+    quantity: Decimal,
+    quote: Decimal,
+}
+
 /// Largest price or quantity the engine accepts from outside (10^13): keeps
 /// every product and running sum far from `Decimal`'s ~7.9 * 10^28 limit, so
 /// no arithmetic can overflow whatever an exchange reports.
@@ -195,16 +224,17 @@ impl Engine {
     }
 
     fn start_deal(&mut self, time: TimeMs, price: Decimal) -> Result<Output, EngineError> {
-        let unit = ladder::plan_with(&self.strategy, &self.rules, price, Decimal::ONE, &self.deviations)?;
-        let (scale, plan) = if self.reinvest_pool > Decimal::ZERO && unit.funds_required > Decimal::ZERO {
-            let scale = (unit.funds_required + self.reinvest_pool) / unit.funds_required;
-            (scale, ladder::plan_with(&self.strategy, &self.rules, price, scale, &self.deviations)?)
-        } else {
-            (Decimal::ONE, unit)
-        };
-        let base = plan.levels[0];
+        let (mut base, mut levels, funds) = self.ladder_at(price, Decimal::ONE)?;
+        let mut scale = Decimal::ONE;
+        if self.reinvest_pool > Decimal::ZERO && funds > Decimal::ZERO {
+            // Reinvested profit scales every size; plan again at that scale.
+            scale = (funds + self.reinvest_pool) / funds;
+            (base, levels, _) = self.ladder_at(price, scale)?;
+        }
         let number = self.deals_started.wrapping_add(1);
         let mut deal = Deal::new(number, time, self.strategy.side, scale, base.quote);
+        deal.levels = levels;
+        deal.planned_at = Some(price);
         let kind = OrderKind::Market { reference_price: price };
         let action = deal.place(&self.bot, OrderRole::Base, self.strategy.side.entry(), kind, base.quantity);
         self.deals_started = number;
@@ -212,11 +242,48 @@ impl Engine {
         Ok(Output { actions: vec![action], closed: vec![] })
     }
 
+    /// The base order, the safety levels and the funds a deal needs at
+    /// `price` with sizes times `scale`. Any impossible level is an error:
+    /// a deal whose ladder cannot be placed must not start. For the
+    /// `average` anchor the levels come later, one at a time.
+    fn ladder_at(&self, price: Decimal, scale: Decimal) -> Result<(BaseOrder, Vec<LevelOrder>, Decimal), EngineError> {
+        if self.strategy.safety_anchor == SafetyAnchor::Average {
+            let plan = ladder::plan_with(&self.strategy, &self.rules, price, scale, &self.deviations)?;
+            let b = plan.levels[0];
+            return Ok((BaseOrder { quantity: b.quantity, quote: b.quote }, Vec::new(), plan.funds_required));
+        }
+        if price <= Decimal::ZERO {
+            return Err(ladder::LadderError::EntryPriceNotPositive { price }.into());
+        }
+        let size = self.strategy.base_order.scaled(scale);
+        let quantity = order_quantity(size, price, &self.rules, 0)?;
+        let nominal = |size: OrderSize, price: Decimal, q: Decimal| match size {
+            OrderSize::Quote(v) => v,
+            OrderSize::Base(_) => price * q,
+        };
+        let base = BaseOrder { quantity, quote: nominal(size, price, quantity) };
+        let mut funds = base.quote;
+        let mut levels = Vec::with_capacity(self.levels_spec.len());
+        let mut previous = price;
+        for (k, &(distance, size)) in self.levels_spec.iter().enumerate() {
+            let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
+            let size = size.scaled(scale);
+            let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { price } else { previous };
+            let level_price = safety_price(self.strategy.side, &self.rules, anchor, distance, n)?;
+            let q = order_quantity(size, level_price, &self.rules, n)?;
+            funds += nominal(size, level_price, q);
+            levels.push(LevelOrder { price: level_price, quantity: q });
+            previous = level_price;
+        }
+        Ok((base, levels, funds))
+    }
+
     pub(super) fn watch_deal(&self, deal: &Deal) -> Watch {
         let side = self.strategy.side;
-        let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
-        let p0 = deal.entry_price.unwrap_or(avg);
-        let stop_loss = stop_loss_price(&self.strategy, &self.rules, avg, p0);
+        let stop_loss = self.strategy.stop_loss.and_then(|_| {
+            let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
+            stop_loss_price(&self.strategy, &self.rules, avg, deal.entry_price.unwrap_or(avg))
+        });
         let mut w = Watch { stop_loss, ..Watch::default() };
         if let Some(t) = self.strategy.trailing_take_profit {
             match deal.trailing {
@@ -435,7 +502,11 @@ impl Engine {
         }
         let p0 = deal.position.average_price().unwrap_or(Decimal::ZERO);
         deal.entry_price = Some(p0);
-        deal.levels = self.plan_levels(p0, deal.scale);
+        // Levels planned at the price the base order was sent at stay valid
+        // if it filled there; otherwise plan them again from the real P0.
+        if deal.planned_at != Some(p0) || self.strategy.safety_anchor == SafetyAnchor::Average {
+            deal.levels = self.plan_levels(p0, deal.scale);
+        }
         deal.take_profit_wanted = true;
         self.phase = Phase::Open(deal);
     }
@@ -446,21 +517,11 @@ impl Engine {
         if self.strategy.safety_anchor == SafetyAnchor::Average {
             return Vec::new();
         }
-        let mut levels = Vec::new();
-        let deviations = &self.deviations;
+        let mut levels = Vec::with_capacity(self.levels_spec.len());
         let mut previous = p0;
-        for n in 1..=self.strategy.safety_count() {
-            let Some((dev, size)) = self.strategy.safety_level(n) else {
-                break;
-            };
-            let (anchor, distance) = match (self.strategy.safety_anchor, self.strategy.is_custom()) {
-                (SafetyAnchor::Base, false) => match deviations.get(levels.len()) {
-                    Some(d) => (p0, *d),
-                    None => break,
-                },
-                (SafetyAnchor::Base, true) => (p0, dev),
-                _ => (previous, dev),
-            };
+        for (k, &(distance, size)) in self.levels_spec.iter().enumerate() {
+            let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
+            let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { p0 } else { previous };
             let Ok(price) = safety_price(self.strategy.side, &self.rules, anchor, distance, n) else {
                 break;
             };
@@ -476,7 +537,7 @@ impl Engine {
     /// The next safety level of an `average`-anchored ladder, from the
     /// position's exact average.
     fn average_level(&self, deal: &Deal, n: u32) -> Option<LevelOrder> {
-        let (dev, size) = self.strategy.safety_level(n)?;
+        let (dev, size) = *self.levels_spec.get(usize::try_from(n.checked_sub(1)?).ok()?)?;
         let avg = deal.position.average_price()?;
         let price = safety_price(self.strategy.side, &self.rules, avg, dev, n).ok()?;
         let quantity = order_quantity(size.scaled(deal.scale), price, &self.rules, n).ok()?;

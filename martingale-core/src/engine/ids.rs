@@ -109,16 +109,19 @@ impl OrderRole {
         matches!(self, OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds)
     }
 
-    fn code(self) -> String {
-        match self {
-            OrderRole::Base => "b".into(),
-            OrderRole::Safety(n) => format!("s{n}"),
-            OrderRole::TakeProfit => "tp".into(),
-            OrderRole::StopLoss => "sl".into(),
-            OrderRole::Trailing => "tr".into(),
-            OrderRole::CloseNow => "x".into(),
-            OrderRole::AddFunds => "a".into(),
-            OrderRole::Residual => "r".into(),
+    fn push_code(self, s: &mut String) {
+        s.push_str(match self {
+            OrderRole::Base => "b",
+            OrderRole::Safety(_) => "s",
+            OrderRole::TakeProfit => "tp",
+            OrderRole::StopLoss => "sl",
+            OrderRole::Trailing => "tr",
+            OrderRole::CloseNow => "x",
+            OrderRole::AddFunds => "a",
+            OrderRole::Residual => "r",
+        });
+        if let OrderRole::Safety(n) = self {
+            push_decimal(s, n);
         }
     }
 }
@@ -138,7 +141,15 @@ impl ClientOrderId {
     /// assert!(longest.as_str().len() <= 36);
     /// ```
     pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
-        ClientOrderId(format!("{bot}-{}-{}-{}", base36(deal), role.code(), base36(seq)))
+        let mut s = String::with_capacity(36);
+        s.push_str(&bot.0);
+        s.push('-');
+        push_base36(&mut s, deal);
+        s.push('-');
+        role.push_code(&mut s);
+        s.push('-');
+        push_base36(&mut s, seq);
+        ClientOrderId(s)
     }
 
     /// Wraps an id received from an exchange (no validation: used for lookups).
@@ -158,18 +169,34 @@ impl fmt::Display for ClientOrderId {
     }
 }
 
-fn base36(mut n: u32) -> String {
+fn push_digits(s: &mut String, mut n: u32, radix: u32) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::with_capacity(7);
+    let mut buf = [0u8; 32];
+    let mut i = buf.len();
     loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
+        i -= 1;
+        buf[i] = DIGITS[(n % radix) as usize];
+        n /= radix;
         if n == 0 {
             break;
         }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    s.extend(buf[i..].iter().map(|b| char::from(*b)));
+}
+
+fn push_base36(s: &mut String, n: u32) {
+    push_digits(s, n, 36);
+}
+
+fn push_decimal(s: &mut String, n: u32) {
+    push_digits(s, n, 10);
+}
+
+#[cfg(test)]
+fn base36(n: u32) -> String {
+    let mut s = String::new();
+    push_base36(&mut s, n);
+    s
 }
 
 #[cfg(test)]

@@ -180,6 +180,8 @@ pub struct Engine {
     strategy: StrategyConfig,
     /// The strategy's nominal deviations, computed once at validation.
     deviations: Vec<Decimal>,
+    /// Each safety level's distance from its anchor and size, computed once.
+    levels_spec: Vec<(Decimal, crate::config::OrderSize)>,
     rules: MarketRules,
     fees: FeeSchedule,
     mode: Mode,
@@ -201,6 +203,7 @@ impl Engine {
         Ok(Engine {
             bot,
             deviations: file.strategy.nominal_deviations()?,
+            levels_spec: fsm::level_specs(&file.strategy)?,
             strategy: file.strategy.clone(),
             rules: file.market.clone(),
             fees: file.fees,
