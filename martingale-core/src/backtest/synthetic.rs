@@ -69,3 +69,13 @@ pub fn random_walk(seed: u64, n: usize, interval_ms: TimeMs, start: f64, vol: f6
     // The generator only produces valid rows.
     Candles::new(time, open, high, low, close).unwrap_or_default()
 }
+
+/// Candles in the reference workload W5.
+pub const W5_CANDLES: usize = 2_629_800;
+
+/// The reference workload W5: 2,629,800 one-minute candles (5 years) of a
+/// random walk from 30,000 with 0.12 % per-minute volatility (about 87 %
+/// a year, like BTC), seed 42.
+pub fn w5() -> Candles {
+    random_walk(42, W5_CANDLES, 60_000, 30_000.0, 0.0012)
+}
