@@ -132,8 +132,9 @@ fn signals_open_deals_on_the_next_candle() {
     let candles = data();
     let bot =
         bot(&format!(r#"{LADDER}, "take_profit": {{"percent": "1.5"}}, "start_condition": "signal""#), "quote", "");
-    // A signal every 200 candles.
-    let signals: Vec<bool> = (0..candles.len()).map(|i| i % 200 == 0).collect();
+    // Signals every 200 candles, and bursts of them, some while deals are
+    // open (ignored) and some while cooling down (dropped at the next tick).
+    let signals: Vec<bool> = (0..candles.len()).map(|i| i % 200 == 0 || (i % 997) < 3).collect();
     let opts =
         |mode| BacktestOptions { mode, signals: Some(signals.clone()), record_fills: true, ..Default::default() };
     let fast = backtest(&bot, &candles, &opts(Mode::Fast)).unwrap();

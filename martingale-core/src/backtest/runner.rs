@@ -274,8 +274,8 @@ impl<'a> Run<'a> {
     /// Where skipping is allowed and within which price and time limits.
     fn bounds(&self, driver: &Driver<'_>) -> Option<Bounds> {
         let e = driver.engine();
-        if e.retry_pending() {
-            return None;
+        if e.retry_pending() || e.signal_pending() {
+            return None; // the next tick changes something
         }
         // Widen each bound by a relative margin far above f64 rounding, so an
         // f64 comparison can only skip what exact comparison would skip.

@@ -86,7 +86,10 @@ impl Engine {
             Event::Order { time, update } => self.on_order(time, update)?,
             Event::Command { time, command } => self.on_command(time, command)?,
             Event::Signal { .. } => {
-                self.signal_pending = self.strategy.start_condition == StartCondition::Signal;
+                // A signal opens a deal at the next tick; it is not queued
+                // behind a deal that is still open.
+                self.signal_pending =
+                    self.strategy.start_condition == StartCondition::Signal && self.phase.kind() == PhaseKind::Idle;
                 Output::default()
             }
         };
@@ -203,6 +206,11 @@ impl Engine {
             let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
             closed.saturating_add(cooldown).saturating_add(1)
         }))
+    }
+
+    /// True when an entry signal waits for the next tick.
+    pub fn signal_pending(&self) -> bool {
+        self.signal_pending
     }
 
     /// True while a refused order waits for the next tick to be retried.

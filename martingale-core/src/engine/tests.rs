@@ -419,3 +419,19 @@ fn absurd_prices_are_refused_not_panicking() {
     assert!(matches!(t.upd(huge), Err(EngineError::InvalidFill { .. })));
     assert_eq!(t.e, snapshot);
 }
+
+#[test]
+fn signals_open_the_next_deal_and_are_not_queued() {
+    let mut t = T::new(&bot(r#", "start_condition": "signal""#));
+    assert!(t.tick(dec!(100)).actions.is_empty(), "no signal yet");
+    t.t += 1;
+    t.ev(Event::Signal { time: t.t });
+    assert!(t.e.signal_pending());
+    let base = placed(&t.tick(dec!(100)))[0].clone();
+    assert_eq!(base.role, OrderRole::Base);
+    // A signal during the deal is ignored.
+    let _ = t.fill(&base.client_order_id, base.quantity, dec!(100));
+    t.t += 1;
+    t.ev(Event::Signal { time: t.t });
+    assert!(!t.e.signal_pending());
+}
