@@ -31,6 +31,24 @@ pub struct Recorded {
 }
 
 /// Drives one engine over candles through a simulated exchange.
+///
+/// ```
+/// use martingale_core::backtest::{synthetic, Driver};
+/// use martingale_core::config::BotFile;
+/// use martingale_core::engine::{BotId, Command, Engine, Event};
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let mut engine = Engine::new(BotId::new("d").unwrap(), &bot).unwrap();
+/// engine.handle(Event::Command { time: -1, command: Command::Start }).unwrap();
+/// let candles = synthetic::random_walk(1, 2_000, 60_000, 30_000.0, 0.002);
+/// let mut driver = Driver::new(&mut engine, bot.fill, 60_000);
+/// let mut prev = None;
+/// for i in 0..candles.len() {
+///     let c = candles.get(i).unwrap();
+///     driver.candle(i, &c, prev).unwrap();
+///     prev = Some(c.close);
+/// }
+/// assert!(!driver.recorded.fills.is_empty());
+/// ```
 #[derive(Debug)]
 pub struct Driver<'e> {
     engine: &'e mut Engine,

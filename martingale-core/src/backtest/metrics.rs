@@ -263,7 +263,7 @@ impl EquityTracker {
         let mut i = start;
         while i < end {
             // Whole blocks whose extreme cannot reach the limit are skipped.
-            if i % BLOCK == 0 && i + BLOCK <= end {
+            if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
                 let k = i / BLOCK;
                 let reach = if uq > 0.0 { c.blk_low[k] < w } else { c.blk_high[k] > w };
                 if !reach {
@@ -478,6 +478,17 @@ pub(crate) struct EquityStats {
 }
 
 /// The metrics of SPEC section 7.
+///
+/// ```
+/// use martingale_core::backtest::{backtest, synthetic, BacktestOptions};
+/// use martingale_core::config::BotFile;
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let m = backtest(&bot, &synthetic::random_walk(2, 10_000, 60_000, 30_000.0, 0.0015), &BacktestOptions::default())
+///     .unwrap().metrics;
+/// assert_eq!(m.candles, 10_000);
+/// assert!(m.max_drawdown >= rust_decimal::Decimal::ZERO);
+/// assert_eq!(serde_json::to_value(&m).unwrap()["closed_deals"], serde_json::json!(m.closed_deals));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// Candles in the series.

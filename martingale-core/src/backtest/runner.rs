@@ -249,7 +249,7 @@ impl<'a> Run<'a> {
         while i < n {
             if fast {
                 if let Some(b) = self.bounds(driver) {
-                    let prev_ok = prev_close.map_or(true, |p: Decimal| {
+                    let prev_ok = prev_close.is_none_or(|p: Decimal| {
                         let p = to_f64(p);
                         p > b.down && p < b.up
                     });
@@ -334,7 +334,7 @@ impl<'a> Run<'a> {
             *worst = if long { worst.min(c.low_f[j]) } else { worst.max(c.high_f[j]) };
         };
         let mut j = from;
-        while j < n && j % BLOCK != 0 {
+        while j < n && !j.is_multiple_of(BLOCK) {
             if !ok(j) {
                 return (j, worst);
             }

@@ -55,6 +55,22 @@ pub struct FillRecord {
 }
 
 /// The simulated exchange of one bot.
+///
+/// ```
+/// use martingale_core::backtest::SimExchange;
+/// use martingale_core::config::FillModel;
+/// use martingale_core::engine::{Action, ClientOrderId, OrderKind, OrderRequest, OrderRole, OrderUpdate};
+/// use martingale_core::fees::FeeSchedule;
+/// use martingale_core::{MarketRules, OrderSide};
+/// use rust_decimal_macros::dec;
+/// let mut sim = SimExchange::new(MarketRules::new(dec!(0.01), dec!(0.001), dec!(0), dec!(0)), FeeSchedule::ZERO, FillModel::default());
+/// let order = OrderRequest { client_order_id: ClientOrderId::from_raw("b-1-s1-1"), role: OrderRole::Safety(1),
+///     side: OrderSide::Buy, kind: OrderKind::Limit { price: dec!(98) }, quantity: dec!(1) };
+/// let mut updates = Vec::new();
+/// sim.execute(&[Action::Place(order)], &mut updates);
+/// assert!(matches!(updates[0], OrderUpdate::Accepted { .. }));
+/// assert!(matches!(sim.fill_resting(0), Some(OrderUpdate::Fill { price, .. }) if price == dec!(98)));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SimExchange {
     rules: MarketRules,

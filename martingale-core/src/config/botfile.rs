@@ -36,6 +36,13 @@ pub enum LimitFill {
 }
 
 /// How simulated fills happen.
+///
+/// ```
+/// use martingale_core::config::{FillModel, LimitFill, PathModel};
+/// let f: FillModel = serde_json::from_str(r#"{"path": "ohlc", "limit_fill": "touch"}"#).unwrap();
+/// assert_eq!((f.path, f.limit_fill), (PathModel::Ohlc, LimitFill::Touch));
+/// assert_eq!(FillModel::default().path, PathModel::Adaptive);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FillModel {

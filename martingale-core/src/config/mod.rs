@@ -24,6 +24,15 @@ use crate::Side;
 /// Size of an order, in quote or in base currency.
 ///
 /// Serialized as `{"quote": "100"}` or `{"base": "0.002"}`.
+///
+/// ```
+/// use martingale_core::config::OrderSize;
+/// use rust_decimal_macros::dec;
+/// let s: OrderSize = serde_json::from_str(r#"{"quote": "100"}"#).unwrap();
+/// assert_eq!(s, OrderSize::Quote(dec!(100)));
+/// assert_eq!(s.scaled(dec!(1.5)), OrderSize::Quote(dec!(150)));
+/// assert!(serde_json::from_str::<OrderSize>(r#"{"usd": "100"}"#).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OrderSize {
@@ -69,6 +78,19 @@ pub enum SafetyAnchor {
 /// `deviation` is the percent distance from the level's anchor: from P0 for
 /// the `base` anchor (so deviations must increase), from the previous level
 /// for `previous`, from the average for `average`.
+///
+/// ```
+/// use martingale_core::config::{BotFile, SafetyAnchor};
+/// use martingale_core::ladder::plan;
+/// use rust_decimal_macros::dec;
+/// let mut bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// bot.strategy.max_safety_orders = None;
+/// bot.strategy.custom_levels = Some(serde_json::from_str(
+///     r#"[{"deviation": "2", "size": {"quote": "150"}}, {"deviation": "5", "size": {"quote": "300"}}]"#).unwrap());
+/// let ladder = plan(&bot.strategy, &bot.market, dec!(100)).unwrap();
+/// assert_eq!((ladder.levels[1].price, ladder.levels[2].price), (dec!(98), dec!(95)));
+/// assert_eq!(bot.strategy.safety_anchor, SafetyAnchor::Base);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomLevel {

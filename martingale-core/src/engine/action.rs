@@ -39,6 +39,13 @@ pub struct OrderRequest {
 }
 
 /// An instruction for the exchange side.
+///
+/// ```
+/// use martingale_core::engine::{Action, ClientOrderId};
+/// let a = Action::Cancel { client_order_id: ClientOrderId::from_raw("bot-1-tp-6") };
+/// assert_eq!(serde_json::to_string(&a).unwrap(),
+///            r#"{"action":"cancel","client_order_id":"bot-1-tp-6"}"#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {

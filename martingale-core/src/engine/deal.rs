@@ -225,6 +225,11 @@ impl Deal {
 }
 
 /// The record of a closed deal.
+///
+/// ```
+/// use martingale_core::engine::ExitKind;
+/// assert_eq!(serde_json::to_string(&ExitKind::TakeProfit).unwrap(), r#""take_profit""#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealReport {
     /// Deal number.

@@ -9,6 +9,17 @@ use crate::ladder::LadderError;
 use crate::market::RuleViolation;
 
 /// Why the engine refused an event.
+///
+/// ```
+/// use martingale_core::engine::{BotId, Command, Engine, EngineError, Event};
+/// use martingale_core::config::BotFile;
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let mut e = Engine::new(BotId::new("b").unwrap(), &bot).unwrap();
+/// let before = e.clone();
+/// let err = e.handle(Event::Command { time: 0, command: Command::Pause }).unwrap_err();
+/// assert!(matches!(err, EngineError::InvalidTransition { command: "pause", .. }));
+/// assert_eq!(e, before); // refused: nothing changed
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EngineError {
     /// The command is not allowed in the current state.

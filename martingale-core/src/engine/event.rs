@@ -27,6 +27,15 @@ pub struct Candle {
 }
 
 /// A report about one of the engine's orders, from the exchange.
+///
+/// ```
+/// use martingale_core::engine::{ClientOrderId, OrderUpdate};
+/// use rust_decimal_macros::dec;
+/// let u: OrderUpdate = serde_json::from_str(
+///     r#"{"status": "fill", "client_order_id": "bot-1-s1-1", "cumulative_qty": "0.5", "price": "98"}"#).unwrap();
+/// assert_eq!(u, OrderUpdate::Fill { client_order_id: ClientOrderId::from_raw("bot-1-s1-1"),
+///     cumulative_qty: dec!(0.5), price: dec!(98), fee: None });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum OrderUpdate {
@@ -83,6 +92,12 @@ impl OrderUpdate {
 }
 
 /// An operator's command.
+///
+/// ```
+/// use martingale_core::engine::Command;
+/// let c: Command = serde_json::from_str(r#"{"command": "stop", "cancel_orders": true}"#).unwrap();
+/// assert_eq!(c, Command::Stop { cancel_orders: true });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]
 pub enum Command {
@@ -108,6 +123,13 @@ pub enum Command {
 }
 
 /// Every input of the engine.
+///
+/// ```
+/// use martingale_core::engine::Event;
+/// use rust_decimal_macros::dec;
+/// let e: Event = serde_json::from_str(r#"{"type": "tick", "time": 1000, "price": "43250.17"}"#).unwrap();
+/// assert_eq!(e, Event::Tick { time: 1000, price: dec!(43250.17) });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {

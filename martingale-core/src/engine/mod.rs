@@ -174,6 +174,19 @@ pub struct Watch {
 }
 
 /// One bot's deal engine (see the module docs).
+///
+/// ```
+/// use martingale_core::engine::{BotId, Command, Engine, Event, Mode, PhaseKind};
+/// use martingale_core::config::BotFile;
+/// use rust_decimal_macros::dec;
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let mut e = Engine::new(BotId::new("b").unwrap(), &bot).unwrap();
+/// e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
+/// e.handle(Event::Tick { time: 1, price: dec!(43250.17) }).unwrap();
+/// assert_eq!((e.mode(), e.phase().kind()), (Mode::Running, PhaseKind::Opening));
+/// // Snapshot and restore: the same state, the same future.
+/// assert_eq!(Engine::from_json(&e.to_json()).unwrap(), e);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Engine {
     bot: BotId,

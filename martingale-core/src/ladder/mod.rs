@@ -30,6 +30,15 @@ use crate::Side;
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 
 /// Why a ladder cannot be planned at a price.
+///
+/// ```
+/// use martingale_core::config::BotFile;
+/// use martingale_core::ladder::{plan, LadderError};
+/// use rust_decimal_macros::dec;
+/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// // At 1e9 a quote of 100 buys less than one step: level 0 is impossible.
+/// assert!(matches!(plan(&bot.strategy, &bot.market, dec!(1000000000)), Err(LadderError::Rule { level: 0, .. })));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LadderError {
     /// The configuration itself is invalid.
