@@ -80,28 +80,49 @@ fn fmin(a: f64, b: f64) -> f64 {
 
 /// The return sums of a block whose drawdown is known quiet: the same
 /// additions, lane by lane, as `EquityTracker::four` on each of its chunks.
+/// `positive` says every equity in the block (and `prev`) is above zero, so
+/// the `prev > 0` guard of each return can be dropped: the results are the
+/// same, the loop runs twice as fast.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 fn returns_block(
     closes: &[f64],
     a: f64,
     q: f64,
     mut prev: f64,
+    positive: bool,
     s1: &mut [f64; 4],
     s2: &mut [f64; 4],
     sd: &mut [f64; 4],
 ) -> f64 {
-    for cl in closes.chunks_exact(4) {
-        let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
-        let p = [prev, e[0], e[1], e[2]];
-        for l in 0..4 {
-            let r = if p[l] > 0.0 { e[l] / p[l] - 1.0 } else { 0.0 };
-            s1[l] += r;
-            s2[l] += r * r;
-            let d = fmin(r, 0.0);
-            sd[l] += d * d;
+    let (mut x1, mut x2, mut xd) = (*s1, *s2, *sd);
+    if positive {
+        for cl in closes.chunks_exact(4) {
+            let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
+            let r = [e[0] / prev - 1.0, e[1] / e[0] - 1.0, e[2] / e[1] - 1.0, e[3] / e[2] - 1.0];
+            for l in 0..4 {
+                x1[l] += r[l];
+                x2[l] += r[l] * r[l];
+                let d = fmin(r[l], 0.0);
+                xd[l] += d * d;
+            }
+            prev = e[3];
         }
-        prev = e[3];
+    } else {
+        for cl in closes.chunks_exact(4) {
+            let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
+            let p = [prev, e[0], e[1], e[2]];
+            for l in 0..4 {
+                let r = if p[l] > 0.0 { e[l] / p[l] - 1.0 } else { 0.0 };
+                x1[l] += r;
+                x2[l] += r * r;
+                let d = fmin(r, 0.0);
+                xd[l] += d * d;
+            }
+            prev = e[3];
+        }
     }
+    (*s1, *s2, *sd) = (x1, x2, xd);
     prev
 }
 
@@ -203,17 +224,13 @@ impl EquityTracker {
             // Sums and the previous equity stay in registers across chunks.
             let (mut s1, mut s2, mut sd, mut prev) = (self.sum_r, self.sum_r2, self.sum_down2, self.prev_f);
             while i + 4 <= end {
-                if i % BLOCK == 0 && i + BLOCK <= end && self.block_quiet(c, i / BLOCK) {
+                if i.is_multiple_of(BLOCK) && i + BLOCK <= end && self.block_quiet(c, i / BLOCK) {
                     // Nothing in this block can touch the drawdown: returns only.
-                    prev = returns_block(
-                        &c.close_f[i..i + BLOCK],
-                        self.state.a_f,
-                        self.state.q_f,
-                        prev,
-                        &mut s1,
-                        &mut s2,
-                        &mut sd,
-                    );
+                    let (a, q) = (self.state.a_f, self.state.q_f);
+                    let (cmin, cmax) = c.blk_close[i / BLOCK];
+                    let positive = prev > 0.0 && a + q * cmin > 0.0 && a + q * cmax > 0.0;
+                    let closes = &c.close_f[i..i + BLOCK];
+                    prev = returns_block(closes, a, q, prev, positive, &mut s1, &mut s2, &mut sd);
                     i += BLOCK;
                     continue;
                 }
