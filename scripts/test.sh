@@ -20,4 +20,17 @@ step "cargo test (unit, integration, property and doc tests)"
 # Property tests run in release mode: same cases, a fraction of the time.
 cargo test --workspace --locked --release
 
+step "python: build the extension into .venv (maturin) and run pytest"
+# Everything the Python side needs is installed here, into a project-local
+# virtualenv, so a fresh machine with only Python and Rust passes.
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" numpy pandas
+(
+  . .venv/bin/activate
+  cd martingale-py
+  maturin develop --release --quiet
+)
+.venv/bin/python -m pytest martingale-py/tests -q -W error::DeprecationWarning
+
 step "all checks passed"

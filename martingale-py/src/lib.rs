@@ -1,9 +1,279 @@
 //! # martingale-py
 //!
-//! Python bindings for `martingale-core`.
-//!
-//! Status: not built yet. This crate is an empty placeholder in the workspace
-//! so that the layout is fixed; it exposes no API and no Python module. The
-//! PyO3 module is tracked in the project's issues.
+//! The native part (`martingale._core`) of the `martingale` Python package.
+//! Money crosses the boundary as decimal strings (never floats); bot files
+//! as JSON text; results as JSON text that the Python layer turns into
+//! `decimal.Decimal` values and pandas objects. Errors are converted in one
+//! place (the `Error` enum) into `ValueError` subclasses. Long work runs with the
+//! GIL released.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+use martingale_core::backtest::{self, BacktestOptions, Candles as CoreCandles, Mode};
+use martingale_core::config::BotFile;
+use martingale_core::ladder;
+use numpy::PyReadonlyArray1;
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+create_exception!(_core, MartingaleError, PyValueError, "Base class of every martingale error (a ValueError).");
+create_exception!(
+    _core,
+    ConfigError,
+    MartingaleError,
+    "Invalid bot file or strategy; the message names the field and value."
+);
+create_exception!(_core, CandleError, MartingaleError, "Malformed candles; the message names the row.");
+create_exception!(_core, BacktestError, MartingaleError, "A backtest could not run.");
+
+/// Every error of the native module, converted to Python in one place.
+enum Error {
+    Config(String),
+    Candle(String),
+    Backtest(String),
+}
+
+impl From<Error> for PyErr {
+    fn from(e: Error) -> PyErr {
+        match e {
+            Error::Config(m) => ConfigError::new_err(m),
+            Error::Candle(m) => CandleError::new_err(m),
+            Error::Backtest(m) => BacktestError::new_err(m),
+        }
+    }
+}
+
+fn bot_from_json(text: &str) -> Result<BotFile, Error> {
+    BotFile::from_json(text).map_err(|e| Error::Config(e.to_string()))
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Backtest(e.to_string()))
+}
+
+/// Validates a bot file (JSON text) and returns it normalized (JSON text).
+#[pyfunction]
+fn validate_bot(bot_json: &str) -> PyResult<String> {
+    Ok(bot_from_json(bot_json)?.to_json())
+}
+
+/// Parses a TOML bot file and returns it as JSON text.
+#[pyfunction]
+fn bot_from_toml(toml_text: &str) -> PyResult<String> {
+    let bot = BotFile::from_toml(toml_text).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(bot.to_json())
+}
+
+/// Writes a bot file (JSON text) as TOML text.
+#[pyfunction]
+fn bot_to_toml(bot_json: &str) -> PyResult<String> {
+    Ok(bot_from_json(bot_json)?.to_toml().map_err(|e| Error::Config(e.to_string()))?)
+}
+
+/// Plans the ladder of a bot at an entry price (decimal string); returns the
+/// plan as JSON text.
+#[pyfunction]
+fn plan(bot_json: &str, price: &str) -> PyResult<String> {
+    let bot = bot_from_json(bot_json)?;
+    let p0 = Decimal::from_str(price).map_err(|e| Error::Config(format!("price {price:?}: {e}")))?;
+    let plan = ladder::plan(&bot.strategy, &bot.market, p0).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(json(&plan)?)
+}
+
+/// A validated candle series held in Rust, so repeated backtests and sweeps
+/// do not convert the prices again.
+#[pyclass(module = "martingale._core", frozen)]
+struct Candles {
+    inner: CoreCandles,
+}
+
+/// Converts float prices to exact decimals. With `decimals`, a value on
+/// that grid (within 1e-7 of a grid point) is taken as the grid point;
+/// anything else is read through its shortest decimal representation.
+fn column(values: &[f64], decimals: Option<u32>, field: &str) -> Result<Vec<Decimal>, Error> {
+    let scale = decimals.map(|d| (d, 10f64.powi(i32::try_from(d).unwrap_or(0))));
+    values
+        .iter()
+        .enumerate()
+        .map(|(row, &x)| {
+            if !x.is_finite() {
+                return Err(Error::Candle(format!("row {row}: {field} = {x} is not a finite number")));
+            }
+            if let Some((dp, mult)) = scale {
+                let units = (x * mult).round();
+                if (x * mult - units).abs() < 1e-7 && units.abs() < 9.0e15 {
+                    return Ok(Decimal::new(units as i64, dp));
+                }
+            }
+            Decimal::from_str(&x.to_string())
+                .or_else(|_| Decimal::from_scientific(&format!("{x:e}")))
+                .map_err(|_| Error::Candle(format!("row {row}: {field} = {x} is not representable")))
+        })
+        .collect()
+}
+
+#[pymethods]
+impl Candles {
+    /// Builds candles from numpy arrays (read in place, without copying):
+    /// open times in ms (int64) and float64 prices; `decimals` is the price
+    /// grid's number of decimal places (e.g. 2 for a 0.01 tick).
+    #[new]
+    #[pyo3(signature = (time, open, high, low, close, decimals=None))]
+    fn new(
+        py: Python<'_>,
+        time: PyReadonlyArray1<'_, i64>,
+        open: PyReadonlyArray1<'_, f64>,
+        high: PyReadonlyArray1<'_, f64>,
+        low: PyReadonlyArray1<'_, f64>,
+        close: PyReadonlyArray1<'_, f64>,
+        decimals: Option<u32>,
+    ) -> PyResult<Self> {
+        let err = |e: numpy::NotContiguousError| Error::Candle(e.to_string());
+        let (t, o, h, l, c) = (
+            time.as_slice().map_err(err)?,
+            open.as_slice().map_err(err)?,
+            high.as_slice().map_err(err)?,
+            low.as_slice().map_err(err)?,
+            close.as_slice().map_err(err)?,
+        );
+        let inner = py.allow_threads(|| -> Result<CoreCandles, Error> {
+            CoreCandles::new(
+                t.to_vec(),
+                column(o, decimals, "open")?,
+                column(h, decimals, "high")?,
+                column(l, decimals, "low")?,
+                column(c, decimals, "close")?,
+            )
+            .map_err(|e| Error::Candle(e.to_string()))
+        })?;
+        Ok(Candles { inner })
+    }
+
+    /// Parses CSV text in the SPEC formats.
+    #[staticmethod]
+    fn from_csv(py: Python<'_>, text: &str) -> PyResult<Self> {
+        let inner = py.allow_threads(|| CoreCandles::from_csv(text)).map_err(|e| Error::Candle(e.to_string()))?;
+        Ok(Candles { inner })
+    }
+
+    /// Builds candles from decimal strings (exact).
+    #[staticmethod]
+    fn from_strings(
+        time: Vec<i64>,
+        open: Vec<String>,
+        high: Vec<String>,
+        low: Vec<String>,
+        close: Vec<String>,
+    ) -> PyResult<Self> {
+        let parse = |v: Vec<String>, field: &str| -> Result<Vec<Decimal>, Error> {
+            v.iter()
+                .enumerate()
+                .map(|(row, s)| {
+                    Decimal::from_str(s)
+                        .map_err(|_| Error::Candle(format!("row {row}: {field} = {s:?} is not a number")))
+                })
+                .collect()
+        };
+        let inner = CoreCandles::new(
+            time,
+            parse(open, "open")?,
+            parse(high, "high")?,
+            parse(low, "low")?,
+            parse(close, "close")?,
+        )
+        .map_err(|e| Error::Candle(e.to_string()))?;
+        Ok(Candles { inner })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Open times (ms).
+    fn times(&self) -> Vec<i64> {
+        self.inner.times().to_vec()
+    }
+
+    /// Close prices as decimal strings.
+    fn closes(&self) -> Vec<String> {
+        self.inner.closes().iter().map(|d| d.to_string()).collect()
+    }
+
+    /// The series as CSV text (for pickling and export).
+    fn to_csv(&self) -> String {
+        self.inner.to_csv()
+    }
+
+    /// Smallest time step in ms.
+    fn interval_ms(&self) -> Option<i64> {
+        self.inner.interval_ms()
+    }
+}
+
+/// Runs a backtest; `options_json` holds `initial_capital` (decimal
+/// string), `interval_ms`, `record_fills`, `record_equity`, `mode`
+/// (`"fast"` or `"reference"`); `signals` is an optional bool array.
+/// Returns the result as JSON text. The GIL is released while it runs.
+#[pyfunction]
+#[pyo3(signature = (bot_json, candles, options_json="{}", signals=None))]
+fn run_backtest(
+    py: Python<'_>,
+    bot_json: &str,
+    candles: &Candles,
+    options_json: &str,
+    signals: Option<PyReadonlyArray1<'_, bool>>,
+) -> PyResult<String> {
+    let bot = bot_from_json(bot_json)?;
+    let o: serde_json::Value =
+        serde_json::from_str(options_json).map_err(|e| Error::Config(format!("options: {e}")))?;
+    let initial_capital = match o.get("initial_capital") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => {
+            let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            Some(Decimal::from_str(&s).map_err(|_| Error::Config(format!("initial_capital = {s:?} is not a number")))?)
+        }
+    };
+    let mode = match o.get("mode").and_then(|m| m.as_str()) {
+        None | Some("fast") => Mode::Fast,
+        Some("reference") => Mode::Reference,
+        Some(other) => {
+            return Err(Error::Config(format!("mode = {other:?}: expected \"fast\" or \"reference\"")).into())
+        }
+    };
+    let signals = match signals {
+        Some(s) => Some(s.as_slice().map_err(|e| Error::Candle(e.to_string()))?.to_vec()),
+        None => None,
+    };
+    let opts = BacktestOptions {
+        initial_capital,
+        signals,
+        interval_ms: o.get("interval_ms").and_then(|v| v.as_i64()),
+        record_fills: o.get("record_fills").and_then(|v| v.as_bool()).unwrap_or(true),
+        record_equity: o.get("record_equity").and_then(|v| v.as_bool()).unwrap_or(false),
+        mode,
+    };
+    let result = py
+        .allow_threads(|| backtest::backtest(&bot, &candles.inner, &opts))
+        .map_err(|e| Error::Backtest(e.to_string()))?;
+    Ok(json(&result)?)
+}
+
+/// The native module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("MartingaleError", py.get_type::<MartingaleError>())?;
+    m.add("ConfigError", py.get_type::<ConfigError>())?;
+    m.add("CandleError", py.get_type::<CandleError>())?;
+    m.add("BacktestError", py.get_type::<BacktestError>())?;
+    m.add_class::<Candles>()?;
+    m.add_function(wrap_pyfunction!(validate_bot, m)?)?;
+    m.add_function(wrap_pyfunction!(bot_from_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(bot_to_toml, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
+    m.add_function(wrap_pyfunction!(run_backtest, m)?)?;
+    Ok(())
+}
