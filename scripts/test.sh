@@ -25,7 +25,7 @@ step "python: build the extension into .venv (maturin) and run pytest"
 # virtualenv, so a fresh machine with only Python and Rust passes.
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" numpy pandas
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" numpy pandas polars matplotlib tqdm
 (
   . .venv/bin/activate
   cd martingale-py

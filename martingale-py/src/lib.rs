@@ -28,12 +28,14 @@ create_exception!(
 );
 create_exception!(_core, CandleError, MartingaleError, "Malformed candles; the message names the row.");
 create_exception!(_core, BacktestError, MartingaleError, "A backtest could not run.");
+create_exception!(_core, EngineError, MartingaleError, "The engine refused an event; its state is unchanged.");
 
 /// Every error of the native module, converted to Python in one place.
 enum Error {
     Config(String),
     Candle(String),
     Backtest(String),
+    Engine(String),
 }
 
 impl From<Error> for PyErr {
@@ -42,6 +44,7 @@ impl From<Error> for PyErr {
             Error::Config(m) => ConfigError::new_err(m),
             Error::Candle(m) => CandleError::new_err(m),
             Error::Backtest(m) => BacktestError::new_err(m),
+            Error::Engine(m) => EngineError::new_err(m),
         }
     }
 }
@@ -261,6 +264,145 @@ fn run_backtest(
     Ok(json(&result)?)
 }
 
+/// Runs every combination of a grid (`grid_json`: `{"axes": [[path,
+/// [values...]], ...]}`) over `candles` on all cores. The sweep runs on
+/// Rust threads; this thread waits with the GIL released, calls
+/// `progress(done, total)` about ten times a second, and turns Ctrl-C
+/// (`KeyboardInterrupt`) into a cancellation before re-raising it. Returns
+/// the rows as JSON text.
+#[pyfunction]
+#[pyo3(signature = (bot_json, candles, grid_json, options_json="{}", progress=None))]
+fn run_sweep(
+    py: Python<'_>,
+    bot_json: &str,
+    candles: &Candles,
+    grid_json: &str,
+    options_json: &str,
+    progress: Option<PyObject>,
+) -> PyResult<String> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let bot = bot_from_json(bot_json)?;
+    let grid: backtest::sweep::Grid =
+        serde_json::from_str(grid_json).map_err(|e| Error::Config(format!("grid: {e}")))?;
+    let o: serde_json::Value =
+        serde_json::from_str(options_json).map_err(|e| Error::Config(format!("options: {e}")))?;
+    let initial_capital = match o.get("initial_capital").and_then(|v| v.as_str()) {
+        Some(s) => {
+            Some(Decimal::from_str(s).map_err(|_| Error::Config(format!("initial_capital = {s:?} is not a number")))?)
+        }
+        None => None,
+    };
+    let opts = BacktestOptions { initial_capital, ..Default::default() };
+    let total = grid.len();
+    let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let series = &candles.inner;
+    let outcome = std::thread::scope(|scope| -> PyResult<_> {
+        let worker = scope.spawn(|| {
+            backtest::sweep::sweep(
+                &bot,
+                series,
+                &grid,
+                &opts,
+                &|d, _| {
+                    done.fetch_max(d, Ordering::Relaxed);
+                },
+                Some(&cancel),
+            )
+        });
+        let mut reported = usize::MAX;
+        loop {
+            let finished = worker.is_finished();
+            let d = done.load(Ordering::Relaxed);
+            if let (Some(cb), true) = (&progress, d != reported) {
+                reported = d;
+                if let Err(e) = cb.call1(py, (d, total)) {
+                    cancel.store(true, Ordering::Relaxed);
+                    let _ = worker.join();
+                    return Err(e);
+                }
+            }
+            if finished {
+                break;
+            }
+            if let Err(e) = py.check_signals() {
+                cancel.store(true, Ordering::Relaxed);
+                let _ = worker.join();
+                return Err(e);
+            }
+            py.allow_threads(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+        }
+        worker.join().map_err(|_| PyErr::from(Error::Backtest("the sweep thread panicked".into())))
+    })?;
+    let result = outcome.map_err(|e| Error::Config(e.to_string()))?;
+    Ok(json(&result)?)
+}
+
+/// The live deal engine, for Python bots that bring their own execution.
+/// Events and outputs are JSON text (the Python layer wraps them).
+#[pyclass(module = "martingale._core")]
+struct Engine {
+    inner: martingale_core::engine::Engine,
+}
+
+#[pymethods]
+impl Engine {
+    /// A new engine for `bot_id` (1 to 15 of `[A-Za-z0-9_-]`) and a bot file.
+    #[new]
+    fn new(bot_id: &str, bot_json: &str) -> PyResult<Self> {
+        let bot = bot_from_json(bot_json)?;
+        let id = martingale_core::engine::BotId::new(bot_id).map_err(|e| Error::Config(e.to_string()))?;
+        let inner = martingale_core::engine::Engine::new(id, &bot).map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Engine { inner })
+    }
+
+    /// Handles one event (JSON text, SPEC event shapes); returns the output
+    /// (`{"actions": [...], "closed": [...]}`) as JSON text. A refused event
+    /// raises `EngineError` and changes nothing.
+    fn handle(&mut self, event_json: &str) -> PyResult<String> {
+        let event: martingale_core::engine::Event =
+            serde_json::from_str(event_json).map_err(|e| Error::Engine(format!("event: {e}")))?;
+        let out = self.inner.handle(event).map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(json(&out)?)
+    }
+
+    /// The whole state as JSON text.
+    fn snapshot(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// An engine restored from [`Engine::snapshot`] text.
+    #[staticmethod]
+    fn restore(text: &str) -> PyResult<Self> {
+        let inner = martingale_core::engine::Engine::from_json(text).map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(Engine { inner })
+    }
+
+    /// Mode, phase, open deal and totals as JSON text.
+    fn status(&self) -> PyResult<String> {
+        let e = &self.inner;
+        let v = serde_json::json!({
+            "bot_id": e.bot_id().as_str(),
+            "mode": e.mode(),
+            "phase": e.phase().kind(),
+            "deal": e.deal().map(|d| serde_json::json!({
+                "number": d.number,
+                "quantity": d.position.open_qty(),
+                "average_price": d.position.average_price(),
+                "safety_orders_filled": d.levels_filled,
+                "take_profit_price": d.take_profit_price,
+            })),
+            "totals": e.totals(),
+            "last_price": e.last_price(),
+        });
+        Ok(json(&v)?)
+    }
+
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(PyObject, (String,))> {
+        let restore = py.get_type::<Engine>().getattr("restore")?.unbind();
+        Ok((restore, (self.inner.to_json(),)))
+    }
+}
+
 /// The native module.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -275,5 +417,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bot_to_toml, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(run_backtest, m)?)?;
+    m.add_function(wrap_pyfunction!(run_sweep, m)?)?;
+    m.add_class::<Engine>()?;
+    m.add("EngineError", py.get_type::<EngineError>())?;
     Ok(())
 }

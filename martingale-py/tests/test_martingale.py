@@ -161,3 +161,100 @@ def test_gil_is_released_during_a_backtest():
     assert end - start > 0.05, "backtest too short to tell"
     # The other thread kept running: at least a tick every ~10 ms of the call.
     assert len(during) >= (end - start) / 0.01, (len(during), end - start)
+
+
+GRID = {"take_profit.percent": [1, "1.5", Decimal("2")], "price_deviation": [1, 2]}
+
+
+def test_sweep_rows_equal_single_backtests_sorted_by_metric(btc):
+    bot = mg.BotConfig.example()
+    table = mg.sweep(btc, bot, GRID, progress=False)
+    assert len(table) == 6 and table["error"].isna().all()
+    pnl = [float(v) for v in table["realized_pnl"]]
+    assert pnl == sorted(pnl, reverse=True)
+    best = table.iloc[0]
+    single = mg.backtest(btc, bot.replace(**{"take_profit.percent": best["take_profit.percent"], "price_deviation": best["price_deviation"]}))
+    assert single.stats["realized_pnl"] == best["realized_pnl"]
+    assert single.stats["closed_deals"] == best["closed_deals"]
+
+
+def test_sweep_reports_progress_and_invalid_rows(btc):
+    seen = []
+    table = mg.sweep(btc.iloc[:3000], mg.BotConfig.example(), {"step_scale": [1, 20]}, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (2, 2)
+    assert table.loc[1, "error"] is not None and "step_scale" in table.loc[1, "error"]
+
+
+def test_sweep_ctrl_c_cancels_and_keeps_python_threads_running():
+    n = 300_000
+    rng = np.random.default_rng(3)
+    close = np.round(30_000 * np.exp(np.cumsum(rng.normal(0, 0.0012, n))), 2)
+    open_ = np.concatenate([[close[0]], close[:-1]])
+    candles = mg.Candles(np.arange(n, dtype=np.int64) * 60_000, open_, np.maximum(open_, close) + 1, np.minimum(open_, close) - 1, close, 2)
+    grid = {"take_profit.percent": [str(1 + i / 100) for i in range(4000)]}
+    ticks = []
+    stop = threading.Event()
+    started = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    def interrupt():
+        # Ctrl-C once the sweep has really started.
+        started.wait(10)
+        time.sleep(0.2)
+        import _thread
+
+        _thread.interrupt_main()
+
+    threading.Thread(target=spin).start()
+    threading.Thread(target=interrupt).start()
+    start = time.perf_counter()
+    seen = []
+    with pytest.raises(KeyboardInterrupt):
+        mg.sweep(candles, mg.BotConfig.example(), grid, progress=lambda d, t: (seen.append(d), started.set()))
+    elapsed = time.perf_counter() - start
+    stop.set()
+    assert seen[-1] < 4000, "the sweep finished before Ctrl-C"
+    assert elapsed < 5, f"cancel took {elapsed:.1f} s"
+    during = [t for t in ticks if start < t < start + elapsed]
+    assert len(during) >= elapsed / 0.01
+
+
+def test_engine_actions_commands_errors_snapshot_and_pickle():
+    e = mg.Engine("demo", mg.BotConfig.example())
+    with pytest.raises(mg.EngineError, match="pause"):
+        e.command("pause", time=0)
+    e.command("start", time=0)
+    (base,) = e.tick(1, Decimal("43250.17"))
+    assert base["kind"] == "market" and base["quantity"] == Decimal("0.00231") and base["side"] == "buy"
+    actions = e.fill(2, base["client_order_id"], "0.00231", "43250.17")
+    prices = [a["price"] for a in actions]
+    assert prices == [Decimal(p) for p in ("42601.41", "41822.91", "40888.71", "39767.66", "38422.41", "43898.93")]
+    saved = e.snapshot()
+    restored = mg.Engine.restore(saved)
+    assert restored.status == e.status and restored.status["phase"] == "open"
+    again = pickle.loads(pickle.dumps(e))
+    tp = actions[-1]
+    out_a = e.fill(3, tp["client_order_id"], tp["quantity"], tp["price"])
+    out_b = again.fill(3, tp["client_order_id"], tp["quantity"], tp["price"])
+    assert out_a == out_b and len(out_a) == 5  # cancels of the five safety orders
+    with pytest.raises(mg.EngineError, match="before the last"):
+        e.tick(0, "1")
+
+
+def test_polars_input_when_installed(btc):
+    pl = pytest.importorskip("polars")
+    cols = {"time": btc.index.tz_convert(None).to_numpy(), **{k: btc[k].to_numpy() for k in ("open", "high", "low", "close")}}
+    frame = pl.DataFrame(cols)
+    assert mg.backtest(frame, mg.BotConfig.example()).stats.equals(mg.backtest(btc, mg.BotConfig.example()).stats)
+
+
+def test_plot(btc):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    r = mg.backtest(btc.iloc[:3000], mg.BotConfig.example())
+    fig = r.plot(btc.iloc[:3000])
+    assert len(fig.axes) == 3

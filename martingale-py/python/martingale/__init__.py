@@ -23,19 +23,22 @@ import numpy as np
 import pandas as pd
 
 from . import _core
-from ._core import BacktestError, CandleError, Candles, ConfigError, MartingaleError
+from ._core import BacktestError, CandleError, Candles, ConfigError, EngineError, MartingaleError
 
 __all__ = [
     "BotConfig",
     "Candles",
     "BacktestResult",
+    "Engine",
     "plan",
     "backtest",
+    "sweep",
     "to_candles",
     "MartingaleError",
     "ConfigError",
     "CandleError",
     "BacktestError",
+    "EngineError",
 ]
 
 _SECTIONS = ("strategy", "market", "fees", "fill")
@@ -248,7 +251,8 @@ def to_candles(data: Any, config: Optional[BotConfig] = None) -> Candles:
         with open(data, encoding="utf-8") as f:
             return Candles.from_csv(f.read())
     if type(data).__module__.startswith("polars"):
-        data = data.to_pandas()
+        # Column by column to numpy: no pyarrow needed.
+        data = {str(c).lower(): data[c].to_numpy() for c in data.columns}
     if isinstance(data, pd.DataFrame):
         cols = {c.lower(): c for c in data.columns}
         if "time" in cols:
@@ -301,6 +305,35 @@ class BacktestResult:
     def __reduce__(self):
         return (BacktestResult, (self._json, self._times))
 
+    def plot(self, candles: Any = None, ax=None):
+        """Plots equity and drawdown (and, given the candles used, the
+        closes with deal entries and exits). Needs matplotlib; returns the
+        figure."""
+        import matplotlib.pyplot as plt
+
+        rows = 3 if candles is not None else 2
+        fig, axes = plt.subplots(rows, 1, figsize=(11, 2.6 * rows), sharex=True)
+        if candles is not None:
+            series = to_candles(candles)
+            t = pd.to_datetime(np.asarray(series.times(), dtype=np.int64), unit="ms", utc=True)
+            closes = np.array([float(c) for c in series.closes()])
+            axes[0].plot(t, closes, lw=0.7, color="0.3")
+            if len(self.deals):
+                starts = self.deals["start_index"].to_numpy(dtype=int)
+                ends = self.deals["end_index"].to_numpy(dtype=int)
+                axes[0].scatter(t[starts], closes[starts], marker="^", s=12, color="tab:green", label="entry")
+                axes[0].scatter(t[ends], [float(p) for p in self.deals["exit_price"]], marker="v", s=12, color="tab:red", label="exit")
+                axes[0].legend(loc="upper left")
+            axes[0].set_ylabel("price")
+        eq = self.equity.astype(float)
+        axes[-2].plot(eq.index, eq.values, lw=0.8)
+        axes[-2].set_ylabel("equity")
+        dd = eq.cummax() - eq
+        axes[-1].fill_between(dd.index, -dd.values, 0, color="tab:red", alpha=0.4)
+        axes[-1].set_ylabel("drawdown")
+        fig.tight_layout()
+        return fig
+
     def __repr__(self) -> str:
         m = self._raw["metrics"]
         return f"BacktestResult({m['closed_deals']} deals, realized P&L {m['realized_pnl']}, max drawdown {m['max_drawdown_pct']} %)"
@@ -331,3 +364,152 @@ def backtest(
     sig = None if signals is None else np.ascontiguousarray(np.asarray(signals, dtype=bool))
     raw = _core.run_backtest(bot.to_json(), series, json.dumps(options), sig)
     return BacktestResult(raw, series.times() if record_equity else [])
+
+
+def _grid(grid: Mapping[str, Sequence[Any]]) -> str:
+    axes = [[path, [_plain(v) for v in values]] for path, values in grid.items()]
+    return json.dumps({"axes": axes})
+
+
+def sweep(
+    candles: Any,
+    config: Union[BotConfig, Mapping[str, Any], str],
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    sort_by: Optional[str] = "realized_pnl",
+    ascending: bool = False,
+    progress: Union[bool, Any] = True,
+    initial_capital: Any = None,
+) -> pd.DataFrame:
+    """Backtests every combination of ``grid`` (bot-file fields by dotted
+    path, e.g. ``{"take_profit.percent": [1, 1.5], "price_deviation":
+    [1, 2]}``) on all cores, in Rust, with the GIL released. Shows a tqdm
+    progress bar when tqdm is installed (``progress=False`` hides it, a
+    callable ``progress(done, total)`` replaces it). Ctrl-C stops the sweep
+    and raises ``KeyboardInterrupt``. Returns one row per combination: its
+    values, every metric, and ``error`` for combinations that could not run;
+    sorted by ``sort_by``.
+    """
+    bot = _bot(config)
+    series = to_candles(candles, bot)
+    callback = None
+    bar = None
+    if callable(progress):
+        callback = progress
+    elif progress:
+        try:
+            from tqdm.auto import tqdm
+
+            total = 1
+            for values in grid.values():
+                total *= len(values)
+            bar = tqdm(total=total, desc="sweep")
+
+            def callback(done: int, total: int) -> None:
+                bar.update(done - bar.n)
+        except ImportError:
+            callback = None
+    options = json.dumps({"initial_capital": None if initial_capital is None else str(_plain(initial_capital))})
+    try:
+        raw = _core.run_sweep(bot.to_json(), series, _grid(grid), options, callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = json.loads(raw)
+    rows = []
+    for row in out["rows"]:
+        record: Dict[str, Any] = {"index": row["index"], **_decimals(row["params"])}
+        outcome = row["outcome"]
+        if "Ok" in outcome:
+            record.update(_decimals(outcome["Ok"]))
+            record["error"] = None
+        else:
+            record["error"] = outcome["Err"]
+        rows.append(record)
+    df = pd.DataFrame(rows).set_index("index")
+    df.attrs["cancelled"] = out["cancelled"]
+    if sort_by is not None and sort_by in df.columns:
+        key = df[sort_by].map(lambda v: float(v) if v is not None else float("nan"))
+        df = df.loc[key.sort_values(ascending=ascending, na_position="last").index]
+    return df
+
+
+class Engine:
+    """The live deal engine for Python bots that bring their own execution
+    (e.g. ccxt): feed it prices, order reports and commands; it answers with
+    actions (dicts: ``action`` "place" or "cancel", ``client_order_id``,
+    ``side``, ``kind``, ``price`` / ``reference_price``, ``quantity``, all
+    money as ``Decimal``). A refused event raises :class:`EngineError` and
+    changes nothing. ``snapshot()`` / ``Engine.restore()`` persist it; it
+    pickles.
+
+    >>> e = Engine("demo", BotConfig.example())
+    >>> _ = e.command("start", time=0)
+    >>> [a["client_order_id"] for a in e.tick(1, "43250.17")]
+    ['demo-1-b-0']
+    """
+
+    def __init__(self, bot_id: str, config: Union[BotConfig, Mapping[str, Any], str]):
+        self._native = _core.Engine(bot_id, _bot(config).to_json())
+        self.closed_deals: list = []
+
+    @classmethod
+    def restore(cls, snapshot: str) -> "Engine":
+        """An engine restored from :meth:`snapshot` text."""
+        e = cls.__new__(cls)
+        e._native = _core.Engine.restore(snapshot)
+        e.closed_deals = []
+        return e
+
+    def snapshot(self) -> str:
+        """The whole state as JSON text."""
+        return self._native.snapshot()
+
+    def handle(self, event: Mapping[str, Any]) -> list:
+        """Handles one event dict (``{"type": "tick", "time": ..., "price": ...}``,
+        ``{"type": "order", "time": ..., "update": {...}}``, ...); returns the
+        actions. Closed deals are appended to ``closed_deals``."""
+        out = _decimals(json.loads(self._native.handle(json.dumps(_plain(event)))))
+        self.closed_deals.extend(out["closed"])
+        actions = []
+        for a in out["actions"]:
+            if a["action"] == "place":
+                kind = a.pop("kind")
+                a.update({"kind": kind.pop("type"), **kind})
+            actions.append(a)
+        return actions
+
+    def tick(self, time: int, price: Any) -> list:
+        """A market price at ``time`` (ms)."""
+        return self.handle({"type": "tick", "time": int(time), "price": _plain(price)})
+
+    def fill(self, time: int, client_order_id: str, cumulative_qty: Any, price: Any, fee: Any = None, fee_asset: str = "quote") -> list:
+        """A (partial) fill report: the order's total filled quantity so far."""
+        update: Dict[str, Any] = {"status": "fill", "client_order_id": client_order_id, "cumulative_qty": _plain(cumulative_qty), "price": _plain(price)}
+        if fee is not None:
+            update["fee"] = {"asset": fee_asset, "amount": _plain(fee)}
+        return self.handle({"type": "order", "time": int(time), "update": update})
+
+    def order_update(self, time: int, client_order_id: str, status: str, reason: str = "") -> list:
+        """``accepted``, ``canceled``, ``expired`` or ``rejected`` (with ``reason``)."""
+        update: Dict[str, Any] = {"status": status, "client_order_id": client_order_id}
+        if status == "rejected":
+            update["reason"] = reason
+        return self.handle({"type": "order", "time": int(time), "update": update})
+
+    def command(self, name: str, time: int, **args: Any) -> list:
+        """``start``, ``pause``, ``resume``, ``stop`` (``cancel_orders=``),
+        ``close_now`` or ``add_funds`` (``size={"quote": ...}``)."""
+        return self.handle({"type": "command", "time": int(time), "command": {"command": name, **args}})
+
+    def signal(self, time: int) -> list:
+        """An entry signal (with ``start_condition = "signal"``)."""
+        return self.handle({"type": "signal", "time": int(time)})
+
+    @property
+    def status(self) -> Dict[str, Any]:
+        """Mode, phase, open deal and totals."""
+        return _decimals(json.loads(self._native.status()))
+
+    def __reduce__(self):
+        return (Engine.restore, (self.snapshot(),))
