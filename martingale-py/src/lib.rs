@@ -191,6 +191,14 @@ impl Candles {
         Ok(Candles { inner })
     }
 
+    /// The seeded synthetic random walk of the Rust crate
+    /// (`synthetic::random_walk`): `Candles.synthetic(42, 2_629_800, 60_000,
+    /// 30_000.0, 0.0012)` is the benchmark workload W5.
+    #[staticmethod]
+    fn synthetic(py: Python<'_>, seed: u64, n: usize, interval_ms: i64, start: f64, vol: f64) -> Self {
+        Candles { inner: py.allow_threads(|| backtest::synthetic::random_walk(seed, n, interval_ms, start, vol)) }
+    }
+
     fn __len__(&self) -> usize {
         self.inner.len()
     }
@@ -262,6 +270,25 @@ fn run_backtest(
         .allow_threads(|| backtest::backtest(&bot, &candles.inner, &opts))
         .map_err(|e| Error::Backtest(e.to_string()))?;
     Ok(json(&result)?)
+}
+
+/// Times the pure Rust backtest call (no Python work at all), best of
+/// `repeat` runs, in seconds: the baseline of the Python benchmark.
+#[pyfunction]
+fn time_backtest_rust(py: Python<'_>, bot_json: &str, candles: &Candles, repeat: usize) -> PyResult<f64> {
+    let bot = bot_from_json(bot_json)?;
+    let opts = BacktestOptions { record_fills: false, ..Default::default() };
+    py.allow_threads(|| {
+        let mut best = f64::MAX;
+        for _ in 0..repeat.max(1) {
+            let t = std::time::Instant::now();
+            let r = backtest::backtest(&bot, &candles.inner, &opts).map_err(|e| Error::Backtest(e.to_string()))?;
+            best = best.min(t.elapsed().as_secs_f64());
+            std::hint::black_box(r);
+        }
+        Ok::<f64, Error>(best)
+    })
+    .map_err(PyErr::from)
 }
 
 /// Runs every combination of a grid (`grid_json`: `{"axes": [[path,
@@ -418,6 +445,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(run_backtest, m)?)?;
     m.add_function(wrap_pyfunction!(run_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(time_backtest_rust, m)?)?;
     m.add_class::<Engine>()?;
     m.add("EngineError", py.get_type::<EngineError>())?;
     Ok(())

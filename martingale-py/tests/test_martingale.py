@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -33,7 +34,7 @@ def test_plan_reproduces_the_worked_example():
     assert all(isinstance(v, Decimal) for v in ladder["take_profit_price"])
 
 
-@pytest.mark.parametrize("value", [Decimal("1.5"), "1.5", 1.5])
+@pytest.mark.parametrize("value", [Decimal("1.5"), "1.5", 1.5, np.float64(1.5)])
 def test_values_accept_decimal_str_float_and_return_decimal(value):
     bot = mg.BotConfig(base_order={"quote": 100}, take_profit={"percent": value}, max_safety_orders=0)
     assert bot.strategy["take_profit"]["percent"] == Decimal("1.5")
@@ -64,6 +65,9 @@ def test_invalid_config_raises_value_error_naming_field_and_value():
         mg.BotConfig(mg.BotConfig.example().to_dict() | {"strategy": {**mg.BotConfig.example().to_dict()["strategy"], "stop_los": {"percent": 5}}})
     with pytest.raises(mg.ConfigError, match="price"):
         mg.plan(mg.BotConfig.example(), "abc")
+    with pytest.raises(mg.ConfigError, match="nan"):
+        mg.plan(mg.BotConfig.example(), float("nan"))
+    assert mg.plan(mg.BotConfig.example(), np.float64(43250.17))["price"][1] == Decimal("42601.41")
 
 
 def rust_reference(tmp_path):
@@ -258,3 +262,23 @@ def test_plot(btc):
     r = mg.backtest(btc.iloc[:3000], mg.BotConfig.example())
     fig = r.plot(btc.iloc[:3000])
     assert len(fig.axes) == 3
+
+
+def test_quickstart_notebook_cells_run_top_to_bottom(monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    monkeypatch.chdir(ROOT / "examples" / "python")
+    nb = json.loads((ROOT / "examples" / "python" / "quickstart.ipynb").read_text())
+    namespace: dict = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), "quickstart.ipynb", "exec"), namespace)
+    assert namespace["result"].stats["closed_deals"] > 0
+    assert len(namespace["table"]) == 12
+
+
+def test_quickstart_script_runs(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "quickstart.py")], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "BacktestResult(" in out.stdout and (tmp_path / "quickstart.png").exists()

@@ -65,14 +65,13 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, float):
+    if isinstance(value, (float, np.floating)):
+        value = float(value)  # numpy scalars repr as np.float64(...)
         if value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"{value!r} is not a finite number")
         return repr(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
-    if isinstance(value, np.floating):
-        return _plain(float(value))
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -287,23 +286,60 @@ class BacktestResult:
     """
 
     def __init__(self, raw_json: str, times: Sequence[int]):
+        # Parsed and converted on first access: a backtest call costs the
+        # Rust run plus one JSON string.
         self._json = raw_json
-        self._times = list(times)
-        raw = _decimals(json.loads(raw_json))
-        self._raw = raw
-        self.stats = pd.Series(raw["metrics"], name="metrics")
-        self.deals = pd.DataFrame(raw["deals"])
-        self.fills = pd.DataFrame(raw["fills"])
-        self.open_deal = raw["open_deal"]
-        idx = pd.to_datetime(np.asarray(self._times, dtype=np.int64)[: len(raw["equity"])], unit="ms", utc=True)
-        self.equity = pd.Series(raw["equity"], index=idx, name="equity", dtype=object)
+        self._times = times
+        self._cache: Dict[str, Any] = {}
+
+    @property
+    def _raw(self) -> Dict[str, Any]:
+        if "raw" not in self._cache:
+            self._cache["raw"] = _decimals(json.loads(self._json))
+        return self._cache["raw"]
+
+    def _get(self, key: str, build):
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    @property
+    def stats(self) -> pd.Series:
+        """The SPEC metrics."""
+        return self._get("stats", lambda: pd.Series(self._raw["metrics"], name="metrics"))
+
+    @property
+    def deals(self) -> pd.DataFrame:
+        """One row per closed deal."""
+        return self._get("deals", lambda: pd.DataFrame(self._raw["deals"]))
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """One row per fill."""
+        return self._get("fills", lambda: pd.DataFrame(self._raw["fills"]))
+
+    @property
+    def open_deal(self) -> Optional[Dict[str, Any]]:
+        """The deal open at the end, if any."""
+        return self._raw["open_deal"]
+
+    @property
+    def equity(self) -> pd.Series:
+        """Equity at each close (with ``record_equity``)."""
+
+        def build():
+            values = self._raw["equity"]
+            idx = pd.to_datetime(np.asarray(list(self._times), dtype=np.int64)[: len(values)], unit="ms", utc=True)
+            return pd.Series(values, index=idx, name="equity", dtype=object)
+
+        return self._get("equity", build)
 
     def to_dict(self) -> Dict[str, Any]:
         """``{"metrics": ..., "deals": [...], "fills": [...], "equity": [...], "open_deal": ...}``."""
         return self._raw
 
     def __reduce__(self):
-        return (BacktestResult, (self._json, self._times))
+        return (BacktestResult, (self._json, list(self._times)))
 
     def plot(self, candles: Any = None, ax=None):
         """Plots equity and drawdown (and, given the candles used, the
