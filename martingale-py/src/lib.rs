@@ -222,6 +222,12 @@ impl Candles {
     fn interval_ms(&self) -> Option<i64> {
         self.inner.interval_ms()
     }
+
+    /// Pickles as CSV text (exact decimals), for Ray or Dask workers.
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(PyObject, (String,))> {
+        let from_csv = py.get_type::<Candles>().getattr("from_csv")?.unbind();
+        Ok((from_csv, (self.inner.to_csv(),)))
+    }
 }
 
 /// Runs a backtest; `options_json` holds `initial_capital` (decimal

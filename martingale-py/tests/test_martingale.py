@@ -262,6 +262,14 @@ def test_plot(btc):
     r = mg.backtest(btc.iloc[:3000], mg.BotConfig.example())
     fig = r.plot(btc.iloc[:3000])
     assert len(fig.axes) == 3
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["entry", "exit", "safety order"]
+
+
+def test_candles_pickle(btc):
+    candles = mg.to_candles(btc.iloc[:500], mg.BotConfig.example())
+    again = pickle.loads(pickle.dumps(candles))
+    assert again.to_csv() == candles.to_csv() and len(again) == 500
 
 
 def test_quickstart_notebook_cells_run_top_to_bottom(monkeypatch):

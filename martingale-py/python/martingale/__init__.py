@@ -359,6 +359,13 @@ class BacktestResult:
                 ends = self.deals["end_index"].to_numpy(dtype=int)
                 axes[0].scatter(t[starts], closes[starts], marker="^", s=12, color="tab:green", label="entry")
                 axes[0].scatter(t[ends], [float(p) for p in self.deals["exit_price"]], marker="v", s=12, color="tab:red", label="exit")
+            if len(self.fills):
+                # Ladder levels: every safety order that filled, at its price.
+                safety = self.fills[self.fills["role"].map(lambda r: isinstance(r, dict) and "safety" in r)]
+                if len(safety):
+                    idx = safety["candle"].to_numpy(dtype=int)
+                    axes[0].scatter(t[idx], [float(p) for p in safety["price"]], marker="_", s=40, color="tab:orange", label="safety order")
+            if len(self.deals):
                 axes[0].legend(loc="upper left")
             axes[0].set_ylabel("price")
         eq = self.equity.astype(float)
