@@ -290,3 +290,23 @@ def test_quickstart_script_runs(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "quickstart.py")], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "BacktestResult(" in out.stdout and (tmp_path / "quickstart.png").exists()
+
+
+def test_engine_order_updates_and_signals():
+    e = mg.Engine("sig", mg.BotConfig.example().replace(start_condition="signal", max_active_safety_orders=1))
+    e.command("start", time=0)
+    assert e.tick(1, "100") == [], "no signal, no deal"
+    assert e.signal(2) == []
+    (base,) = e.tick(3, "100")
+    assert e.order_update(4, base["client_order_id"], "accepted") == []
+    actions = e.fill(5, base["client_order_id"], base["quantity"], "100", fee="0.1", fee_asset="quote")
+    safety = next(a for a in actions if a["role"] == {"safety": 1})
+    # A rejected safety order is skipped: the next level is placed instead.
+    (nxt,) = e.order_update(6, safety["client_order_id"], "rejected", reason="balance")
+    assert nxt["role"] == {"safety": 2}
+    assert e.status["deal"]["quantity"] == base["quantity"]
+    assert e.status["totals"]["fees_quote"] == Decimal("0")  # fees are booked at close
+    with pytest.raises(mg.EngineError, match="unknown order"):
+        e.order_update(7, "nope", "canceled")
+    with pytest.raises(mg.EngineError, match="event"):
+        e.handle({"type": "bogus", "time": 8})
