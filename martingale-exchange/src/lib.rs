@@ -1,9 +1,28 @@
 //! # martingale-exchange
 //!
-//! Exchange adapters and the live runner for `martingale-core` engines.
+//! The exchange side of the toolkit: one [`Exchange`] trait that every
+//! venue adapter implements, typed [`ExchangeError`]s that say what a
+//! caller can do, API keys held as [`Secret`]s that never reach a log,
+//! engine snapshots persisted atomically through a [`StateStore`], and an
+//! append-only JSON-lines [`AuditLog`].
 //!
-//! Status: not built yet. This crate is an empty placeholder in the workspace
-//! so that the layout is fixed; it exposes no API. The adapters (paper,
-//! Binance Spot) and the runner are tracked in the project's issues.
+//! Status: these foundations are built and tested; the paper exchange, the
+//! Binance Spot adapter and the live runner that drives an engine against an
+//! adapter are not built yet (tracked in the project's issues).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod audit;
+mod error;
+mod exchange;
+mod secret;
+mod store;
+mod types;
+
+pub use audit::{AuditEntry, AuditLog, AuditRecord};
+pub use error::ExchangeError;
+pub use exchange::Exchange;
+pub use secret::{Credentials, Secret};
+pub use store::{JsonFileStore, StateStore};
+pub use types::{Balance, Fill, OrderInfo, OrderStatus};

@@ -1,0 +1,54 @@
+//! The one trait every venue adapter implements.
+
+use async_trait::async_trait;
+use martingale_core::engine::{Candle, ClientOrderId, OrderRequest, TimeMs};
+use martingale_core::MarketRules;
+use rust_decimal::Decimal;
+
+use crate::error::ExchangeError;
+use crate::types::{Balance, Fill, OrderInfo};
+
+/// A venue: market data, account state and orders for one account.
+///
+/// Adapters must never place an order without its client order id, and must
+/// report an order whose outcome they cannot know (timeout, 5xx after
+/// sending) as [`ExchangeError::OutcomeUnknown`], never retry it blindly.
+#[async_trait]
+pub trait Exchange: Send + Sync {
+    /// The venue's name (`paper`, `binance`, ...).
+    fn name(&self) -> &str;
+
+    /// Tick, step and minimums of a market.
+    async fn market_rules(&self, symbol: &str) -> Result<MarketRules, ExchangeError>;
+
+    /// Candles of `interval_ms` whose open time is in `[start, end)`, oldest
+    /// first, across as many pages as the venue needs.
+    async fn candles(
+        &self,
+        symbol: &str,
+        interval_ms: i64,
+        start: TimeMs,
+        end: TimeMs,
+    ) -> Result<Vec<Candle>, ExchangeError>;
+
+    /// Last traded price.
+    async fn last_price(&self, symbol: &str) -> Result<Decimal, ExchangeError>;
+
+    /// Balances of the account.
+    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError>;
+
+    /// Places an order (market or limit) with its client order id.
+    async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError>;
+
+    /// Cancels an order by client order id.
+    async fn cancel_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError>;
+
+    /// An order by client order id.
+    async fn query_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError>;
+
+    /// Orders still working.
+    async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError>;
+
+    /// Our trades at or after `since`.
+    async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError>;
+}
