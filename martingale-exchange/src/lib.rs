@@ -6,9 +6,12 @@
 //! engine snapshots persisted atomically through a [`StateStore`], and an
 //! append-only JSON-lines [`AuditLog`].
 //!
-//! Status: these foundations are built and tested; the paper exchange, the
-//! Binance Spot adapter and the live runner that drives an engine against an
-//! adapter are not built yet (tracked in the project's issues).
+//! [`PaperExchange`] is an in-process venue that fills from a price feed by
+//! the backtester's rules.
+//!
+//! Status: the Binance Spot adapter and the live runner that drives an
+//! engine against an adapter are not built yet (tracked in the project's
+//! issues).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -16,6 +19,7 @@
 mod audit;
 mod error;
 mod exchange;
+mod paper;
 mod secret;
 mod store;
 mod types;
@@ -23,6 +27,7 @@ mod types;
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
 pub use error::ExchangeError;
 pub use exchange::Exchange;
+pub use paper::PaperExchange;
 pub use secret::{Credentials, Secret};
 pub use store::{JsonFileStore, StateStore};
 pub use types::{Balance, Fill, OrderInfo, OrderStatus};
