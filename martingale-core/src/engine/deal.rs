@@ -42,6 +42,9 @@ pub struct TrackedOrder {
     pub request: OrderRequest,
     /// Quantity filled so far.
     pub filled: Decimal,
+    /// Quote value filled so far (sum of price * quantity of its fills).
+    #[serde(default)]
+    pub filled_value: Decimal,
     /// State.
     pub state: OrderState,
 }
@@ -183,7 +186,12 @@ impl Deal {
         let client_order_id = ClientOrderId::new(bot, self.number, role, self.seq);
         self.seq = self.seq.wrapping_add(1);
         let request = OrderRequest { client_order_id, role, side, kind, quantity };
-        self.orders.push(TrackedOrder { request: request.clone(), filled: Decimal::ZERO, state: OrderState::Sent });
+        self.orders.push(TrackedOrder {
+            request: request.clone(),
+            filled: Decimal::ZERO,
+            filled_value: Decimal::ZERO,
+            state: OrderState::Sent,
+        });
         Action::Place(request)
     }
 

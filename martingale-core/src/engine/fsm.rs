@@ -409,6 +409,7 @@ impl Engine {
                 let fee = fee.unwrap_or_else(|| fees.charge(side, liquidity, price, dq));
                 let order = &mut deal.orders[idx];
                 order.filled = cumulative_qty;
+                order.filled_value += price * dq;
                 if cumulative_qty == order.request.quantity {
                     order.state = OrderState::Filled;
                 }

@@ -1,0 +1,272 @@
+//! The runner: drives one bot's engine against an exchange, persists the
+//! engine after every change, writes the audit trail, and recovers after a
+//! restart without ever placing an order twice.
+//!
+//! Order of work, and why it is crash-safe:
+//! 1. every engine output is persisted before its actions are sent, so an
+//!    order the engine decided is in the snapshot (state `sent`) before it
+//!    can reach the exchange;
+//! 2. a placement whose outcome is unknown (timeout, 5xx, crash) is never
+//!    re-sent blindly: recovery and every poll query it by its client order
+//!    id; only an order the exchange does not know is sent again, under the
+//!    same deterministic id, which the exchange refuses if it exists;
+//! 3. fills are derived from the exchange's cumulative quantity and quote
+//!    per order, so a fill that happened while the runner was down is
+//!    applied once, at its exact price, and a duplicate report changes
+//!    nothing;
+//! 4. a cancel the engine asked for but the venue still shows open is sent
+//!    again (it never arrived, or died with the process).
+
+use std::sync::Arc;
+
+use martingale_core::config::BotFile;
+use martingale_core::engine::{
+    Action, BotId, ClientOrderId, Command, DealReport, Engine, EngineError, Event, OrderState, OrderUpdate, TimeMs,
+};
+use thiserror::Error;
+
+use crate::audit::{AuditEntry, AuditLog, AuditRecord};
+use crate::error::ExchangeError;
+use crate::exchange::Exchange;
+use crate::store::StateStore;
+
+/// Why the runner stopped a step.
+#[derive(Debug, Error)]
+pub enum RunnerError {
+    /// The exchange failed in a way the step cannot absorb.
+    #[error("exchange: {0}")]
+    Exchange(#[from] ExchangeError),
+    /// The engine refused an event (a bug or a malformed report).
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    /// The state could not be persisted or loaded.
+    #[error("state store: {0}")]
+    Store(#[from] std::io::Error),
+    /// The bot file or snapshot is invalid.
+    #[error("invalid state: {0}")]
+    Invalid(String),
+}
+
+/// Settings of one runner.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Account (user) the bot belongs to, for the audit trail.
+    pub account: String,
+    /// Market symbol on the venue.
+    pub symbol: String,
+    /// Cancel resting orders on shutdown.
+    pub cancel_on_shutdown: bool,
+}
+
+/// One bot driven against one exchange.
+pub struct Runner<E: Exchange + ?Sized> {
+    engine: Engine,
+    exchange: Arc<E>,
+    store: Arc<dyn StateStore>,
+    audit: Option<Arc<AuditLog>>,
+    cfg: RunnerConfig,
+    closed: Vec<DealReport>,
+}
+
+impl<E: Exchange + ?Sized> Runner<E> {
+    /// Starts a bot, or recovers it: loads the last snapshot if there is
+    /// one (else a new engine for `bot`), then reconciles every order the
+    /// engine believes live with the exchange.
+    pub async fn start(
+        bot_id: BotId,
+        bot: &BotFile,
+        exchange: Arc<E>,
+        store: Arc<dyn StateStore>,
+        audit: Option<Arc<AuditLog>>,
+        cfg: RunnerConfig,
+        time: TimeMs,
+    ) -> Result<Runner<E>, RunnerError> {
+        let engine = match store.load(&bot_id)? {
+            Some(text) => Engine::from_json(&text).map_err(|e| RunnerError::Invalid(format!("snapshot: {e}")))?,
+            None => Engine::new(bot_id.clone(), bot).map_err(|e| RunnerError::Invalid(e.to_string()))?,
+        };
+        let mut runner = Runner { engine, exchange, store, audit, cfg, closed: Vec::new() };
+        runner.note(time, "start: reconciling with the exchange")?;
+        runner.reconcile(time).await?;
+        runner.persist()?;
+        Ok(runner)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Deals closed since the last call.
+    pub fn take_closed(&mut self) -> Vec<DealReport> {
+        std::mem::take(&mut self.closed)
+    }
+
+    /// Sends a command (start, pause, ...).
+    pub async fn command(&mut self, time: TimeMs, command: Command) -> Result<(), RunnerError> {
+        self.feed(Event::Command { time, command }).await
+    }
+
+    /// One polling step: the last price, then every live order's state.
+    pub async fn step(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        let price = self.exchange.last_price(&self.cfg.symbol).await?;
+        self.feed(Event::Tick { time, price }).await?;
+        self.reconcile(time).await
+    }
+
+    /// Graceful shutdown: optionally cancels resting orders, then persists.
+    pub async fn shutdown(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        if self.cfg.cancel_on_shutdown {
+            self.feed(Event::Command { time, command: Command::Stop { cancel_orders: true } }).await?;
+        }
+        self.note(time, "shutdown")?;
+        self.persist()
+    }
+
+    /// Hands an event to the engine, persists, then executes the actions
+    /// (and whatever their answers cause), depth first.
+    async fn feed(&mut self, event: Event) -> Result<(), RunnerError> {
+        let mut queue = vec![event];
+        while let Some(event) = queue.pop() {
+            let time = event_time(&event);
+            self.audit_entry(time, AuditEntry::Event { event: event.clone() })?;
+            let out = self.engine.handle(event)?;
+            self.closed.extend(out.closed);
+            // Persist before sending: the orders are recorded first.
+            self.persist()?;
+            let mut answers = Vec::new();
+            for action in out.actions {
+                self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
+                answers.extend(self.send(time, action).await?);
+            }
+            // Keep the exchange's answers in order.
+            queue.extend(answers.into_iter().rev().map(|update| Event::Order { time, update }));
+        }
+        Ok(())
+    }
+
+    /// Executes one action; returns the order reports it produced.
+    async fn send(&mut self, time: TimeMs, action: Action) -> Result<Vec<OrderUpdate>, RunnerError> {
+        let symbol = self.cfg.symbol.clone();
+        match action {
+            Action::Place(order) => {
+                let id = order.client_order_id.clone();
+                match self.exchange.place_order(&symbol, &order).await {
+                    Ok(info) => {
+                        let mut out = vec![OrderUpdate::Accepted { client_order_id: id }];
+                        out.extend(info.updates(rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO));
+                        Ok(out)
+                    }
+                    Err(ExchangeError::DuplicateOrder(_)) => self.query(time, &id).await,
+                    Err(
+                        e @ (ExchangeError::InsufficientBalance(_)
+                        | ExchangeError::RuleViolation { .. }
+                        | ExchangeError::Venue { .. }),
+                    ) => Ok(vec![OrderUpdate::Rejected { client_order_id: id, reason: e.to_string() }]),
+                    // Unknown outcome, network, rate limit: the order stays
+                    // `sent`; the next poll queries it by id.
+                    Err(e) if e.is_retryable() || matches!(e, ExchangeError::OutcomeUnknown(_)) => {
+                        self.note(time, &format!("order {id}: {e}; will query"))?;
+                        Ok(Vec::new())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Action::Cancel { client_order_id } => match self.exchange.cancel_order(&symbol, &client_order_id).await {
+                Ok(info) => Ok(self.updates_for(&client_order_id, &info)),
+                // Already filled or gone: its true state tells.
+                Err(ExchangeError::UnknownOrder(_)) => self.query(time, &client_order_id).await,
+                Err(e) if e.is_retryable() => Ok(Vec::new()),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+
+    /// The reports an order's venue state implies, given what the engine knows.
+    fn updates_for(&self, id: &ClientOrderId, info: &crate::types::OrderInfo) -> Vec<OrderUpdate> {
+        let known = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
+        let (filled, value) =
+            known.map_or((rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO), |o| (o.filled, o.filled_value));
+        let mut out = Vec::new();
+        if known.is_some_and(|o| o.state == OrderState::Sent) {
+            out.push(OrderUpdate::Accepted { client_order_id: id.clone() });
+        }
+        out.extend(info.updates(filled, value));
+        out
+    }
+
+    /// Queries one order; an order the exchange does not know was never
+    /// placed: it is sent now, under the same id.
+    async fn query(&mut self, time: TimeMs, id: &ClientOrderId) -> Result<Vec<OrderUpdate>, RunnerError> {
+        match self.exchange.query_order(&self.cfg.symbol, id).await {
+            Ok(info) => {
+                let state = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
+                if state.is_some_and(|o| o.state == OrderState::CancelRequested) && !info.status.is_final() {
+                    // The cancel never reached the venue (or its answer was
+                    // lost before it was applied): send it again.
+                    self.note(time, &format!("order {id}: cancel not applied, sending it again"))?;
+                    return Box::pin(self.send(time, Action::Cancel { client_order_id: id.clone() })).await;
+                }
+                Ok(self.updates_for(id, &info))
+            }
+            Err(ExchangeError::UnknownOrder(_)) => {
+                let order = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
+                match order.map(|o| (o.state, o.request.clone())) {
+                    Some((OrderState::Sent, request)) => {
+                        self.note(time, &format!("order {id} never reached the exchange: sending it"))?;
+                        Box::pin(self.send(time, Action::Place(request))).await
+                    }
+                    // A cancel was requested for an order that never existed.
+                    Some((OrderState::CancelRequested, _)) => {
+                        Ok(vec![OrderUpdate::Canceled { client_order_id: id.clone() }])
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            }
+            Err(e) if e.is_retryable() => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Brings every order the engine believes live up to date.
+    async fn reconcile(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        let live: Vec<ClientOrderId> = self
+            .engine
+            .deal()
+            .map(|d| d.orders.iter().filter(|o| o.state.is_live()).map(|o| o.request.client_order_id.clone()).collect())
+            .unwrap_or_default();
+        for id in live {
+            let updates = self.query(time, &id).await?;
+            for update in updates {
+                self.feed(Event::Order { time, update }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn persist(&self) -> Result<(), RunnerError> {
+        Ok(self.store.save(self.engine.bot_id(), &self.engine.to_json())?)
+    }
+
+    fn audit_entry(&self, time: TimeMs, entry: AuditEntry) -> Result<(), RunnerError> {
+        if let Some(log) = &self.audit {
+            let record =
+                AuditRecord { time, account: self.cfg.account.clone(), bot: self.engine.bot_id().clone(), entry };
+            log.append(&record)?;
+        }
+        Ok(())
+    }
+
+    fn note(&self, time: TimeMs, text: &str) -> Result<(), RunnerError> {
+        self.audit_entry(time, AuditEntry::Note { text: text.to_string() })
+    }
+}
+
+fn event_time(event: &Event) -> TimeMs {
+    match event {
+        Event::Tick { time, .. } | Event::Order { time, .. } | Event::Command { time, .. } | Event::Signal { time } => {
+            *time
+        }
+        Event::Candle(c) => c.time,
+    }
+}

@@ -1,0 +1,217 @@
+//! Crash test: the runner is killed at an exchange call (before the call
+//! reaches the venue, or after the venue executed it but before the answer
+//! arrived), dropped, and restarted from its persisted state, at 240
+//! different points of one scenario. Every run must end exactly like the
+//! uninterrupted run, with no client order id placed twice and no fill lost.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use martingale_core::backtest::synthetic::random_walk;
+use martingale_core::config::BotFile;
+use martingale_core::engine::{BotId, Candle, ClientOrderId, Command, OrderRequest, TimeMs};
+use martingale_core::MarketRules;
+use martingale_exchange::{
+    Balance, Exchange, ExchangeError, Fill, OrderInfo, PaperExchange, Runner, RunnerConfig, RunnerError, StateStore,
+};
+use rust_decimal::Decimal;
+
+/// Kills the runner at the n-th call: `Before` fails without calling the
+/// venue, `After` calls it and then fails (the answer is lost).
+struct Crashy {
+    inner: Arc<PaperExchange>,
+    countdown: AtomicI64,
+    after: bool,
+    placed: Mutex<HashMap<ClientOrderId, usize>>,
+    calls: AtomicI64,
+}
+
+fn killed() -> ExchangeError {
+    ExchangeError::Authentication("process killed (test)".into())
+}
+
+impl Crashy {
+    fn new(inner: Arc<PaperExchange>, kill_at: i64, after: bool) -> Crashy {
+        Crashy { inner, countdown: AtomicI64::new(kill_at), after, placed: Mutex::default(), calls: AtomicI64::new(0) }
+    }
+
+    /// True when this call is the one that dies.
+    fn dies(&self) -> bool {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.countdown.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    async fn guard<T>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, ExchangeError>>,
+    ) -> Result<T, ExchangeError> {
+        if self.dies() {
+            if self.after {
+                let _ = f.await;
+            }
+            return Err(killed());
+        }
+        f.await
+    }
+}
+
+#[async_trait]
+impl Exchange for Crashy {
+    fn name(&self) -> &str {
+        "crashy"
+    }
+    async fn market_rules(&self, s: &str) -> Result<MarketRules, ExchangeError> {
+        self.guard(self.inner.market_rules(s)).await
+    }
+    async fn candles(&self, s: &str, i: i64, a: TimeMs, b: TimeMs) -> Result<Vec<Candle>, ExchangeError> {
+        self.guard(self.inner.candles(s, i, a, b)).await
+    }
+    async fn last_price(&self, s: &str) -> Result<Decimal, ExchangeError> {
+        self.guard(self.inner.last_price(s)).await
+    }
+    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        self.guard(self.inner.balances()).await
+    }
+    async fn place_order(&self, s: &str, o: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        let r = self
+            .guard(async {
+                let r = self.inner.place_order(s, o).await;
+                if r.is_ok() {
+                    *self.placed.lock().unwrap().entry(o.client_order_id.clone()).or_default() += 1;
+                }
+                r
+            })
+            .await;
+        r
+    }
+    async fn cancel_order(&self, s: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
+        self.guard(self.inner.cancel_order(s, id)).await
+    }
+    async fn query_order(&self, s: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
+        self.guard(self.inner.query_order(s, id)).await
+    }
+    async fn open_orders(&self, s: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
+        self.guard(self.inner.open_orders(s)).await
+    }
+    async fn fills_since(&self, s: &str, t: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
+        self.guard(self.inner.fills_since(s, t)).await
+    }
+}
+
+/// A state store in memory (the file store has its own tests).
+#[derive(Default)]
+struct MemStore(Mutex<HashMap<String, String>>);
+
+impl StateStore for MemStore {
+    fn load(&self, bot: &BotId) -> std::io::Result<Option<String>> {
+        Ok(self.0.lock().unwrap().get(bot.as_str()).cloned())
+    }
+    fn save(&self, bot: &BotId, state: &str) -> std::io::Result<()> {
+        self.0.lock().unwrap().insert(bot.as_str().to_string(), state.to_string());
+        Ok(())
+    }
+}
+
+fn bot() -> BotFile {
+    include_str!("../../examples/bots/example.json").parse().unwrap()
+}
+
+struct Outcome {
+    totals: martingale_core::pnl::BotTotals,
+    open: Option<(Decimal, Decimal)>,
+    fills: usize,
+    placed: HashMap<ClientOrderId, usize>,
+    calls: i64,
+}
+
+/// Runs the scenario; the runner dies at exchange call `kill_at` (0: never)
+/// and is restarted from the store.
+async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
+    let b = bot();
+    let paper = Arc::new(PaperExchange::new(
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        b.market.clone(),
+        b.fees,
+        b.fill,
+        Decimal::from(1_000_000),
+        Decimal::ZERO,
+    ));
+    let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
+    let cfg = RunnerConfig { account: "alice".into(), symbol: "BTCUSDT".into(), cancel_on_shutdown: false };
+    let id = BotId::new("crash").unwrap();
+    let crashy = Arc::new(Crashy::new(paper.clone(), kill_at, after));
+    let mut placed: HashMap<ClientOrderId, usize> = HashMap::new();
+    let mut calls = 0;
+    let mut runner = Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), 0).await.unwrap();
+    runner.command(0, Command::Start).await.unwrap();
+    let mut crashy = crashy;
+    let mut i = 0;
+    let mut fed = 0;
+    while i < candles.len() {
+        if fed == i {
+            paper.feed(candles[i]);
+            fed += 1;
+        }
+        let t = candles[i].time + 59_999;
+        match runner.step(t).await {
+            Ok(()) => i += 1,
+            Err(RunnerError::Exchange(ExchangeError::Authentication(_))) => {
+                // The process died here: drop everything but the venue and
+                // the store, and start again.
+                calls += crashy.calls.load(Ordering::SeqCst);
+                for (k, v) in crashy.placed.lock().unwrap().iter() {
+                    *placed.entry(k.clone()).or_default() += v;
+                }
+                drop(runner);
+                crashy = Arc::new(Crashy::new(paper.clone(), 0, false));
+                runner =
+                    Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), t).await.unwrap();
+            }
+            Err(e) => panic!("unexpected error at candle {i}: {e}"),
+        }
+    }
+    calls += crashy.calls.load(Ordering::SeqCst);
+    for (k, v) in crashy.placed.lock().unwrap().iter() {
+        *placed.entry(k.clone()).or_default() += v;
+    }
+    let e = runner.engine();
+    Outcome {
+        totals: e.totals().clone(),
+        open: e.deal().map(|d| (d.position.open_qty(), d.position.entry_value())),
+        fills: paper.fills_since("BTCUSDT", 0).await.unwrap().len(),
+        placed,
+        calls,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn killed_at_any_exchange_call_the_runner_recovers_exactly() {
+    let series = random_walk(9, 480, 60_000, 30_000.0, 0.004);
+    let candles: Vec<Candle> = (0..series.len()).map(|i| series.get(i).unwrap()).collect();
+    let clean = scenario(&candles, 0, false).await;
+    assert!(clean.totals.closed_deals >= 3, "the scenario must trade: {:?}", clean.totals);
+    assert!(clean.placed.values().all(|n| *n == 1));
+    let total_calls = clean.calls;
+    let points = 240;
+    let mut recovered = 0;
+    for p in 0..points {
+        let kill_at = 1 + (p as i64 * total_calls) / points as i64;
+        let after = p % 2 == 1;
+        let run = scenario(&candles, kill_at, after).await;
+        assert!(
+            run.placed.values().all(|n| *n == 1),
+            "kill at call {kill_at} (after: {after}): a client order id was placed twice"
+        );
+        assert_eq!(run.placed.len(), clean.placed.len(), "kill at {kill_at}: orders differ");
+        assert_eq!(run.fills, clean.fills, "kill at {kill_at}: fills differ");
+        assert_eq!(run.totals, clean.totals, "kill at {kill_at} (after: {after}): P&L differs");
+        assert_eq!(run.open, clean.open, "kill at {kill_at}: open position differs");
+        recovered += 1;
+    }
+    println!("crash test: {recovered} kill points over {total_calls} exchange calls, all recovered exactly");
+    assert_eq!(recovered, points);
+}
