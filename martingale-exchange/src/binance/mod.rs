@@ -1,7 +1,8 @@
-//! Binance Spot. Built so far: request signing (HMAC-SHA256 checked
-//! against the official vectors, Ed25519). The REST adapter is not built
-//! yet.
+//! Binance Spot: request signing (HMAC-SHA256 checked against the official
+//! vectors, Ed25519) and the REST adapter [`BinanceSpot`].
 
 mod sign;
+mod spot;
 
 pub use sign::{percent_encode_non_ascii, Signer};
+pub use spot::{BinanceConfig, BinanceSpot, MAINNET, TESTNET};

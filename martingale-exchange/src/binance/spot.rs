@@ -1,0 +1,519 @@
+//! The Binance Spot REST adapter (`/api/v3`).
+//!
+//! - Signed requests carry `timestamp` (local clock + measured server
+//!   offset) and `recvWindow`; a -1021 answer resyncs the offset from
+//!   `GET /api/v3/time` and the request is sent once more (for an order:
+//!   -1021 means it was refused, so the retry cannot double it).
+//! - Request weight: `X-MBX-USED-WEIGHT-1M` is read from every answer; a
+//!   request that would pass the limit waits for the next minute.
+//! - 429 / 418 become [`ExchangeError::RateLimited`] with `Retry-After`;
+//!   idempotent requests (queries) are retried with backoff on network
+//!   errors, 5xx and rate limits; order submissions never are: a 5xx or a
+//!   timeout after sending is [`ExchangeError::OutcomeUnknown`], resolved by
+//!   the runner through a query by client order id.
+//! - Numbers arrive as JSON strings and are parsed exactly into `Decimal`.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use martingale_core::engine::{Candle, ClientOrderId, OrderKind, OrderRequest, TimeMs};
+use martingale_core::{MarketRules, OrderSide};
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::sign::Signer;
+use crate::error::ExchangeError;
+use crate::exchange::Exchange;
+use crate::secret::Secret;
+use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
+
+/// Production REST endpoint.
+pub const MAINNET: &str = "https://api.binance.com";
+/// Spot testnet REST endpoint.
+pub const TESTNET: &str = "https://testnet.binance.vision";
+
+/// Settings of the adapter.
+#[derive(Debug, Clone)]
+pub struct BinanceConfig {
+    /// Base URL ([`MAINNET`], [`TESTNET`] or a test server).
+    pub base_url: String,
+    /// `recvWindow` in ms (max 60,000).
+    pub recv_window: u64,
+    /// Request weight allowed per minute.
+    pub weight_limit: u32,
+    /// HTTP timeout.
+    pub timeout: Duration,
+    /// Attempts for idempotent requests.
+    pub max_attempts: u32,
+}
+
+impl Default for BinanceConfig {
+    fn default() -> Self {
+        BinanceConfig {
+            base_url: MAINNET.into(),
+            recv_window: 5000,
+            weight_limit: 6000,
+            timeout: Duration::from_secs(10),
+            max_attempts: 4,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Weight {
+    minute: i64,
+    used: u32,
+}
+
+/// Binance Spot behind the [`Exchange`] trait.
+#[derive(Debug)]
+pub struct BinanceSpot {
+    http: reqwest::Client,
+    cfg: BinanceConfig,
+    api_key: Secret,
+    signer: Signer,
+    offset_ms: AtomicI64,
+    weight: Mutex<Weight>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn dec(v: &Value, field: &str) -> Result<Decimal, ExchangeError> {
+    let s = match v.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(ExchangeError::Malformed(format!("missing number `{field}`"))),
+    };
+    Decimal::from_str(&s)
+        .or_else(|_| Decimal::from_scientific(&s))
+        .map_err(|_| ExchangeError::Malformed(format!("`{field}` = {s:?} is not a number")))
+}
+
+fn int(v: &Value, field: &str) -> Result<i64, ExchangeError> {
+    v.get(field).and_then(Value::as_i64).ok_or_else(|| ExchangeError::Malformed(format!("missing integer `{field}`")))
+}
+
+fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, ExchangeError> {
+    v.get(field).and_then(Value::as_str).ok_or_else(|| ExchangeError::Malformed(format!("missing text `{field}`")))
+}
+
+/// What one HTTP exchange gave.
+enum Reply {
+    Ok(Value),
+    Err(ExchangeError),
+}
+
+impl BinanceSpot {
+    /// An adapter with HMAC keys.
+    pub fn new(cfg: BinanceConfig, api_key: Secret, secret_key: Secret) -> Result<BinanceSpot, ExchangeError> {
+        BinanceSpot::with_signer(cfg, api_key, Signer::Hmac(secret_key))
+    }
+
+    /// An adapter with any signer (HMAC or Ed25519).
+    pub fn with_signer(cfg: BinanceConfig, api_key: Secret, signer: Signer) -> Result<BinanceSpot, ExchangeError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .build()
+            .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
+        Ok(BinanceSpot { http, cfg, api_key, signer, offset_ms: AtomicI64::new(0), weight: Mutex::default() })
+    }
+
+    /// Measures the offset between the server clock and ours.
+    pub async fn sync_time(&self) -> Result<i64, ExchangeError> {
+        let before = now_ms();
+        // A single attempt: this is what the retry loop calls on -1021.
+        let v = match self.send(Method::GET, "/api/v3/time", String::new(), false, 1).await? {
+            Reply::Ok(v) => v,
+            Reply::Err(e) => return Err(e),
+        };
+        let after = now_ms();
+        let offset = int(&v, "serverTime")? - (before + after) / 2;
+        self.offset_ms.store(offset, Ordering::Relaxed);
+        Ok(offset)
+    }
+
+    async fn wait_for_weight(&self, weight: u32) {
+        loop {
+            let wait = {
+                let Ok(mut w) = self.weight.lock() else { return };
+                let minute = (now_ms() + self.offset_ms.load(Ordering::Relaxed)) / 60_000;
+                if w.minute != minute {
+                    *w = Weight { minute, used: 0 };
+                }
+                if w.used + weight <= self.cfg.weight_limit {
+                    w.used += weight;
+                    return;
+                }
+                60_000 - (now_ms() % 60_000)
+            };
+            tokio::time::sleep(Duration::from_millis(wait as u64 + 5)).await;
+        }
+    }
+
+    fn record_weight(&self, headers: &reqwest::header::HeaderMap) {
+        let used =
+            headers.get("x-mbx-used-weight-1m").and_then(|h| h.to_str().ok()).and_then(|s| s.parse::<u32>().ok());
+        if let (Some(used), Ok(mut w)) = (used, self.weight.lock()) {
+            w.used = w.used.max(used);
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: String,
+        signed: bool,
+        weight: u32,
+    ) -> Result<Reply, ExchangeError> {
+        self.wait_for_weight(weight).await;
+        let url = format!("{}{}{}{}", self.cfg.base_url, path, if query.is_empty() { "" } else { "?" }, query);
+        let mut req = self.http.request(method, url);
+        if signed {
+            req = req.header("X-MBX-APIKEY", self.api_key.expose());
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => return Ok(Reply::Err(ExchangeError::Network("timeout".into()))),
+            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
+        };
+        self.record_weight(resp.headers());
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|h| h.to_str().ok())
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = match resp.text().await {
+            Ok(b) => b,
+            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 418 {
+            return Ok(Reply::Err(ExchangeError::RateLimited {
+                retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
+            }));
+        }
+        if status.is_server_error() {
+            return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
+        }
+        let v: Value =
+            serde_json::from_str(&body).map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON")))?;
+        if status.is_success() {
+            return Ok(Reply::Ok(v));
+        }
+        let code = v.get("code").and_then(Value::as_i64).unwrap_or(0);
+        let msg = v.get("msg").and_then(Value::as_str).unwrap_or("").to_string();
+        Ok(Reply::Err(map_error(code, msg)))
+    }
+
+    fn signed_query(&self, params: &[(&str, String)]) -> String {
+        let mut q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        q.push(format!("recvWindow={}", self.cfg.recv_window));
+        q.push(format!("timestamp={}", now_ms() + self.offset_ms.load(Ordering::Relaxed)));
+        let q = q.join("&");
+        let sig = self.signer.sign(&q, "");
+        format!("{q}&signature={sig}")
+    }
+
+    /// A query (idempotent): retried with backoff on network errors, 5xx and
+    /// rate limits.
+    async fn public(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+        weight: u32,
+    ) -> Result<Value, ExchangeError> {
+        self.retrying(|| async {
+            let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            self.send(method.clone(), path, q.join("&"), false, weight).await
+        })
+        .await
+    }
+
+    async fn signed_get(&self, path: &str, params: &[(&str, String)], weight: u32) -> Result<Value, ExchangeError> {
+        self.retrying(|| async { self.send(Method::GET, path, self.signed_query(params), true, weight).await }).await
+    }
+
+    async fn retrying<F, Fut>(&self, attempt: F) -> Result<Value, ExchangeError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Reply, ExchangeError>>,
+    {
+        let mut delay = Duration::from_millis(100);
+        let mut resynced = false;
+        for n in 1..=self.cfg.max_attempts {
+            match attempt().await? {
+                Reply::Ok(v) => return Ok(v),
+                Reply::Err(ExchangeError::TimestampOutOfWindow) if !resynced => {
+                    resynced = true;
+                    self.sync_time().await?;
+                }
+                Reply::Err(ExchangeError::RateLimited { retry_after }) if n < self.cfg.max_attempts => {
+                    tokio::time::sleep(retry_after).await;
+                }
+                Reply::Err(e @ ExchangeError::Network(_)) if n < self.cfg.max_attempts => {
+                    let _ = e;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Reply::Err(e) => return Err(e),
+            }
+        }
+        Err(ExchangeError::Network("gave up after retries".into()))
+    }
+
+    fn order_info(v: &Value) -> Result<OrderInfo, ExchangeError> {
+        let status = match text(v, "status")? {
+            "NEW" | "PENDING_NEW" => OrderStatus::New,
+            "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
+            "FILLED" => OrderStatus::Filled,
+            "CANCELED" | "PENDING_CANCEL" => OrderStatus::Canceled,
+            "REJECTED" => OrderStatus::Rejected,
+            "EXPIRED" | "EXPIRED_IN_MATCH" => OrderStatus::Expired,
+            other => return Err(ExchangeError::Malformed(format!("order status {other:?}"))),
+        };
+        let side = match text(v, "side")? {
+            "BUY" => OrderSide::Buy,
+            "SELL" => OrderSide::Sell,
+            other => return Err(ExchangeError::Malformed(format!("side {other:?}"))),
+        };
+        let price = dec(v, "price")?;
+        Ok(OrderInfo {
+            client_order_id: ClientOrderId::from_raw(text(v, "clientOrderId")?),
+            status,
+            side,
+            price: (price > Decimal::ZERO).then_some(price),
+            quantity: dec(v, "origQty")?,
+            filled: dec(v, "executedQty")?,
+            filled_quote: dec(v, "cummulativeQuoteQty")?,
+            updated_at: v.get("updateTime").or_else(|| v.get("transactTime")).and_then(Value::as_i64).unwrap_or(0),
+        })
+    }
+}
+
+/// Binance error codes to typed errors.
+fn map_error(code: i64, msg: String) -> ExchangeError {
+    match code {
+        -1003 => ExchangeError::RateLimited { retry_after: Duration::from_secs(60) },
+        -1021 => ExchangeError::TimestampOutOfWindow,
+        -1022 | -2014 | -2015 => ExchangeError::Authentication(msg),
+        -1013 => {
+            let rule = msg.trim_start_matches("Filter failure: ").to_string();
+            ExchangeError::RuleViolation { rule, message: msg }
+        }
+        -1121 => ExchangeError::UnknownMarket(msg),
+        -2010 if msg.contains("insufficient balance") => ExchangeError::InsufficientBalance(msg),
+        -2010 if msg.contains("Duplicate order") => ExchangeError::DuplicateOrder(ClientOrderId::from_raw("")),
+        -2011 | -2013 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
+        _ => ExchangeError::Venue { code, message: msg },
+    }
+}
+
+fn with_id(e: ExchangeError, id: &ClientOrderId) -> ExchangeError {
+    match e {
+        ExchangeError::UnknownOrder(_) => ExchangeError::UnknownOrder(id.clone()),
+        ExchangeError::DuplicateOrder(_) => ExchangeError::DuplicateOrder(id.clone()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Exchange for BinanceSpot {
+    fn name(&self) -> &str {
+        "binance"
+    }
+
+    async fn market_rules(&self, symbol: &str) -> Result<MarketRules, ExchangeError> {
+        let v = self.public(Method::GET, "/api/v3/exchangeInfo", &[("symbol", symbol.to_string())], 20).await?;
+        let s = v
+            .get("symbols")
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().find(|s| s.get("symbol").and_then(Value::as_str) == Some(symbol)))
+            .ok_or_else(|| ExchangeError::UnknownMarket(symbol.to_string()))?;
+        let mut rules = MarketRules::new(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        rules.symbol = Some(symbol.to_string());
+        for f in s.get("filters").and_then(Value::as_array).into_iter().flatten() {
+            match f.get("filterType").and_then(Value::as_str) {
+                Some("PRICE_FILTER") => rules.tick_size = dec(f, "tickSize")?,
+                Some("LOT_SIZE") => {
+                    rules.step_size = dec(f, "stepSize")?;
+                    rules.min_qty = dec(f, "minQty")?;
+                    let max = dec(f, "maxQty")?;
+                    rules.max_qty = (max > Decimal::ZERO).then_some(max);
+                }
+                Some("NOTIONAL") | Some("MIN_NOTIONAL") => rules.min_notional = dec(f, "minNotional")?,
+                _ => {}
+            }
+        }
+        Ok(rules)
+    }
+
+    async fn candles(
+        &self,
+        symbol: &str,
+        interval_ms: i64,
+        start: TimeMs,
+        end: TimeMs,
+    ) -> Result<Vec<Candle>, ExchangeError> {
+        let interval = match interval_ms {
+            60_000 => "1m",
+            180_000 => "3m",
+            300_000 => "5m",
+            900_000 => "15m",
+            1_800_000 => "30m",
+            3_600_000 => "1h",
+            14_400_000 => "4h",
+            86_400_000 => "1d",
+            other => return Err(ExchangeError::Malformed(format!("no Binance interval of {other} ms"))),
+        };
+        let mut out: Vec<Candle> = Vec::new();
+        let mut from = start;
+        while from < end {
+            let params = [
+                ("symbol", symbol.to_string()),
+                ("interval", interval.to_string()),
+                ("startTime", from.to_string()),
+                ("endTime", (end - 1).to_string()),
+                ("limit", "1000".to_string()),
+            ];
+            let v = self.public(Method::GET, "/api/v3/klines", &params, 2).await?;
+            let rows = v.as_array().ok_or_else(|| ExchangeError::Malformed("klines: not an array".into()))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in rows {
+                let r = row.as_array().ok_or_else(|| ExchangeError::Malformed("kline row".into()))?;
+                let num = |i: usize| -> Result<Decimal, ExchangeError> {
+                    r.get(i)
+                        .and_then(Value::as_str)
+                        .and_then(|s| Decimal::from_str(s).ok())
+                        .ok_or_else(|| ExchangeError::Malformed(format!("kline field {i}")))
+                };
+                let time =
+                    r.first().and_then(Value::as_i64).ok_or_else(|| ExchangeError::Malformed("kline time".into()))?;
+                if time >= end || out.last().is_some_and(|c| c.time >= time) {
+                    continue;
+                }
+                out.push(Candle { time, open: num(1)?, high: num(2)?, low: num(3)?, close: num(4)? });
+            }
+            let last = out.last().map_or(end, |c| c.time);
+            if last + interval_ms <= from {
+                break;
+            }
+            from = last + interval_ms;
+        }
+        Ok(out)
+    }
+
+    async fn last_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
+        let v = self.public(Method::GET, "/api/v3/ticker/price", &[("symbol", symbol.to_string())], 2).await?;
+        dec(&v, "price")
+    }
+
+    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
+        let v = self.signed_get("/api/v3/account", &[], 20).await?;
+        let list =
+            v.get("balances").and_then(Value::as_array).ok_or_else(|| ExchangeError::Malformed("balances".into()))?;
+        list.iter()
+            .map(|b| {
+                Ok(Balance { asset: text(b, "asset")?.to_string(), free: dec(b, "free")?, locked: dec(b, "locked")? })
+            })
+            .collect()
+    }
+
+    async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        let id = &order.client_order_id;
+        let mut params = vec![
+            ("symbol", symbol.to_string()),
+            ("side", order.side.to_string()),
+            ("quantity", order.quantity.normalize().to_string()),
+            ("newClientOrderId", id.as_str().to_string()),
+            ("newOrderRespType", "FULL".to_string()),
+        ];
+        match order.kind {
+            OrderKind::Limit { price } => {
+                params.push(("type", "LIMIT".into()));
+                params.push(("timeInForce", "GTC".into()));
+                params.push(("price", price.normalize().to_string()));
+            }
+            OrderKind::Market { .. } => params.push(("type", "MARKET".into())),
+        }
+        // Never retried blindly: one attempt, plus one after a clock resync
+        // (-1021 means the order was refused).
+        for _ in 0..2 {
+            match self.send(Method::POST, "/api/v3/order", self.signed_query(&params), true, 1).await? {
+                Reply::Ok(v) => return BinanceSpot::order_info(&v),
+                Reply::Err(ExchangeError::TimestampOutOfWindow) => {
+                    self.sync_time().await?;
+                }
+                Reply::Err(ExchangeError::Network(_)) => return Err(ExchangeError::OutcomeUnknown(id.clone())),
+                Reply::Err(e) => return Err(with_id(e, id)),
+            }
+        }
+        Err(ExchangeError::TimestampOutOfWindow)
+    }
+
+    async fn cancel_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
+        let params = [("symbol", symbol.to_string()), ("origClientOrderId", id.as_str().to_string())];
+        // Cancelling twice is harmless: the second is "unknown order".
+        self.retrying(|| async {
+            self.send(Method::DELETE, "/api/v3/order", self.signed_query(&params), true, 1).await
+        })
+        .await
+        .map_err(|e| with_id(e, id))
+        .and_then(|v| BinanceSpot::order_info(&v))
+    }
+
+    async fn query_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
+        let params = [("symbol", symbol.to_string()), ("origClientOrderId", id.as_str().to_string())];
+        self.signed_get("/api/v3/order", &params, 4)
+            .await
+            .map_err(|e| with_id(e, id))
+            .and_then(|v| BinanceSpot::order_info(&v))
+    }
+
+    async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
+        let v = self.signed_get("/api/v3/openOrders", &[("symbol", symbol.to_string())], 6).await?;
+        v.as_array()
+            .ok_or_else(|| ExchangeError::Malformed("openOrders".into()))?
+            .iter()
+            .map(BinanceSpot::order_info)
+            .collect()
+    }
+
+    async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
+        let v = self
+            .signed_get("/api/v3/myTrades", &[("symbol", symbol.to_string()), ("startTime", since.to_string())], 20)
+            .await?;
+        let trades = v.as_array().ok_or_else(|| ExchangeError::Malformed("myTrades".into()))?;
+        trades
+            .iter()
+            .map(|t| {
+                Ok(Fill {
+                    client_order_id: ClientOrderId::from_raw(
+                        t.get("clientOrderId").and_then(Value::as_str).unwrap_or_default(),
+                    ),
+                    trade_id: t.get("id").map(|i| i.to_string()).unwrap_or_default(),
+                    time: int(t, "time")?,
+                    side: if t.get("isBuyer").and_then(Value::as_bool).unwrap_or(false) {
+                        OrderSide::Buy
+                    } else {
+                        OrderSide::Sell
+                    },
+                    price: dec(t, "price")?,
+                    quantity: dec(t, "qty")?,
+                    fee: dec(t, "commission")?,
+                    fee_asset: text(t, "commissionAsset")?.to_string(),
+                })
+            })
+            .collect()
+    }
+}
