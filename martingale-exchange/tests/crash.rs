@@ -4,115 +4,18 @@
 //! different points of one scenario. Every run must end exactly like the
 //! uninterrupted run, with no client order id placed twice and no fill lost.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+mod common;
 
-use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use common::crashy::{Crashy, MemStore};
 use martingale_core::backtest::synthetic::random_walk;
 use martingale_core::config::BotFile;
-use martingale_core::engine::{BotId, Candle, ClientOrderId, Command, OrderRequest, TimeMs};
-use martingale_core::MarketRules;
-use martingale_exchange::{
-    Balance, Exchange, ExchangeError, Fill, OrderInfo, PaperExchange, Runner, RunnerConfig, RunnerError, StateStore,
-};
+use martingale_core::engine::{BotId, Candle, ClientOrderId, Command};
+use martingale_exchange::{Exchange, ExchangeError, PaperExchange, Runner, RunnerConfig, RunnerError, StateStore};
 use rust_decimal::Decimal;
-
-/// Kills the runner at the n-th call: `Before` fails without calling the
-/// venue, `After` calls it and then fails (the answer is lost).
-struct Crashy {
-    inner: Arc<PaperExchange>,
-    countdown: AtomicI64,
-    after: bool,
-    placed: Mutex<HashMap<ClientOrderId, usize>>,
-    calls: AtomicI64,
-}
-
-fn killed() -> ExchangeError {
-    ExchangeError::Authentication("process killed (test)".into())
-}
-
-impl Crashy {
-    fn new(inner: Arc<PaperExchange>, kill_at: i64, after: bool) -> Crashy {
-        Crashy { inner, countdown: AtomicI64::new(kill_at), after, placed: Mutex::default(), calls: AtomicI64::new(0) }
-    }
-
-    /// True when this call is the one that dies.
-    fn dies(&self) -> bool {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.countdown.fetch_sub(1, Ordering::SeqCst) == 1
-    }
-
-    async fn guard<T>(
-        &self,
-        f: impl std::future::Future<Output = Result<T, ExchangeError>>,
-    ) -> Result<T, ExchangeError> {
-        if self.dies() {
-            if self.after {
-                let _ = f.await;
-            }
-            return Err(killed());
-        }
-        f.await
-    }
-}
-
-#[async_trait]
-impl Exchange for Crashy {
-    fn name(&self) -> &str {
-        "crashy"
-    }
-    async fn market_rules(&self, s: &str) -> Result<MarketRules, ExchangeError> {
-        self.guard(self.inner.market_rules(s)).await
-    }
-    async fn candles(&self, s: &str, i: i64, a: TimeMs, b: TimeMs) -> Result<Vec<Candle>, ExchangeError> {
-        self.guard(self.inner.candles(s, i, a, b)).await
-    }
-    async fn last_price(&self, s: &str) -> Result<Decimal, ExchangeError> {
-        self.guard(self.inner.last_price(s)).await
-    }
-    async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
-        self.guard(self.inner.balances()).await
-    }
-    async fn place_order(&self, s: &str, o: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
-        let r = self
-            .guard(async {
-                let r = self.inner.place_order(s, o).await;
-                if r.is_ok() {
-                    *self.placed.lock().unwrap().entry(o.client_order_id.clone()).or_default() += 1;
-                }
-                r
-            })
-            .await;
-        r
-    }
-    async fn cancel_order(&self, s: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
-        self.guard(self.inner.cancel_order(s, id)).await
-    }
-    async fn query_order(&self, s: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
-        self.guard(self.inner.query_order(s, id)).await
-    }
-    async fn open_orders(&self, s: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
-        self.guard(self.inner.open_orders(s)).await
-    }
-    async fn fills_since(&self, s: &str, t: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
-        self.guard(self.inner.fills_since(s, t)).await
-    }
-}
-
-/// A state store in memory (the file store has its own tests).
-#[derive(Default)]
-struct MemStore(Mutex<HashMap<String, String>>);
-
-impl StateStore for MemStore {
-    fn load(&self, bot: &BotId) -> std::io::Result<Option<String>> {
-        Ok(self.0.lock().unwrap().get(bot.as_str()).cloned())
-    }
-    fn save(&self, bot: &BotId, state: &str) -> std::io::Result<()> {
-        self.0.lock().unwrap().insert(bot.as_str().to_string(), state.to_string());
-        Ok(())
-    }
-}
 
 fn bot() -> BotFile {
     include_str!("../../examples/bots/example.json").parse().unwrap()

@@ -1,0 +1,2 @@
+pub mod crashy;
+pub mod fake_binance;
