@@ -18,6 +18,7 @@
 
 mod audit;
 pub mod binance;
+mod download;
 mod error;
 mod exchange;
 mod paper;
@@ -27,6 +28,7 @@ mod store;
 mod types;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
+pub use download::{download_csv, DownloadError};
 pub use error::ExchangeError;
 pub use exchange::Exchange;
 pub use paper::PaperExchange;

@@ -126,3 +126,22 @@ async fn klines_are_paginated() {
     assert!(c.windows(2).all(|w| w[1].time == w[0].time + 60_000));
     assert_eq!(c[2499].close, dec!(32499));
 }
+
+#[tokio::test]
+async fn download_is_paginated_and_resumable() {
+    use martingale_core::backtest::Candles;
+    use martingale_exchange::download_csv;
+    let mut f = funded();
+    f.candles = (0..2500).map(|i| (i * 60_000, Decimal::from(30_000 + i))).collect();
+    let (_fake, url) = serve(f).await;
+    let b = client(&url, SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("btc.csv");
+    // First run stops early (as if interrupted), the second resumes.
+    assert_eq!(download_csv(&b, "BTCUSDT", 60_000, 0, 1200 * 60_000, &path).await.unwrap(), 1200);
+    assert_eq!(download_csv(&b, "BTCUSDT", 60_000, 0, 2500 * 60_000, &path).await.unwrap(), 1300);
+    assert_eq!(download_csv(&b, "BTCUSDT", 60_000, 0, 2500 * 60_000, &path).await.unwrap(), 0);
+    let c = Candles::from_csv(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(c.len(), 2500);
+    assert!(c.gaps(60_000).is_empty());
+}
