@@ -130,7 +130,16 @@ impl<E: Exchange + ?Sized> Runner<E> {
         while let Some(event) = queue.pop() {
             let time = event_time(&event);
             self.audit_entry(time, AuditEntry::Event { event: event.clone() })?;
-            let out = self.engine.handle(event)?;
+            let out = match self.engine.handle(event) {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::warn!(bot = %self.engine.bot_id(), error = %e, "engine refused an event");
+                    return Err(e.into());
+                }
+            };
+            for deal in &out.closed {
+                tracing::info!(bot = %self.engine.bot_id(), deal = deal.number, exit = ?deal.exit, pnl = %deal.pnl, "deal closed");
+            }
             self.closed.extend(out.closed);
             // Persist before sending: the orders are recorded first.
             self.persist()?;
@@ -151,6 +160,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
         match action {
             Action::Place(order) => {
                 let id = order.client_order_id.clone();
+                tracing::debug!(bot = %self.engine.bot_id(), order = %id, side = %order.side, qty = %order.quantity, "placing");
                 match self.exchange.place_order(&symbol, &order).await {
                     Ok(info) => {
                         let mut out = vec![OrderUpdate::Accepted { client_order_id: id }];
@@ -258,6 +268,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     fn note(&self, time: TimeMs, text: &str) -> Result<(), RunnerError> {
+        tracing::info!(bot = %self.engine.bot_id(), account = %self.cfg.account, time, "{text}");
         self.audit_entry(time, AuditEntry::Note { text: text.to_string() })
     }
 }

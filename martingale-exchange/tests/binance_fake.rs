@@ -116,6 +116,32 @@ async fn a_5xx_after_accepting_an_order_is_outcome_unknown_and_resolved_by_query
 }
 
 #[tokio::test]
+async fn a_timeout_after_accepting_an_order_is_outcome_unknown() {
+    let mut f = funded();
+    f.faults = vec![Fault::TimeoutAfterAccept];
+    let (fake, url) = serve(f).await;
+    let b = client(&url, SECRET);
+    let o = limit("bot-3-s1-1", OrderSide::Buy, dec!(40000), dec!(0.001));
+    assert_eq!(b.place_order("BTCUSDT", &o).await, Err(ExchangeError::OutcomeUnknown(o.client_order_id.clone())));
+    assert_eq!(fake.lock().unwrap().orders.len(), 1);
+    assert_eq!(b.query_order("BTCUSDT", &o.client_order_id).await.unwrap().status, OrderStatus::New);
+}
+
+#[tokio::test]
+async fn stale_reports_come_back_as_they_are() {
+    let mut f = funded();
+    f.faults = vec![Fault::StaleQuery];
+    let (fake, url) = serve(f).await;
+    let b = client(&url, SECRET);
+    let o = limit("bot-4-s1-1", OrderSide::Buy, dec!(43000), dec!(0.002));
+    b.place_order("BTCUSDT", &o).await.unwrap();
+    move_price(&mut fake.lock().unwrap(), dec!(42000));
+    // The stale answer (nothing filled) first, then the real one (half).
+    assert_eq!(b.query_order("BTCUSDT", &o.client_order_id).await.unwrap().filled, dec!(0));
+    assert_eq!(b.query_order("BTCUSDT", &o.client_order_id).await.unwrap().filled, dec!(0.001));
+}
+
+#[tokio::test]
 async fn klines_are_paginated() {
     let mut f = funded();
     f.candles = (0..2500).map(|i| (i * 60_000, Decimal::from(30_000 + i))).collect();

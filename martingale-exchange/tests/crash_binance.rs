@@ -2,7 +2,8 @@
 //! runner (driving `BinanceSpot`) is killed at 200 points of a scenario,
 //! before a request reaches the server or after the server executed it, and
 //! restarted from its store; the fake server also answers one order with a
-//! 5xx after accepting it. Every run must end like the uninterrupted one:
+//! 5xx and one after the client's timeout, both after accepting it, and
+//! answers order queries with stale (out-of-order) and repeated states. Every run must end like the uninterrupted one:
 //! no client order id placed twice, the same orders and fills, the same
 //! P&L and open position.
 
@@ -28,12 +29,17 @@ struct Outcome {
     calls: i64,
 }
 
-async fn scenario(closes: &[Decimal], kill_at: i64, after: bool) -> Outcome {
+async fn scenario(closes: &[Decimal], kill_at: i64, after: bool, timeout_fault: bool) -> Outcome {
     let b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
     let mut f = funded();
     f.usdt = Decimal::from(1_000_000);
     f.price = closes[0];
-    f.faults = vec![Fault::ServerErrorAfterAccept];
+    // A 5xx and a timeout after accepting orders, and stale (out-of-order,
+    // then duplicate) order reports, on top of the kills.
+    f.faults = vec![Fault::ServerErrorAfterAccept, Fault::StaleQuery];
+    if timeout_fault {
+        f.faults.extend([Fault::TimeoutAfterAccept, Fault::StaleQuery]);
+    }
     let (fake, url) = serve(f).await;
     let venue = Arc::new(client(&url, SECRET));
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
@@ -87,7 +93,7 @@ async fn killed_at_any_request_the_runner_recovers_exactly_on_binance() {
     // down, take profits (in two partial fills) on the way up.
     let closes: Vec<Decimal> =
         (0..160).map(|k| Decimal::new((3_000_000.0 + 90_000.0 * (k as f64 / 6.0).sin()).round() as i64, 2)).collect();
-    let clean = scenario(&closes, 0, false).await;
+    let clean = scenario(&closes, 0, false, true).await;
     assert!(
         clean.totals.closed_deals >= 2,
         "the scenario must trade: {:?}, {} orders, {} trades",
@@ -100,7 +106,9 @@ async fn killed_at_any_request_the_runner_recovers_exactly_on_binance() {
     for p in 0..points {
         let kill_at = 1 + (p as i64 * clean.calls) / points as i64;
         let after = p % 2 == 1;
-        let run = scenario(&closes, kill_at, after).await;
+        // The outcome must not depend on the faults either: the timeout
+        // fault (which waits out the client's timeout) runs in one of eight.
+        let run = scenario(&closes, kill_at, after, p % 8 == 0).await;
         let twice: Vec<_> = run.placed.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "kill at {kill_at} (after: {after}): placed twice: {twice:?}");
         assert_eq!((run.orders, run.trades), (clean.orders, clean.trades), "kill at {kill_at} (after: {after})");

@@ -26,6 +26,11 @@ pub enum Fault {
     ServerErrorAfterAccept,
     /// Answer the next request with 429 and Retry-After: 1.
     TooManyRequests,
+    /// Store the next order, then answer only after the client's timeout.
+    TimeoutAfterAccept,
+    /// Answer the next order query with the state before the last change
+    /// (an out-of-order, stale report), then the same state again.
+    StaleQuery,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +43,8 @@ pub struct Order {
     filled: Decimal,
     quote: Decimal,
     status: &'static str,
+    /// The state before the last change (for stale reports).
+    previous: Option<Box<Order>>,
 }
 
 #[derive(Default)]
@@ -95,7 +102,9 @@ fn order_json(o: &Order) -> Value {
 }
 
 fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
+    let before = fake.orders[i].clone();
     let o = &mut fake.orders[i];
+    o.previous = Some(Box::new(Order { previous: None, ..before }));
     o.filled += qty;
     o.quote += price * qty;
     o.status = if o.filled == o.qty { "FILLED" } else { "PARTIALLY_FILLED" };
@@ -135,12 +144,41 @@ async fn order(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    // All the work happens under the lock, in a plain function; only the
+    // optional delay (the timeout fault) is awaited, with the lock released.
+    let (answer, delay) = order_sync(&s, &method, &headers, q);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    answer
+}
+
+fn order_sync(
+    s: &Shared,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    q: Option<String>,
+) -> (Response, Option<Duration>) {
+    let r = order_locked(s, method, headers, q);
+    match r {
+        Ok(resp) => (resp, None),
+        Err((resp, d)) => (resp, Some(d)),
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn order_locked(
+    s: &Shared,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    q: Option<String>,
+) -> Result<Response, (Response, Duration)> {
     let mut fake = s.lock().unwrap();
     fake.requests += 1;
     let q = q.unwrap_or_default();
-    let p = match verify(&fake, &headers, &q) {
+    let p = match verify(&fake, headers, &q) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return Ok(r),
     };
     let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.client_id == id);
     match method.as_str() {
@@ -148,12 +186,12 @@ async fn order(
             let id = p.get("newClientOrderId").cloned().unwrap_or_default();
             if let Some(i) = find(&fake, &id) {
                 if matches!(fake.orders[i].status, "NEW" | "PARTIALLY_FILLED") {
-                    return error(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent.");
+                    return Ok(error(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent."));
                 }
             }
             let qty: Decimal = p.get("quantity").and_then(|v| v.parse().ok()).unwrap_or_default();
             if qty * fake.price < dec!(5) {
-                return error(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
+                return Ok(error(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL"));
             }
             let side = if p.get("side").map(String::as_str) == Some("BUY") { "BUY" } else { "SELL" };
             let limit = p.get("type").map(String::as_str) == Some("LIMIT");
@@ -161,7 +199,11 @@ async fn order(
                 if limit { p.get("price").and_then(|v| v.parse().ok()).unwrap_or_default() } else { Decimal::ZERO };
             let cost = if limit { price * qty } else { fake.price * qty };
             if (side == "BUY" && cost > fake.usdt) || (side == "SELL" && qty > fake.btc) {
-                return error(StatusCode::BAD_REQUEST, -2010, "Account has insufficient balance for requested action.");
+                return Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    -2010,
+                    "Account has insufficient balance for requested action.",
+                ));
             }
             fake.orders.push(Order {
                 client_id: id,
@@ -172,6 +214,7 @@ async fn order(
                 filled: Decimal::ZERO,
                 quote: Decimal::ZERO,
                 status: "NEW",
+                previous: None,
             });
             let i = fake.orders.len() - 1;
             if !limit {
@@ -180,28 +223,38 @@ async fn order(
             }
             if fake.faults.first() == Some(&Fault::ServerErrorAfterAccept) {
                 fake.faults.remove(0);
-                return (StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response();
+                return Ok((StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response());
             }
-            (StatusCode::OK, order_json(&fake.orders[i]).to_string()).into_response()
+            if fake.faults.first() == Some(&Fault::TimeoutAfterAccept) {
+                fake.faults.remove(0);
+                let answer = order_json(&fake.orders[i]).to_string();
+                return Err(((StatusCode::OK, answer).into_response(), Duration::from_millis(500)));
+            }
+            Ok((StatusCode::OK, order_json(&fake.orders[i]).to_string()).into_response())
         }
         "GET" | "DELETE" => {
             let id = p.get("origClientOrderId").cloned().unwrap_or_default();
             let Some(i) = find(&fake, &id) else {
-                return if method == "GET" {
+                return Ok(if method == "GET" {
                     error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")
                 } else {
                     error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.")
-                };
+                });
             };
+            if method == "GET" && fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() {
+                fake.faults.remove(0);
+                let stale = fake.orders[i].previous.clone().map(|p| order_json(&p)).unwrap_or_default();
+                return Ok((StatusCode::OK, stale.to_string()).into_response());
+            }
             if method == "DELETE" {
                 if !matches!(fake.orders[i].status, "NEW" | "PARTIALLY_FILLED") {
-                    return error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.");
+                    return Ok(error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent."));
                 }
                 fake.orders[i].status = "CANCELED";
             }
-            (StatusCode::OK, order_json(&fake.orders[i]).to_string()).into_response()
+            Ok((StatusCode::OK, order_json(&fake.orders[i]).to_string()).into_response())
         }
-        _ => error(StatusCode::METHOD_NOT_ALLOWED, -1, "method"),
+        _ => Ok(error(StatusCode::METHOD_NOT_ALLOWED, -1, "method")),
     }
 }
 
@@ -297,7 +350,8 @@ pub async fn serve(fake: Fake) -> (Shared, String) {
 }
 
 pub fn client(url: &str, secret: &str) -> BinanceSpot {
-    let cfg = BinanceConfig { base_url: url.into(), timeout: Duration::from_secs(5), ..Default::default() };
+    // Short timeout: the timeout fault answers after 500 ms.
+    let cfg = BinanceConfig { base_url: url.into(), timeout: Duration::from_millis(400), ..Default::default() };
     BinanceSpot::new(cfg, Secret::new(KEY), Secret::new(secret)).unwrap()
 }
 
