@@ -92,6 +92,8 @@ async fn run() -> Result<(), String> {
     }
     let poll = Duration::from_secs(arg("--poll-secs").and_then(|s| s.parse().ok()).unwrap_or(5));
     println!("running on {symbol}; state in {}", state.display());
+    // Bots sharing a key poll at different points of the interval.
+    tokio::time::sleep(martingale_exchange::stagger(runner.engine().bot_id(), poll)).await;
     let stop = shutdown_signal();
     tokio::pin!(stop);
     loop {

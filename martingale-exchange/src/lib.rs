@@ -32,7 +32,7 @@ pub use download::{download_csv, DownloadError};
 pub use error::ExchangeError;
 pub use exchange::Exchange;
 pub use paper::PaperExchange;
-pub use runner::{Runner, RunnerConfig, RunnerError};
+pub use runner::{stagger, Runner, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
 pub use store::{JsonFileStore, StateStore};
 pub use types::{Balance, Fill, OrderInfo, OrderStatus};
