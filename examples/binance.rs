@@ -15,6 +15,8 @@
 //! exercised through the fake-server tests of `martingale-exchange`.
 
 use std::process::ExitCode;
+
+use martingale_toolkit::cli::{arg, flag, run_async};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,15 +25,6 @@ use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, Mode};
 use martingale_exchange::binance::{BinanceConfig, BinanceSpot, MAINNET, TESTNET};
 use martingale_exchange::{AuditLog, JsonFileStore, Runner, RunnerConfig, Secret, StateStore};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
-
-fn flag(name: &str) -> bool {
-    std::env::args().any(|a| a == name)
-}
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -115,18 +108,5 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_async(run())
 }

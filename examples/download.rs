@@ -10,14 +10,11 @@
 
 use std::process::ExitCode;
 
+use martingale_toolkit::cli::{arg, run_async};
+
 use martingale_core::backtest::parse_time;
 use martingale_exchange::binance::{BinanceConfig, BinanceSpot, MAINNET};
 use martingale_exchange::{download_csv, Secret};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
 
 fn interval_ms(s: &str) -> Result<i64, String> {
     let (n, unit) = s.split_at(s.len().saturating_sub(1));
@@ -46,18 +43,5 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_async(run())
 }

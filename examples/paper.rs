@@ -11,6 +11,8 @@
 //! resumes from where it stopped.
 
 use std::process::ExitCode;
+
+use martingale_toolkit::cli::{arg, run_async};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -21,11 +23,6 @@ use martingale_exchange::{AuditLog, Exchange, JsonFileStore, PaperExchange, Runn
 use rust_decimal::Decimal;
 
 const EXAMPLE_BOT: &str = include_str!("bots/example.json");
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
-}
 
 async fn run() -> Result<(), String> {
     let bot = BotFile::from_str(&match arg("--config") {
@@ -101,18 +98,5 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_async(run())
 }
