@@ -239,11 +239,5 @@ fn svg(equity: &[rust_decimal::Decimal]) -> String {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    martingale_toolkit::cli::exit(run())
 }

@@ -22,6 +22,17 @@ pub mod cli {
         std::env::args().any(|a| a == name)
     }
 
+    /// The exit code of a main's result; an error is printed first.
+    pub fn exit(result: Result<(), String>) -> ExitCode {
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
     /// Runs an async main on a tokio runtime; errors are printed and make
     /// the exit code non-zero.
     pub fn run_async<F>(main: F) -> ExitCode
@@ -33,12 +44,6 @@ pub mod cli {
             .build()
             .map_err(|e| e.to_string())
             .and_then(|rt| rt.block_on(main));
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        }
+        exit(result)
     }
 }
