@@ -42,3 +42,4 @@ pub mod sizing;
 
 pub use engine::{Action, Engine, Event};
 pub mod backtest;
+pub mod fleet;

@@ -61,11 +61,7 @@ pub fn round_to(value: Decimal, grid: Decimal, dir: Rounding) -> Decimal {
     }
     if let Some(dp) = power_of_ten_places(grid) {
         // 0.01, 0.00001, ...: round to decimal places, no division needed.
-        let strategy = match dir {
-            Rounding::Down => rust_decimal::RoundingStrategy::ToNegativeInfinity,
-            Rounding::Up => rust_decimal::RoundingStrategy::ToPositiveInfinity,
-        };
-        return value.round_dp_with_strategy(dp, strategy).normalize();
+        return round_dp(value, dp, dir);
     }
     let Some(units) = value.checked_div(grid) else {
         return value;
@@ -76,6 +72,94 @@ pub fn round_to(value: Decimal, grid: Decimal, dir: Rounding) -> Decimal {
     };
     // `units * grid` keeps the grid's scale: 4260141 * 0.01 = 42601.41.
     units.checked_mul(grid).map_or(value, |v| v.normalize())
+}
+
+/// `10^k` for k in 0..=28 (a Decimal's scale never exceeds 28).
+const POW10: [i128; 29] = {
+    let mut t = [1i128; 29];
+    let mut i = 1;
+    while i < 29 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// `value` rounded to `dp` decimal places toward -inf (`Down`) or +inf
+/// (`Up`), normalized. One integer division on the 96-bit mantissa instead
+/// of `round_dp_with_strategy`'s digit-by-digit loop; equal to
+/// `round_dp_with_strategy(dp, ToNegativeInfinity / ToPositiveInfinity)
+/// .normalize()` (a property test checks it).
+fn round_dp(value: Decimal, dp: u32, dir: Rounding) -> Decimal {
+    let scale = value.scale();
+    if scale <= dp {
+        return value.normalize();
+    }
+    let m = value.mantissa();
+    let div = POW10[(scale - dp) as usize];
+    let (q, r) = (m / div, m % div);
+    let q = match dir {
+        Rounding::Down if r < 0 => q - 1,
+        Rounding::Up if r > 0 => q + 1,
+        _ => q,
+    };
+    // |q| <= |m| / 10 + 1 < 2^96: always a valid mantissa.
+    Decimal::try_from_i128_with_scale(q, dp).map_or(value, |d| d.normalize())
+}
+
+/// `num / den` truncated onto a power-of-ten `step`, computed exactly with
+/// one integer division (no 28-digit intermediate quotient), for positive
+/// `num` and `den`. `None` when the step is not a power of ten or the
+/// integers would overflow; callers then divide in `Decimal`.
+///
+/// It can differ from `round_qty(num / den)` only when the exact quotient
+/// lies within `10^-28` (relative) below a step boundary, where the Decimal
+/// quotient rounds up across it; this one is the exact floor.
+pub(crate) fn div_floor_to_step(num: Decimal, den: Decimal, step: Decimal) -> Option<Decimal> {
+    if !(is_positive(num) && is_positive(den) && is_positive(step)) {
+        return None;
+    }
+    let k = power_of_ten_places(step)?;
+    let (a, b) = (num.mantissa(), den.mantissa());
+    // num / den in units of 10^-k = a * 10^(k + sb - sa) / b.
+    let e = i64::from(k) + i64::from(den.scale()) - i64::from(num.scale());
+    let pow = |x: i64| usize::try_from(x).ok().and_then(|i| POW10.get(i)).copied();
+    let units = if e >= 0 { a.checked_mul(pow(e)?)? / b } else { a / b.checked_mul(pow(-e)?)? };
+    normalized(units, k)
+}
+
+/// `units * 10^-scale` without trailing zeros (what `normalize` gives),
+/// stripping zeros in u64 when the value fits (the usual case).
+fn normalized(units: i128, scale: u32) -> Option<Decimal> {
+    if units == 0 {
+        return Some(Decimal::ZERO);
+    }
+    let (mut u, mut k) = (units, scale);
+    if let Ok(mut small) = u64::try_from(u) {
+        while k > 0 && small % 10 == 0 {
+            small /= 10;
+            k -= 1;
+        }
+        u = i128::from(small);
+    } else {
+        while k > 0 && u % 10 == 0 {
+            u /= 10;
+            k -= 1;
+        }
+    }
+    Decimal::try_from_i128_with_scale(u, k).ok()
+}
+
+/// `d > 0` without a full Decimal comparison.
+#[inline]
+pub(crate) fn is_positive(d: Decimal) -> bool {
+    d.is_sign_positive() && !d.is_zero()
+}
+
+/// True when `value` has no digits beyond `dp` decimal places.
+fn within_dp(value: Decimal, dp: u32) -> bool {
+    let scale = value.scale();
+    scale <= dp || value.mantissa() % POW10[(scale - dp) as usize] == 0
 }
 
 /// `Some(k)` when `grid` is `10^-k` (k >= 0), the usual exchange grids.
@@ -97,7 +181,7 @@ fn on_grid(value: Decimal, grid: Decimal) -> bool {
         return true;
     }
     match power_of_ten_places(grid) {
-        Some(dp) => value.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::ToZero) == value,
+        Some(dp) => within_dp(value, dp),
         None => value.checked_rem(grid) == Some(Decimal::ZERO),
     }
 }
@@ -245,10 +329,10 @@ impl MarketRules {
 
     /// Check an order of `quantity` at `price` against every rule.
     pub fn validate_order(&self, price: Decimal, quantity: Decimal) -> Result<(), RuleViolation> {
-        if price <= Decimal::ZERO {
+        if !is_positive(price) {
             return Err(RuleViolation::NonPositivePrice { price });
         }
-        if quantity <= Decimal::ZERO {
+        if !is_positive(quantity) {
             return Err(RuleViolation::NonPositiveQuantity { quantity });
         }
         if !on_grid(price, self.tick_size) {
@@ -278,6 +362,55 @@ mod tests {
     use super::*;
     use rstest::rstest;
     use rust_decimal_macros::dec;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The integer fast path equals rust_decimal's own rounding.
+        #[test]
+        fn fast_rounding_equals_round_dp(m in proptest::num::i128::ANY, scale in 0u32..=28, dp in 0u32..=12) {
+            let m = m % (1i128 << 96);
+            let v = Decimal::from_i128_with_scale(m, scale);
+            for (dir, strategy) in [(Rounding::Down, rust_decimal::RoundingStrategy::ToNegativeInfinity),
+                                    (Rounding::Up, rust_decimal::RoundingStrategy::ToPositiveInfinity)] {
+                let want = v.round_dp_with_strategy(dp, strategy).normalize();
+                let got = round_dp(v, dp, dir);
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(got.scale(), want.scale());
+            }
+            let truncated = v.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::ToZero);
+            proptest::prop_assert_eq!(within_dp(v, dp), truncated == v);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// On realistic magnitudes the exact integer floor equals dividing
+        /// in Decimal and truncating.
+        #[test]
+        fn integer_floor_division_equals_decimal_division(
+            a in 1i64..1_000_000_000_000_000, sa in 0u32..=12,
+            b in 1i64..1_000_000_000_000, sb in 0u32..=10, k in 0u32..=8,
+        ) {
+            let (num, den) = (Decimal::new(a, sa), Decimal::new(b, sb));
+            let step = Decimal::new(1, k);
+            let got = div_floor_to_step(num, den, step).unwrap();
+            let want = round_to(num / den, step, Rounding::Down);
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(got.scale(), want.scale());
+        }
+    }
+
+    #[test]
+    fn integer_floor_division_is_exact_where_decimal_rounds_up() {
+        // 1 / (1 - 10^-27) = 1.000...0001 (just above 1); (10^27 - 1) / 10^27 is
+        // 0.999999999999999999999999999: both fine. But 2/3 at 28 digits is
+        // 0.6666666666666666666666666667 and floor at 10^-28 steps differs.
+        let third = div_floor_to_step(dec!(2), dec!(3), Decimal::new(1, 28)).unwrap();
+        assert_eq!(third, Decimal::from_i128_with_scale(6_666_666_666_666_666_666_666_666_666, 28));
+        assert_ne!(third, round_to(dec!(2) / dec!(3), Decimal::new(1, 28), Rounding::Down));
+        assert_eq!(div_floor_to_step(dec!(1), dec!(3), dec!(0.5)), None);
+        assert_eq!(div_floor_to_step(dec!(0), dec!(3), dec!(1)), None);
+    }
 
     fn btc() -> MarketRules {
         MarketRules::new(dec!(0.01), dec!(0.00001), dec!(0.00001), dec!(5))

@@ -1,6 +1,6 @@
 //! Position sizing for signal-driven entries.
 //!
-//! With a stop: `qty = capital * risk_per_trade / |entry - stop| * leverage`:
+//! With a stop: `qty = capital * risk_per_trade * leverage / |entry - stop|`:
 //! the quantity whose loss at the stop is `risk_per_trade` of the capital
 //! (scaled by leverage). Without a stop:
 //! `qty = capital * risk_per_trade * leverage / entry`, i.e. a fixed share of
@@ -60,7 +60,7 @@ pub enum SizingError {
 }
 
 /// Inputs of a risk-based size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RiskSizing {
     /// Account capital in quote.
     pub capital: Decimal,
@@ -89,6 +89,12 @@ impl RiskSizing {
     ///     Err(SizingError::ZeroDistance { .. })));
     /// ```
     pub fn quantity(&self, entry: Decimal, stop: Option<Decimal>, rules: &MarketRules) -> Result<Decimal, SizingError> {
+        self.validate()?;
+        sized_quantity(self.exposure(), &SizeBasis::new(entry, stop, rules)?, rules)
+    }
+
+    /// Checks capital, risk share and leverage.
+    pub fn validate(&self) -> Result<(), SizingError> {
         if self.capital <= Decimal::ZERO {
             return Err(SizingError::NoCapital { capital: self.capital });
         }
@@ -98,26 +104,66 @@ impl RiskSizing {
         if self.leverage < Decimal::ONE {
             return Err(SizingError::BadLeverage { value: self.leverage });
         }
-        if entry <= Decimal::ZERO {
+        Ok(())
+    }
+
+    /// `capital * risk_per_trade * leverage` (`None` on overflow).
+    pub(crate) fn exposure(&self) -> Option<Decimal> {
+        self.capital.checked_mul(self.risk_per_trade).and_then(|x| x.checked_mul(self.leverage))
+    }
+}
+
+/// What a size needs from a signal's prices, shared by every subscriber on
+/// one market (the fan-out computes it once per market).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SizeBasis {
+    entry: Decimal,
+    /// `|entry - stop|`, or the entry without a stop.
+    divisor: Decimal,
+    /// The entry on the tick grid, for the rule check.
+    check_price: Decimal,
+}
+
+impl SizeBasis {
+    pub(crate) fn new(entry: Decimal, stop: Option<Decimal>, rules: &MarketRules) -> Result<SizeBasis, SizingError> {
+        if !crate::market::is_positive(entry) {
             return Err(SizingError::BadEntry { entry });
         }
-        let at_risk = self.capital * self.risk_per_trade;
-        let raw = match stop {
+        let divisor = match stop {
             Some(stop) => {
                 let distance = (entry - stop).abs();
                 if distance.is_zero() {
                     return Err(SizingError::ZeroDistance { entry, stop });
                 }
-                at_risk.checked_div(distance).and_then(|q| q.checked_mul(self.leverage))
+                distance
             }
-            None => (at_risk * self.leverage).checked_div(entry),
+            None => entry,
         };
-        let quantity = rules.round_qty(raw.unwrap_or(Decimal::ZERO));
-        rules
-            .validate_order(rules.round_price(entry, crate::market::Rounding::Down), quantity)
-            .map_err(|violation| SizingError::Rule { quantity, price: entry, violation })?;
-        Ok(quantity)
+        Ok(SizeBasis { entry, divisor, check_price: rules.round_price(entry, crate::market::Rounding::Down) })
     }
+}
+
+/// The size for a validated sizing's exposure: one division, truncated to
+/// the step, checked against the rules. [`RiskSizing::quantity`] and the
+/// fan-out (which precomputes the exposure per subscriber and the basis per
+/// market) both end here, so they agree exactly.
+pub(crate) fn sized_quantity(
+    exposure: Option<Decimal>,
+    basis: &SizeBasis,
+    rules: &MarketRules,
+) -> Result<Decimal, SizingError> {
+    // The exact integer floor when the step is a power of ten (one integer
+    // division); else divide in Decimal and truncate.
+    let quantity =
+        exposure.and_then(|a| crate::market::div_floor_to_step(a, basis.divisor, rules.step_size)).unwrap_or_else(
+            || rules.round_qty(exposure.and_then(|a| a.checked_div(basis.divisor)).unwrap_or(Decimal::ZERO)),
+        );
+    rules.validate_order(basis.check_price, quantity).map_err(|violation| SizingError::Rule {
+        quantity,
+        price: basis.entry,
+        violation,
+    })?;
+    Ok(quantity)
 }
 
 #[cfg(test)]

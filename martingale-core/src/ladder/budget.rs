@@ -49,6 +49,27 @@ pub fn solve_budget(
     funds: Decimal,
     safety_ratio: Decimal,
 ) -> Result<Budget, LadderError> {
+    let strategy = budget_strategy(template, rules, funds, safety_ratio)?;
+    let (base, safety) = match (strategy.base_order, strategy.safety_order) {
+        (OrderSize::Quote(b), Some(OrderSize::Quote(s))) => (b, s),
+        (OrderSize::Quote(b), _) => (b, Decimal::ZERO),
+        _ => return Err(LadderError::Budget { funds, reason: "sizes are not quote sizes".into() }),
+    };
+    let plan = plan(&strategy, rules, p0)?;
+    debug_assert!(plan.funds_required <= funds);
+    Ok(Budget { strategy, base_order: base, safety_order: safety, plan })
+}
+
+/// The template with quote sizes that use at most `funds` (the sizes of
+/// [`solve_budget`] without planning a ladder: quote sizes do not depend on
+/// the entry price, so a subscriber's ladder is scaled once and planned at
+/// each signal's price).
+pub fn budget_strategy(
+    template: &StrategyConfig,
+    rules: &MarketRules,
+    funds: Decimal,
+    safety_ratio: Decimal,
+) -> Result<StrategyConfig, LadderError> {
     let fail = |reason: &str| LadderError::Budget { funds, reason: reason.into() };
     if funds <= Decimal::ZERO {
         return Err(fail("funds must be positive"));
@@ -66,19 +87,18 @@ pub fn solve_budget(
         geometric = geometric.checked_add(term).ok_or_else(|| fail("volume_scale overflows"))?;
     }
     let ratio = if n == 0 { Decimal::ZERO } else { safety_ratio };
-    let denominator = Decimal::ONE + ratio * geometric;
+    let denominator =
+        ratio.checked_mul(geometric).and_then(|x| x.checked_add(Decimal::ONE)).ok_or_else(|| fail("overflow"))?;
     let grid = rules.tick_size;
-    let base = round_to(funds / denominator, grid, Rounding::Down);
-    let safety = round_to(base * ratio, grid, Rounding::Down);
+    let base = round_to(funds.checked_div(denominator).ok_or_else(|| fail("overflow"))?, grid, Rounding::Down);
+    let safety = round_to(base.checked_mul(ratio).ok_or_else(|| fail("overflow"))?, grid, Rounding::Down);
     if base <= Decimal::ZERO {
         return Err(fail("the base order rounds to zero"));
     }
     let mut strategy = template.clone();
     strategy.base_order = OrderSize::Quote(base);
     strategy.safety_order = (n > 0).then_some(OrderSize::Quote(safety));
-    let plan = plan(&strategy, rules, p0)?;
-    debug_assert!(plan.funds_required <= funds);
-    Ok(Budget { strategy, base_order: base, safety_order: safety, plan })
+    Ok(strategy)
 }
 
 #[cfg(test)]

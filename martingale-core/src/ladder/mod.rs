@@ -17,7 +17,7 @@
 
 mod budget;
 
-pub use budget::{solve_budget, Budget};
+pub use budget::{budget_strategy, solve_budget, Budget};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
