@@ -18,6 +18,7 @@
 
 mod audit;
 pub mod binance;
+mod credentials;
 mod download;
 mod error;
 mod exchange;
@@ -28,6 +29,7 @@ mod store;
 mod types;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
+pub use credentials::{AccountKeys, CredentialError, CredentialStore, KeyLabel, MasterKey, MASTER_KEY_ENV};
 pub use download::{download_csv, DownloadError};
 pub use error::ExchangeError;
 pub use exchange::Exchange;

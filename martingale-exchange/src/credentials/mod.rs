@@ -1,0 +1,417 @@
+//! Per-user API keys, encrypted at rest with AES-256-GCM.
+//!
+//! Layout: `<dir>/<account>/<label>.json`, one record per key pair:
+//! `{"version":1,"nonce":"<base64>","ciphertext":"<base64>"}`. Each record
+//! has its own random 96-bit nonce (from the OS) and is bound to its
+//! account and label as associated data, so a record copied into another
+//! account's directory, or renamed, does not decrypt: it is reported as
+//! tampered, never returned as somebody else's keys. `<dir>/keycheck.json`
+//! holds a known text encrypted with the master key, so a wrong master key
+//! is told apart from a tampered record.
+//!
+//! The master key comes from the environment ([`MASTER_KEY_ENV`], base64
+//! or hex of 32 bytes) or from a key file; it is zeroized on drop and
+//! shown as `***`. Account ids and labels are `[A-Za-z0-9_-]`, so neither
+//! can name a path outside its directory. Keys are decrypted only when a
+//! bot starts ([`CredentialStore::load`]) and live in [`Secret`]s.
+//!
+//! Limitations: the store protects keys at rest; a process holding the
+//! master key can read every account's records, so the API surface that
+//! reaches users must go through [`AccountKeys`] (one account's view).
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine as _;
+use martingale_core::fleet::AccountId;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::secret::{Credentials, Secret};
+
+/// Environment variable read by [`MasterKey::from_env`].
+pub const MASTER_KEY_ENV: &str = "MARTINGALE_MASTER_KEY";
+
+const KEYCHECK: &[u8] = b"martingale credential store key check v1";
+
+/// Why a credential operation failed. Never contains key material.
+#[derive(Debug, Error)]
+pub enum CredentialError {
+    /// No master key where one was expected.
+    #[error("no master key: {0}")]
+    MissingKey(String),
+    /// The master key is not 32 bytes of base64 or hex.
+    #[error("master key must be 32 bytes, base64 or hex encoded ({0})")]
+    BadKey(String),
+    /// The master key does not open this store.
+    #[error("the master key does not open the credential store at {0}")]
+    WrongKey(PathBuf),
+    /// A record failed authentication: modified, moved or renamed.
+    #[error("credentials {account}/{label} are tampered with (or were moved from another account)")]
+    Tampered {
+        /// Account.
+        account: AccountId,
+        /// Label.
+        label: KeyLabel,
+    },
+    /// No such record.
+    #[error("no credentials {account}/{label}")]
+    NotFound {
+        /// Account.
+        account: AccountId,
+        /// Label.
+        label: KeyLabel,
+    },
+    /// A record that is not a record.
+    #[error("credentials {account}/{label} are malformed: {reason}")]
+    Malformed {
+        /// Account.
+        account: AccountId,
+        /// Label.
+        label: KeyLabel,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An invalid label.
+    #[error("key label {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
+    BadLabel(String),
+    /// File system error.
+    #[error("credential store: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The name of one key pair of an account (`main`, `binance-sub1`, ...).
+///
+/// ```
+/// use martingale_exchange::KeyLabel;
+/// assert!(KeyLabel::new("binance_main").is_ok());
+/// assert!(KeyLabel::new("../bob/main").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyLabel(String);
+
+impl KeyLabel {
+    /// Validates a label.
+    pub fn new(label: impl Into<String>) -> Result<KeyLabel, CredentialError> {
+        let label = label.into();
+        let ok = !label.is_empty()
+            && label.len() <= 64
+            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(KeyLabel(label))
+        } else {
+            Err(CredentialError::BadLabel(label))
+        }
+    }
+
+    /// The label as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyLabel {
+    type Error = CredentialError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        KeyLabel::new(s)
+    }
+}
+
+impl From<KeyLabel> for String {
+    fn from(l: KeyLabel) -> String {
+        l.0
+    }
+}
+
+impl fmt::Display for KeyLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The 256-bit key that encrypts a store (zeroized on drop, never shown).
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+impl MasterKey {
+    /// A key from raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
+        MasterKey(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random key (from the OS).
+    pub fn generate() -> MasterKey {
+        let key = Aes256Gcm::generate_key(&mut OsRng);
+        let mut bytes = [0u8; 32];
+        bytes.copy_from_slice(&key);
+        MasterKey::from_bytes(bytes)
+    }
+
+    /// Parses base64 (standard, padded) or hex (64 digits); whitespace around
+    /// it is ignored.
+    pub fn parse(text: &str) -> Result<MasterKey, CredentialError> {
+        let text = text.trim();
+        let bytes = Zeroizing::new(if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|_| CredentialError::BadKey("bad hex".into()))?
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| CredentialError::BadKey("neither hex nor base64".into()))?
+        });
+        let arr: [u8; 32] =
+            bytes.as_slice().try_into().map_err(|_| CredentialError::BadKey(format!("{} bytes", bytes.len())))?;
+        Ok(MasterKey::from_bytes(arr))
+    }
+
+    /// The key in [`MASTER_KEY_ENV`].
+    pub fn from_env() -> Result<MasterKey, CredentialError> {
+        let value = Zeroizing::new(
+            std::env::var(MASTER_KEY_ENV)
+                .map_err(|_| CredentialError::MissingKey(format!("{MASTER_KEY_ENV} is not set")))?,
+        );
+        MasterKey::parse(&value)
+    }
+
+    /// The key in a file (base64 or hex).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<MasterKey, CredentialError> {
+        let text = Zeroizing::new(fs::read_to_string(path.as_ref()).map_err(|e| {
+            CredentialError::MissingKey(format!("cannot read key file {}: {e}", path.as_ref().display()))
+        })?);
+        MasterKey::parse(&text)
+    }
+
+    /// The key as base64, to write a key file once.
+    pub fn to_base64(&self) -> Secret {
+        Secret::new(base64::engine::general_purpose::STANDARD.encode(self.0.as_slice()))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    nonce: String,
+    ciphertext: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Plain {
+    api_key: String,
+    secret_key: String,
+}
+
+/// Encrypted API keys of many accounts in a directory (see the module docs).
+///
+/// ```
+/// use martingale_exchange::{AccountKeys, CredentialStore, Credentials, KeyLabel, MasterKey, Secret};
+/// use martingale_core::fleet::AccountId;
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = CredentialStore::open(dir.path(), MasterKey::generate()).unwrap();
+/// let alice = AccountId::new("alice").unwrap();
+/// let main = KeyLabel::new("main").unwrap();
+/// store.put(&alice, &main, &Credentials { api_key: Secret::new("AK"), secret_key: Secret::new("SK") }).unwrap();
+/// // What a user-facing layer holds: one account's view.
+/// let keys: AccountKeys = store.account(alice);
+/// assert_eq!(keys.load(&main).unwrap().secret_key.expose(), "SK");
+/// assert!(!std::fs::read_to_string(dir.path().join("alice/main.json")).unwrap().contains("SK"));
+/// ```
+pub struct CredentialStore {
+    dir: PathBuf,
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for CredentialStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialStore").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+fn aad(account: &AccountId, label: &KeyLabel) -> Vec<u8> {
+    format!("martingale-credentials/v1\0{account}\0{label}").into_bytes()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)
+}
+
+impl CredentialStore {
+    /// Opens (or creates) a store. A store created with another key is
+    /// refused with [`CredentialError::WrongKey`].
+    pub fn open(dir: impl AsRef<Path>, key: MasterKey) -> Result<CredentialStore, CredentialError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.0.as_slice()));
+        let store = CredentialStore { dir, cipher };
+        let check = store.dir.join("keycheck.json");
+        match fs::read_to_string(&check) {
+            Ok(text) => {
+                let opened = serde_json::from_str::<Record>(&text)
+                    .ok()
+                    .and_then(|r| store.decrypt(&r, b"keycheck").ok())
+                    .is_some_and(|p| p.as_slice() == KEYCHECK);
+                if !opened {
+                    return Err(CredentialError::WrongKey(store.dir.clone()));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let record = store.encrypt(KEYCHECK, b"keycheck")?;
+                write_atomic(&check, &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(store)
+    }
+
+    fn encrypt(&self, plain: &[u8], aad: &[u8]) -> Result<Record, CredentialError> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .cipher
+            .encrypt(&nonce, Payload { msg: plain, aad })
+            .map_err(|_| CredentialError::Io(io::Error::other("encryption failed")))?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(Record { version: 1, nonce: b64.encode(nonce), ciphertext: b64.encode(ciphertext) })
+    }
+
+    fn decrypt(&self, record: &Record, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let nonce = b64.decode(&record.nonce).map_err(|_| ())?;
+        let ciphertext = b64.decode(&record.ciphertext).map_err(|_| ())?;
+        if record.version != 1 || nonce.len() != 12 {
+            return Err(());
+        }
+        self.cipher
+            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad })
+            .map(Zeroizing::new)
+            .map_err(|_| ())
+    }
+
+    fn path(&self, account: &AccountId, label: &KeyLabel) -> PathBuf {
+        // Both are [A-Za-z0-9_-]: no separators, no `..`.
+        self.dir.join(account.as_str()).join(format!("{}.json", label.as_str()))
+    }
+
+    /// Stores (or replaces) a key pair, encrypted under a fresh nonce.
+    pub fn put(&self, account: &AccountId, label: &KeyLabel, creds: &Credentials) -> Result<(), CredentialError> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(&Plain {
+                api_key: creds.api_key.expose().to_string(),
+                secret_key: creds.secret_key.expose().to_string(),
+            })
+            .map_err(io::Error::other)?,
+        );
+        let record = self.encrypt(&plain, &aad(account, label))?;
+        let path = self.path(account, label);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+        Ok(())
+    }
+
+    /// Decrypts one key pair of one account.
+    pub fn load(&self, account: &AccountId, label: &KeyLabel) -> Result<Credentials, CredentialError> {
+        let text = match fs::read_to_string(self.path(account, label)) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CredentialError::NotFound { account: account.clone(), label: label.clone() })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let malformed =
+            |reason: String| CredentialError::Malformed { account: account.clone(), label: label.clone(), reason };
+        let record: Record = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        let plain = self
+            .decrypt(&record, &aad(account, label))
+            .map_err(|()| CredentialError::Tampered { account: account.clone(), label: label.clone() })?;
+        let p: Plain = serde_json::from_slice(&plain).map_err(|_| malformed("bad plaintext".into()))?;
+        let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key));
+        Ok(Credentials { api_key: Secret::new(p.0.as_str()), secret_key: Secret::new(p.1.as_str()) })
+    }
+
+    /// Deletes a key pair (no error if absent).
+    pub fn remove(&self, account: &AccountId, label: &KeyLabel) -> Result<(), CredentialError> {
+        match fs::remove_file(self.path(account, label)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Labels of one account's key pairs, sorted.
+    pub fn labels(&self, account: &AccountId) -> Result<Vec<KeyLabel>, CredentialError> {
+        let dir = self.dir.join(account.as_str());
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
+                if let Ok(label) = KeyLabel::new(stem) {
+                    out.push(label);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// One account's view of the store: it can only reach that account's keys.
+    pub fn account(&self, account: AccountId) -> AccountKeys<'_> {
+        AccountKeys { store: self, account }
+    }
+}
+
+/// One account's keys: what the layer serving a user holds. It has no way
+/// to name another account.
+#[derive(Debug)]
+pub struct AccountKeys<'a> {
+    store: &'a CredentialStore,
+    account: AccountId,
+}
+
+impl AccountKeys<'_> {
+    /// The account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// Stores a key pair of this account.
+    pub fn put(&self, label: &KeyLabel, creds: &Credentials) -> Result<(), CredentialError> {
+        self.store.put(&self.account, label, creds)
+    }
+
+    /// Loads a key pair of this account.
+    pub fn load(&self, label: &KeyLabel) -> Result<Credentials, CredentialError> {
+        self.store.load(&self.account, label)
+    }
+
+    /// This account's labels.
+    pub fn labels(&self) -> Result<Vec<KeyLabel>, CredentialError> {
+        self.store.labels(&self.account)
+    }
+}
+
+#[cfg(test)]
+mod tests;
