@@ -1,12 +1,25 @@
 //! The audit trail: every event, action and fill of a bot, one JSON object
 //! per line, appended and flushed as it happens.
+//!
+//! Each line has `time`, `account`, `bot`, `kind` and, when the line is
+//! about an order, its `client_order_id`:
+//! - `created`: the bot file a new engine was built from (first line);
+//! - `event`: an event handed to the engine (tick, order report with its
+//!   fills, command, signal), written before the engine handles it;
+//! - `action`: an order placement or cancel the engine asked for;
+//! - `resumed`: a restart; `events` is how many events the restored state
+//!   had handled. Events logged after that count and before the restart
+//!   were lost with the process (never persisted, never acted on) and are
+//!   dropped by [`replay`](crate::replay);
+//! - `note`: startup, recovery and error notes (never secrets).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use martingale_core::engine::{Action, BotId, Event, TimeMs};
+use martingale_core::config::BotFile;
+use martingale_core::engine::{Action, BotId, ClientOrderId, Event, TimeMs};
 use serde::{Deserialize, Serialize};
 
 /// What an audit line records.
@@ -22,6 +35,16 @@ pub enum AuditEntry {
     Action {
         /// The action.
         action: Action,
+    },
+    /// A new engine was created from this bot file.
+    Created {
+        /// The bot file.
+        bot_file: Box<BotFile>,
+    },
+    /// The runner restarted from a snapshot that had handled `events` events.
+    Resumed {
+        /// Events handled by the restored state.
+        events: u64,
     },
     /// A note (startup, recovery, errors), never containing secrets.
     Note {
@@ -39,9 +62,25 @@ pub struct AuditRecord {
     pub account: String,
     /// Bot.
     pub bot: BotId,
+    /// The order the line is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<ClientOrderId>,
     /// What happened.
     #[serde(flatten)]
     pub entry: AuditEntry,
+}
+
+impl AuditRecord {
+    /// A record, with the client order id taken from the entry.
+    pub fn new(time: TimeMs, account: impl Into<String>, bot: BotId, entry: AuditEntry) -> AuditRecord {
+        let client_order_id = match &entry {
+            AuditEntry::Action { action: Action::Place(o) } => Some(o.client_order_id.clone()),
+            AuditEntry::Action { action: Action::Cancel { client_order_id } } => Some(client_order_id.clone()),
+            AuditEntry::Event { event: Event::Order { update, .. } } => Some(update.client_order_id().clone()),
+            _ => None,
+        };
+        AuditRecord { time, account: account.into(), bot, client_order_id, entry }
+    }
 }
 
 /// An append-only JSON-lines file.
@@ -51,8 +90,7 @@ pub struct AuditRecord {
 /// use martingale_core::engine::BotId;
 /// let dir = tempfile::tempdir().unwrap();
 /// let log = AuditLog::open(dir.path().join("b1.jsonl")).unwrap();
-/// let rec = AuditRecord { time: 1, account: "alice".into(), bot: BotId::new("b1").unwrap(),
-///                         entry: AuditEntry::Note { text: "started".into() } };
+/// let rec = AuditRecord::new(1, "alice", BotId::new("b1").unwrap(), AuditEntry::Note { text: "started".into() });
 /// log.append(&rec).unwrap();
 /// assert_eq!(AuditLog::read(log.path()).unwrap(), vec![rec]);
 /// ```
@@ -106,7 +144,6 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use martingale_core::engine::ClientOrderId;
     use rust_decimal_macros::dec;
 
     #[test]
@@ -116,20 +153,18 @@ mod tests {
         let log = AuditLog::open(&path).unwrap();
         let bot = BotId::new("b").unwrap();
         let recs = vec![
-            AuditRecord {
-                time: 1,
-                account: "u".into(),
-                bot: bot.clone(),
-                entry: AuditEntry::Event { event: Event::Tick { time: 1, price: dec!(100.5) } },
-            },
-            AuditRecord {
-                time: 2,
-                account: "u".into(),
+            AuditRecord::new(
+                1,
+                "u",
+                bot.clone(),
+                AuditEntry::Event { event: Event::Tick { time: 1, price: dec!(100.5) } },
+            ),
+            AuditRecord::new(
+                2,
+                "u",
                 bot,
-                entry: AuditEntry::Action {
-                    action: Action::Cancel { client_order_id: ClientOrderId::from_raw("b-1-tp-3") },
-                },
-            },
+                AuditEntry::Action { action: Action::Cancel { client_order_id: ClientOrderId::from_raw("b-1-tp-3") } },
+            ),
         ];
         for r in &recs {
             log.append(r).unwrap();
@@ -139,5 +174,6 @@ mod tests {
         assert_eq!(AuditLog::read(&path).unwrap(), recs);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.lines().next().unwrap().contains("\"kind\":\"event\""));
+        assert!(text.lines().nth(1).unwrap().contains("\"client_order_id\":\"b-1-tp-3\""));
     }
 }

@@ -61,6 +61,9 @@ pub struct RunnerConfig {
 /// One bot driven against one exchange.
 pub struct Runner<E: Exchange + ?Sized> {
     engine: Engine,
+    /// Events the engine has handled since it was created (persisted with
+    /// it, so a replay of the audit log knows where a restart resumed).
+    events: u64,
     exchange: Arc<E>,
     store: Arc<dyn StateStore>,
     audit: Option<Arc<AuditLog>>,
@@ -81,11 +84,19 @@ impl<E: Exchange + ?Sized> Runner<E> {
         cfg: RunnerConfig,
         time: TimeMs,
     ) -> Result<Runner<E>, RunnerError> {
-        let engine = match store.load(&bot_id)? {
-            Some(text) => Engine::from_json(&text).map_err(|e| RunnerError::Invalid(format!("snapshot: {e}")))?,
-            None => Engine::new(bot_id.clone(), bot).map_err(|e| RunnerError::Invalid(e.to_string()))?,
+        let (engine, events, created) = match store.load(&bot_id)? {
+            Some(text) => {
+                let p = Persisted::parse(&text).map_err(|e| RunnerError::Invalid(format!("snapshot: {e}")))?;
+                (p.engine, p.events, false)
+            }
+            None => (Engine::new(bot_id.clone(), bot).map_err(|e| RunnerError::Invalid(e.to_string()))?, 0, true),
         };
-        let mut runner = Runner { engine, exchange, store, audit, cfg, closed: Vec::new() };
+        let mut runner = Runner { engine, events, exchange, store, audit, cfg, closed: Vec::new() };
+        if created {
+            runner.audit_entry(time, AuditEntry::Created { bot_file: Box::new(bot.clone()) })?;
+        } else {
+            runner.audit_entry(time, AuditEntry::Resumed { events })?;
+        }
         runner.note(time, "start: reconciling with the exchange")?;
         runner.reconcile(time).await?;
         runner.persist()?;
@@ -137,6 +148,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
                     return Err(e.into());
                 }
             };
+            self.events += 1;
             for deal in &out.closed {
                 tracing::info!(bot = %self.engine.bot_id(), deal = deal.number, exit = ?deal.exit, pnl = %deal.pnl, "deal closed");
             }
@@ -254,14 +266,20 @@ impl<E: Exchange + ?Sized> Runner<E> {
         Ok(())
     }
 
+    /// Events the engine has handled since it was created.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
     fn persist(&self) -> Result<(), RunnerError> {
-        Ok(self.store.save(self.engine.bot_id(), &self.engine.to_json())?)
+        let state = PersistedRef { events: self.events, engine: &self.engine };
+        let text = serde_json::to_string(&state).map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        Ok(self.store.save(self.engine.bot_id(), &text)?)
     }
 
     fn audit_entry(&self, time: TimeMs, entry: AuditEntry) -> Result<(), RunnerError> {
         if let Some(log) = &self.audit {
-            let record =
-                AuditRecord { time, account: self.cfg.account.clone(), bot: self.engine.bot_id().clone(), entry };
+            let record = AuditRecord::new(time, self.cfg.account.clone(), self.engine.bot_id().clone(), entry);
             log.append(&record)?;
         }
         Ok(())
@@ -270,6 +288,32 @@ impl<E: Exchange + ?Sized> Runner<E> {
     fn note(&self, time: TimeMs, text: &str) -> Result<(), RunnerError> {
         tracing::info!(bot = %self.engine.bot_id(), account = %self.cfg.account, time, "{text}");
         self.audit_entry(time, AuditEntry::Note { text: text.to_string() })
+    }
+}
+
+/// What the runner persists: the engine and how many events it handled.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Persisted {
+    /// Events handled since the engine was created.
+    pub events: u64,
+    /// The engine.
+    pub engine: Engine,
+}
+
+#[derive(serde::Serialize)]
+struct PersistedRef<'a> {
+    events: u64,
+    engine: &'a Engine,
+}
+
+impl Persisted {
+    /// Parses a runner snapshot (a bare engine snapshot, the older format,
+    /// reads with an event count of 0).
+    pub fn parse(text: &str) -> Result<Persisted, serde_json::Error> {
+        serde_json::from_str(text).or_else(|e| match Engine::from_json(text) {
+            Ok(engine) => Ok(Persisted { events: 0, engine }),
+            Err(_) => Err(e),
+        })
     }
 }
 

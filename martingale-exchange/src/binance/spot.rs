@@ -15,7 +15,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -28,6 +28,7 @@ use serde_json::Value;
 use super::sign::Signer;
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::ratelimit::WeightBudget;
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -63,12 +64,6 @@ impl Default for BinanceConfig {
     }
 }
 
-#[derive(Debug, Default)]
-struct Weight {
-    minute: i64,
-    used: u32,
-}
-
 /// Binance Spot behind the [`Exchange`] trait.
 #[derive(Debug)]
 pub struct BinanceSpot {
@@ -77,7 +72,9 @@ pub struct BinanceSpot {
     api_key: Secret,
     signer: Signer,
     offset_ms: AtomicI64,
-    weight: Mutex<Weight>,
+    /// Request weight of the key, shared with every adapter on the same key
+    /// when built through [`BinanceSpot::with_budget`].
+    weight: Arc<WeightBudget>,
 }
 
 fn now_ms() -> i64 {
@@ -121,7 +118,8 @@ impl BinanceSpot {
             .timeout(cfg.timeout)
             .build()
             .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
-        Ok(BinanceSpot { http, cfg, api_key, signer, offset_ms: AtomicI64::new(0), weight: Mutex::default() })
+        let weight = Arc::new(WeightBudget::new(cfg.weight_limit));
+        Ok(BinanceSpot { http, cfg, api_key, signer, offset_ms: AtomicI64::new(0), weight })
     }
 
     /// Measures the offset between the server clock and ours.
@@ -138,29 +136,29 @@ impl BinanceSpot {
         Ok(offset)
     }
 
+    /// Shares a request-weight budget (e.g. one per API key from
+    /// [`KeyedBudgets`](crate::KeyedBudgets)) instead of this adapter's own.
+    pub fn with_budget(mut self, budget: Arc<WeightBudget>) -> BinanceSpot {
+        self.weight = budget;
+        self
+    }
+
+    fn venue_now(&self) -> i64 {
+        now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
     async fn wait_for_weight(&self, weight: u32) {
-        loop {
-            let wait = {
-                let Ok(mut w) = self.weight.lock() else { return };
-                let minute = (now_ms() + self.offset_ms.load(Ordering::Relaxed)) / 60_000;
-                if w.minute != minute {
-                    *w = Weight { minute, used: 0 };
-                }
-                if w.used + weight <= self.cfg.weight_limit {
-                    w.used += weight;
-                    return;
-                }
-                60_000 - (now_ms() % 60_000)
-            };
-            tokio::time::sleep(Duration::from_millis(wait as u64 + 5)).await;
+        while let Err(wait) = self.weight.try_take(self.venue_now(), weight) {
+            tracing::debug!(wait_ms = wait, "request weight exhausted for this key; waiting");
+            tokio::time::sleep(Duration::from_millis(wait + 5)).await;
         }
     }
 
     fn record_weight(&self, headers: &reqwest::header::HeaderMap) {
         let used =
             headers.get("x-mbx-used-weight-1m").and_then(|h| h.to_str().ok()).and_then(|s| s.parse::<u32>().ok());
-        if let (Some(used), Ok(mut w)) = (used, self.weight.lock()) {
-            w.used = w.used.max(used);
+        if let Some(used) = used {
+            self.weight.observe(self.venue_now(), used);
         }
     }
 
