@@ -28,6 +28,7 @@ mod replay;
 mod runner;
 mod secret;
 mod store;
+mod supervisor;
 mod types;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
@@ -41,4 +42,7 @@ pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, 
 pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
 pub use store::{JsonFileStore, StateStore};
+pub use supervisor::{
+    BotSpec, BotState, BotStatus, Connect, Connector, Schedule, Supervisor, SupervisorConfig, SupervisorError,
+};
 pub use types::{Balance, Fill, OrderInfo, OrderStatus};

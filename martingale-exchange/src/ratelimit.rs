@@ -97,10 +97,15 @@ impl WeightBudget {
 /// let c = budgets.for_key(&Secret::new("key-of-bob"));
 /// assert!(Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &c));
 /// ```
-#[derive(Debug)]
 pub struct KeyedBudgets {
     limit: u32,
     budgets: Mutex<HashMap<[u8; 32], Arc<WeightBudget>>>,
+}
+
+impl std::fmt::Debug for KeyedBudgets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedBudgets").field("limit", &self.limit).field("keys", &self.len()).finish()
+    }
 }
 
 impl KeyedBudgets {
