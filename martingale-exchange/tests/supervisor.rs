@@ -109,7 +109,8 @@ async fn each_bot_gets_only_its_own_accounts_keys_and_one_budget_per_key() {
         )
         .unwrap();
     let venue = paper();
-    let seen: Arc<Mutex<Vec<(String, String, Arc<WeightBudget>)>>> = Arc::default();
+    type Seen = Vec<(String, String, Arc<WeightBudget>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let (v, s) = (venue.clone(), seen.clone());
     let connect: Connector = Arc::new(move |c| {
         let creds = c.credentials.as_ref().ok_or(ExchangeError::Authentication("no keys".into()))?;
@@ -124,7 +125,7 @@ async fn each_bot_gets_only_its_own_accounts_keys_and_one_budget_per_key() {
     // Alice names a label only Bob has: she must not get Bob's keys.
     sup.spawn(spec("alice", "thief", Some("bobonly"))).unwrap();
     sup.step(60_000).await;
-    let seen = seen.lock().unwrap();
+    let seen: Seen = seen.lock().unwrap().clone();
     let got: HashMap<&str, &str> = seen.iter().map(|(k, s, _)| (k.as_str(), s.as_str())).collect();
     assert_eq!(got["alice/a1"], "SK-alice");
     assert_eq!(got["alice/a2"], "SK-alice");
@@ -140,7 +141,6 @@ async fn each_bot_gets_only_its_own_accounts_keys_and_one_budget_per_key() {
     // No status, log or error shows a secret.
     let text = format!("{:?}{sup:?}", sup.status());
     assert!(!text.contains("SK-"), "{text}");
-    drop(seen);
     sup.shutdown(120_000).await;
 }
 
