@@ -101,6 +101,8 @@ pub struct SupervisorConfig {
     pub max_failures: u32,
     /// Request weight per minute per API key.
     pub weight_per_key: u32,
+    /// Bots stepping at the same time (bounds open connections); `None`: all.
+    pub max_concurrent_steps: Option<usize>,
 }
 
 impl SupervisorConfig {
@@ -115,6 +117,7 @@ impl SupervisorConfig {
             backoff_max: Duration::from_secs(60),
             max_failures: 10,
             weight_per_key: 6000,
+            max_concurrent_steps: None,
         }
     }
 
@@ -195,6 +198,7 @@ struct Shared {
     credentials: Option<Arc<CredentialStore>>,
     budgets: KeyedBudgets,
     status: Mutex<BTreeMap<EngineKey, BotStatus>>,
+    steps: Option<tokio::sync::Semaphore>,
 }
 
 /// Runs many bots, one task each (see the module docs).
@@ -246,7 +250,8 @@ impl Supervisor {
     /// A supervisor with no bots.
     pub fn new(cfg: SupervisorConfig, connect: Connector, credentials: Option<Arc<CredentialStore>>) -> Supervisor {
         let budgets = KeyedBudgets::new(cfg.weight_per_key);
-        let shared = Arc::new(Shared { cfg, connect, credentials, budgets, status: Mutex::default() });
+        let steps = cfg.max_concurrent_steps.map(|n| tokio::sync::Semaphore::new(n.max(1)));
+        let shared = Arc::new(Shared { cfg, connect, credentials, budgets, status: Mutex::default(), steps });
         Supervisor { shared, bots: BTreeMap::new() }
     }
 
@@ -412,6 +417,11 @@ async fn bot_task(shared: Arc<Shared>, spec: BotSpec, mut rx: mpsc::Receiver<Msg
         };
         // The step, restarted with backoff until it succeeds.
         loop {
+            // Bounded concurrency: a permit per attempt, not held in backoff.
+            let permit = match &shared.steps {
+                Some(s) => s.acquire().await.ok(),
+                None => None,
+            };
             let result = match runner.as_mut() {
                 Some(r) => r.step(time).await.map_err(|e| e.to_string()),
                 None => match start_runner(&shared, &spec, &audit, time).await {
@@ -422,6 +432,7 @@ async fn bot_task(shared: Arc<Shared>, spec: BotSpec, mut rx: mpsc::Receiver<Msg
                     Err(e) => Err(e),
                 },
             };
+            drop(permit);
             match result {
                 Ok(()) => {
                     failures = 0;

@@ -143,6 +143,14 @@ impl BinanceSpot {
         self
     }
 
+    /// Uses a shared HTTP client (one connection pool for many adapters,
+    /// e.g. every bot of a fleet); keys, time offset and budget stay this
+    /// adapter's own. The client's timeout replaces `cfg.timeout`.
+    pub fn with_http_client(mut self, http: reqwest::Client) -> BinanceSpot {
+        self.http = http;
+        self
+    }
+
     fn venue_now(&self) -> i64 {
         now_ms() + self.offset_ms.load(Ordering::Relaxed)
     }

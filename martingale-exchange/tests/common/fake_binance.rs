@@ -47,6 +47,21 @@ pub struct Order {
     previous: Option<Box<Order>>,
 }
 
+impl Order {
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+    pub fn status(&self) -> &str {
+        self.status
+    }
+    pub fn filled(&self) -> Decimal {
+        self.filled
+    }
+    pub fn quote(&self) -> Decimal {
+        self.quote
+    }
+}
+
 #[derive(Default)]
 pub struct Fake {
     pub orders: Vec<Order>,
@@ -58,6 +73,11 @@ pub struct Fake {
     pub faults: Vec<Fault>,
     pub requests: usize,
     pub candles: Vec<(i64, Decimal)>,
+    /// More accounts: API key -> (secret, the account's orders, trades and
+    /// balances in a `Fake` whose market fields are unused).
+    pub others: HashMap<String, (String, Fake)>,
+    /// Requests in the current minute (the weight header).
+    pub minute: (i64, usize),
 }
 
 pub type Shared = Arc<Mutex<Fake>>;
@@ -76,13 +96,15 @@ fn params(q: &str) -> HashMap<String, String> {
 
 /// Signature, key and timestamp checks of a signed endpoint.
 #[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
-fn verify(fake: &Fake, headers: &HeaderMap, q: &str) -> Result<HashMap<String, String>, Response> {
-    if headers.get("X-MBX-APIKEY").and_then(|h| h.to_str().ok()) != Some(KEY) {
+fn verify(fake: &Fake, headers: &HeaderMap, q: &str) -> Result<(HashMap<String, String>, String), Response> {
+    let key = headers.get("X-MBX-APIKEY").and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
+    let secret = if key == KEY { Some(SECRET.to_string()) } else { fake.others.get(&key).map(|(s, _)| s.clone()) };
+    let Some(secret) = secret else {
         return Err(error(StatusCode::UNAUTHORIZED, -2015, "Invalid API-key, IP, or permissions for action."));
-    }
+    };
     let (payload, sig) =
         q.rsplit_once("&signature=").ok_or_else(|| error(StatusCode::BAD_REQUEST, -1102, "signature missing"))?;
-    if Signer::Hmac(Secret::new(SECRET)).sign(payload, "") != sig {
+    if Signer::Hmac(Secret::new(secret)).sign(payload, "") != sig {
         return Err(error(StatusCode::BAD_REQUEST, -1022, "Signature for this request is not valid."));
     }
     let p = params(payload);
@@ -92,7 +114,34 @@ fn verify(fake: &Fake, headers: &HeaderMap, q: &str) -> Result<HashMap<String, S
     if ts >= server + 1000 || server - ts > window {
         return Err(error(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request is outside of the recvWindow."));
     }
-    Ok(p)
+    Ok((p, key))
+}
+
+/// Runs `f` on the account of `key` (the main one or one of `others`),
+/// with the market fields (price, faults) of the main `Fake` at hand.
+fn with_account<T>(fake: &mut Fake, key: &str, f: impl FnOnce(&mut Fake, &mut Fake) -> T) -> T {
+    if key == KEY {
+        // The main account is the market itself: operate on a stand-in
+        // holding its account fields, then put them back.
+        let mut acct = Fake {
+            orders: std::mem::take(&mut fake.orders),
+            trades: std::mem::take(&mut fake.trades),
+            usdt: fake.usdt,
+            btc: fake.btc,
+            ..Default::default()
+        };
+        let out = f(fake, &mut acct);
+        fake.orders = acct.orders;
+        fake.trades = acct.trades;
+        fake.usdt = acct.usdt;
+        fake.btc = acct.btc;
+        out
+    } else {
+        let (secret, mut acct) = fake.others.remove(key).unwrap_or_default();
+        let out = f(fake, &mut acct);
+        fake.others.insert(key.to_string(), (secret, acct));
+        out
+    }
 }
 
 fn order_json(o: &Order) -> Value {
@@ -127,6 +176,13 @@ fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
 /// so partial fills are exercised, then the rest on the next move).
 pub fn move_price(fake: &mut Fake, price: Decimal) {
     fake.price = price;
+    fill_reached(fake, price);
+    for (_, acct) in fake.others.values_mut() {
+        fill_reached(acct, price);
+    }
+}
+
+fn fill_reached(fake: &mut Fake, price: Decimal) {
     for i in 0..fake.orders.len() {
         let o = fake.orders[i].clone();
         let reached = (o.side == "BUY" && price <= o.price) || (o.side == "SELL" && price >= o.price);
@@ -176,28 +232,38 @@ fn order_locked(
     let mut fake = s.lock().unwrap();
     fake.requests += 1;
     let q = q.unwrap_or_default();
-    let p = match verify(&fake, headers, &q) {
+    let (p, key) = match verify(&fake, headers, &q) {
         Ok(p) => p,
         Err(r) => return Ok(r),
     };
+    with_account(&mut fake, &key, |market, acct| order_in(market, acct, method, &p))
+}
+
+#[allow(clippy::result_large_err)]
+fn order_in(
+    market: &mut Fake,
+    fake: &mut Fake,
+    method: &axum::http::Method,
+    p: &HashMap<String, String>,
+) -> Result<Response, (Response, Duration)> {
     let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.client_id == id);
     match method.as_str() {
         "POST" => {
             let id = p.get("newClientOrderId").cloned().unwrap_or_default();
-            if let Some(i) = find(&fake, &id) {
+            if let Some(i) = find(fake, &id) {
                 if matches!(fake.orders[i].status, "NEW" | "PARTIALLY_FILLED") {
                     return Ok(error(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent."));
                 }
             }
             let qty: Decimal = p.get("quantity").and_then(|v| v.parse().ok()).unwrap_or_default();
-            if qty * fake.price < dec!(5) {
+            if qty * market.price < dec!(5) {
                 return Ok(error(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL"));
             }
             let side = if p.get("side").map(String::as_str) == Some("BUY") { "BUY" } else { "SELL" };
             let limit = p.get("type").map(String::as_str) == Some("LIMIT");
             let price: Decimal =
                 if limit { p.get("price").and_then(|v| v.parse().ok()).unwrap_or_default() } else { Decimal::ZERO };
-            let cost = if limit { price * qty } else { fake.price * qty };
+            let cost = if limit { price * qty } else { market.price * qty };
             if (side == "BUY" && cost > fake.usdt) || (side == "SELL" && qty > fake.btc) {
                 return Ok(error(
                     StatusCode::BAD_REQUEST,
@@ -218,15 +284,15 @@ fn order_locked(
             });
             let i = fake.orders.len() - 1;
             if !limit {
-                let px = fake.price;
-                fill(&mut fake, i, px, qty);
+                let px = market.price;
+                fill(fake, i, px, qty);
             }
-            if fake.faults.first() == Some(&Fault::ServerErrorAfterAccept) {
-                fake.faults.remove(0);
+            if market.faults.first() == Some(&Fault::ServerErrorAfterAccept) {
+                market.faults.remove(0);
                 return Ok((StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response());
             }
-            if fake.faults.first() == Some(&Fault::TimeoutAfterAccept) {
-                fake.faults.remove(0);
+            if market.faults.first() == Some(&Fault::TimeoutAfterAccept) {
+                market.faults.remove(0);
                 let answer = order_json(&fake.orders[i]).to_string();
                 return Err(((StatusCode::OK, answer).into_response(), Duration::from_millis(500)));
             }
@@ -234,15 +300,16 @@ fn order_locked(
         }
         "GET" | "DELETE" => {
             let id = p.get("origClientOrderId").cloned().unwrap_or_default();
-            let Some(i) = find(&fake, &id) else {
+            let Some(i) = find(fake, &id) else {
                 return Ok(if method == "GET" {
                     error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")
                 } else {
                     error(StatusCode::BAD_REQUEST, -2011, "Unknown order sent.")
                 });
             };
-            if method == "GET" && fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() {
-                fake.faults.remove(0);
+            if method == "GET" && market.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some()
+            {
+                market.faults.remove(0);
                 let stale = fake.orders[i].previous.clone().map(|p| order_json(&p)).unwrap_or_default();
                 return Ok((StatusCode::OK, stale.to_string()).into_response());
             }
@@ -270,7 +337,12 @@ async fn public(State(s): State<Shared>, uri: axum::http::Uri, RawQuery(q): RawQ
     }
     let p = params(&q.unwrap_or_default());
     let mut h = HeaderMap::new();
-    h.insert("X-MBX-USED-WEIGHT-1M", fake.requests.to_string().parse().unwrap());
+    let minute = now() / 60_000;
+    if fake.minute.0 != minute {
+        fake.minute = (minute, 0);
+    }
+    fake.minute.1 += 1;
+    h.insert("X-MBX-USED-WEIGHT-1M", fake.minute.1.to_string().parse().unwrap());
     let body = match uri.path() {
         "/api/v3/time" => json!({"serverTime": now() + fake.skew_ms}),
         "/api/v3/ticker/price" => json!({"symbol": "BTCUSDT", "price": fake.price.to_string()}),
@@ -315,10 +387,15 @@ async fn signed_get(
     let mut fake = s.lock().unwrap();
     fake.requests += 1;
     let q = q.unwrap_or_default();
-    if let Err(r) = verify(&fake, &headers, &q) {
-        return r;
-    }
-    let body = match uri.path() {
+    let key = match verify(&fake, &headers, &q) {
+        Ok((_, key)) => key,
+        Err(r) => return r,
+    };
+    with_account(&mut fake, &key, |_, fake| account_get(fake, uri.path()))
+}
+
+fn account_get(fake: &mut Fake, path: &str) -> Response {
+    let body = match path {
         "/api/v3/account" => json!({"balances": [
             {"asset": "BTC", "free": fake.btc.to_string(), "locked": "0"},
             {"asset": "USDT", "free": fake.usdt.to_string(), "locked": "0"}]}),
