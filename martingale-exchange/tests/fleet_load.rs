@@ -61,10 +61,14 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// One account's orders on the venue: client order id -> (times created,
+/// status, filled quantity, filled quote).
+type VenueOrders = HashMap<String, (usize, String, Decimal, Decimal)>;
+
 struct Run {
     engines: HashMap<EngineKey, Engine>,
     /// Per account: client order id -> (times created, status, filled, quote).
-    venue: HashMap<String, HashMap<String, (usize, String, Decimal, Decimal)>>,
+    venue: HashMap<String, VenueOrders>,
     requests: usize,
     elapsed: Duration,
     rss_growth_kib: u64,
@@ -147,7 +151,7 @@ async fn run(users: &[String], bots: &[usize], faults: Vec<Fault>) -> Run {
     let fake = fake.lock().unwrap();
     let mut venue = HashMap::new();
     for (ak, (_, acct)) in &fake.others {
-        let mut orders: HashMap<String, (usize, String, Decimal, Decimal)> = HashMap::new();
+        let mut orders = VenueOrders::new();
         for o in &acct.orders {
             let e = orders.entry(o.client_id().to_string()).or_insert((0, String::new(), Decimal::ZERO, Decimal::ZERO));
             *e = (e.0 + 1, o.status().to_string(), o.filled(), o.quote());
