@@ -6,12 +6,15 @@
 //! engine snapshots persisted atomically through a [`StateStore`], and an
 //! append-only JSON-lines [`AuditLog`].
 //!
-//! [`PaperExchange`] is an in-process venue that fills from a price feed by
-//! the backtester's rules.
-//!
-//! Status: the Binance Spot adapter and the live runner that drives an
-//! engine against an adapter are not built yet (tracked in the project's
-//! issues).
+//! - venues: [`PaperExchange`] (in-process, the backtester's fill rules) and
+//!   [`binance::BinanceSpot`];
+//! - [`Runner`]: one bot against one venue, persisting before it sends and
+//!   recovering by client order id after a restart;
+//! - [`Supervisor`]: many users' bots, one task each, with per-account
+//!   [`CredentialStore`] keys (AES-256-GCM), request budgets shared per API
+//!   key ([`KeyedBudgets`]) and restarts with backoff;
+//! - the audit trail: [`AuditLog`] per bot, [`replay`] to rebuild a bot from
+//!   its log, [`AuditSummary`] for per-user and per-bot P&L.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

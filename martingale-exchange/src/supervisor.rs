@@ -103,6 +103,9 @@ pub struct SupervisorConfig {
     pub weight_per_key: u32,
     /// Bots stepping at the same time (bounds open connections); `None`: all.
     pub max_concurrent_steps: Option<usize>,
+    /// `fsync` every state change (live trading); off for paper fleets and
+    /// simulations ([`JsonFileStore::without_sync`]).
+    pub sync_state: bool,
 }
 
 impl SupervisorConfig {
@@ -118,6 +121,7 @@ impl SupervisorConfig {
             max_failures: 10,
             weight_per_key: 6000,
             max_concurrent_steps: None,
+            sync_state: true,
         }
     }
 
