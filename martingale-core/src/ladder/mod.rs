@@ -237,11 +237,15 @@ pub fn order_quantity(
     rules: &MarketRules,
     level: u32,
 ) -> Result<Decimal, LadderError> {
-    let raw = match size {
-        OrderSize::Quote(q) => q.checked_div(price).ok_or(LadderError::Overflow { level })?,
-        OrderSize::Base(b) => b,
+    let q = match size {
+        // The exact floor on a power-of-ten step (one integer division),
+        // else a Decimal division truncated to the step.
+        OrderSize::Quote(q) => match crate::market::div_floor_to_step(q, price, rules.step_size) {
+            Some(units) => units,
+            None => rules.round_qty(q.checked_div(price).ok_or(LadderError::Overflow { level })?),
+        },
+        OrderSize::Base(b) => rules.round_qty(b),
     };
-    let q = rules.round_qty(raw);
     rules.validate_order(price, q).map_err(|violation| LadderError::Rule { level, price, violation })?;
     Ok(q)
 }

@@ -7,7 +7,12 @@
 //!   share of its capital (times leverage), or without a stop that share of
 //!   capital at the entry ([`RiskSizing`]);
 //! - [`Sizing::Ladder`]: a Martingale ladder whose quote sizes use at most
-//!   its capital ([`budget_strategy`]), planned at the signal's entry.
+//!   its capital ([`budget_strategy`], computed once at subscription). The
+//!   allocation is the base order at the signal's entry and the scaled
+//!   strategy ([`SubscriberBook::ladder`]); the safety orders are planned
+//!   by the subscriber's engine when the base order fills, since their
+//!   prices anchor on the fill price ([`SubscriberBook::plan`] previews
+//!   them at the entry).
 //!
 //! Prices are rounded per subscriber: the entry like a limit order of the
 //! entry side, the stop toward the entry and the take profit away from it
@@ -32,7 +37,7 @@ use thiserror::Error;
 
 use super::EngineKey;
 use crate::engine::{ClientOrderId, OrderKind, OrderRequest, OrderRole, TimeMs};
-use crate::ladder::{budget_strategy, plan_with, LadderError, LadderPlan};
+use crate::ladder::{budget_strategy, order_quantity, LadderError, LadderPlan};
 use crate::market::{MarketRules, Rounding, RuleViolation};
 use crate::sizing::{sized_quantity, RiskSizing, SizeBasis, SizingError};
 use crate::{Side, StrategyConfig};
@@ -203,14 +208,11 @@ pub enum Allocation {
         /// Take-profit price on the tick grid.
         take_profit: Option<Decimal>,
     },
-    /// A ladder: the base order, then the safety orders of `plan`.
+    /// A ladder: the base order now; the safety orders when it fills (the
+    /// subscriber's scaled strategy is [`SubscriberBook::ladder`]).
     Ladder {
         /// The base order.
         entry: OrderRequest,
-        /// The strategy with this subscriber's sizes (run it in an engine).
-        strategy: Box<StrategyConfig>,
-        /// Every level's price and size at this entry.
-        plan: Box<LadderPlan>,
         /// Stop price on the tick grid.
         stop_loss: Option<Decimal>,
     },
@@ -257,7 +259,7 @@ pub enum SubscribeError {
 #[derive(Debug, Clone)]
 enum Prepared {
     Risk { exposure: Option<Decimal> },
-    Ladder { strategy: Box<StrategyConfig>, deviations: Vec<Decimal> },
+    Ladder { strategy: Box<StrategyConfig> },
 }
 
 /// The subscribers of one strategy, with their sizing prepared.
@@ -337,8 +339,7 @@ impl SubscriberBook {
                 let ladder = |error| SubscribeError::Ladder { key: key.clone(), error: Box::new(error) };
                 let strategy = budget_strategy(template, &sub.rules, *capital, *safety_ratio).map_err(ladder)?;
                 strategy.validate().map_err(|e| ladder(e.into()))?;
-                let deviations = strategy.nominal_deviations().map_err(|e| ladder(e.into()))?;
-                Prepared::Ladder { strategy: Box::new(strategy), deviations }
+                Prepared::Ladder { strategy: Box::new(strategy) }
             }
         };
         let market = match self.markets.iter().position(|m| *m == sub.rules) {
@@ -352,6 +353,21 @@ impl SubscriberBook {
         self.subscribers.push(sub);
         self.prepared.push(prepared);
         Ok(self.subscribers.len() - 1)
+    }
+
+    /// The ladder subscriber `index` runs: its template with the sizes
+    /// scaled to its capital (`None` for risk-sized subscribers).
+    pub fn ladder(&self, index: usize) -> Option<&StrategyConfig> {
+        match self.prepared.get(index)? {
+            Prepared::Ladder { strategy } => Some(strategy),
+            Prepared::Risk { .. } => None,
+        }
+    }
+
+    /// Subscriber `index`'s whole ladder if its base order fills at `entry`.
+    pub fn plan(&self, index: usize, entry: Decimal) -> Option<Result<LadderPlan, LadderError>> {
+        let rules = &self.subscribers.get(index)?.rules;
+        Some(crate::ladder::plan(self.ladder(index)?, rules, entry))
     }
 
     /// Pauses or resumes subscriber `index` (no-op for an unknown index).
@@ -441,25 +457,19 @@ fn allocate(sub: &Subscriber, prep: &Prepared, signal: &Signal, prices: &Prices)
                 take_profit: prices.take_profit,
             })
         }
-        Prepared::Ladder { strategy, deviations } => {
+        Prepared::Ladder { strategy } => {
             if strategy.side != signal.side {
                 return Err(Skip::Ladder(LadderError::Budget {
                     funds: Decimal::ZERO,
                     reason: format!("the ladder is {:?}, the signal {:?}", strategy.side, signal.side),
                 }));
             }
-            let plan =
-                plan_with(strategy, &sub.rules, prices.entry, Decimal::ONE, deviations).map_err(|e| match e {
-                    LadderError::Rule { violation, level, .. } => Skip::BelowMinimum { level, violation },
-                    other => Skip::Ladder(other),
-                })?;
-            let quantity = plan.levels.first().map_or(Decimal::ZERO, |l| l.quantity);
-            Ok(Allocation::Ladder {
-                entry: order(quantity),
-                strategy: strategy.clone(),
-                plan: Box::new(plan),
-                stop_loss: prices.stop_loss,
-            })
+            // The base order exactly as the subscriber's engine would size it.
+            let quantity = order_quantity(strategy.base_order, prices.entry, &sub.rules, 0).map_err(|e| match e {
+                LadderError::Rule { violation, level, .. } => Skip::BelowMinimum { level, violation },
+                other => Skip::Ladder(other),
+            })?;
+            Ok(Allocation::Ladder { entry: order(quantity), stop_loss: prices.stop_loss })
         }
     }
 }

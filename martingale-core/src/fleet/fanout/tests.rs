@@ -100,10 +100,12 @@ fn ladders_scale_to_each_subscribers_capital() {
     }
     let out = book.fan_out(&signal(Side::Long, dec!(43250.17), Some(dec!(30000)), None)).unwrap();
     for (i, capital) in [dec!(5475), dec!(1000)].into_iter().enumerate() {
-        let Ok(Allocation::Ladder { plan, entry, stop_loss, .. }) = &out[i] else { panic!("{:?}", out[i]) };
+        let Ok(Allocation::Ladder { entry, stop_loss }) = &out[i] else { panic!("{:?}", out[i]) };
         // Identical to the budget solver's ladder for that capital.
         let want = solve_budget(&bot.strategy, &bot.market, dec!(43250.17), capital, dec!(2)).unwrap();
-        assert_eq!(**plan, want.plan);
+        assert_eq!(book.ladder(i), Some(&want.strategy));
+        let plan = book.plan(i, dec!(43250.17)).unwrap().unwrap();
+        assert_eq!(plan, want.plan);
         assert!(plan.funds_required <= capital);
         assert_eq!(entry.quantity, plan.levels[0].quantity);
         assert_eq!(*stop_loss, Some(dec!(30000)));
