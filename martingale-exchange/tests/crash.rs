@@ -10,11 +10,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use common::crashy::{Crashy, MemStore};
+use common::crashy::{funded_paper, Crashy, MemStore};
 use martingale_core::backtest::synthetic::random_walk;
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Candle, ClientOrderId, Command};
-use martingale_exchange::{Exchange, ExchangeError, PaperExchange, Runner, RunnerConfig, RunnerError, StateStore};
+use martingale_exchange::{Exchange, ExchangeError, Runner, RunnerConfig, RunnerError, StateStore};
 use rust_decimal::Decimal;
 
 fn bot() -> BotFile {
@@ -33,16 +33,7 @@ struct Outcome {
 /// and is restarted from the store.
 async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
     let b = bot();
-    let paper = Arc::new(PaperExchange::new(
-        "BTCUSDT",
-        "BTC",
-        "USDT",
-        b.market.clone(),
-        b.fees,
-        b.fill,
-        Decimal::from(1_000_000),
-        Decimal::ZERO,
-    ));
+    let paper = funded_paper(&b);
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "alice".into(), symbol: "BTCUSDT".into(), cancel_on_shutdown: false };
     let id = BotId::new("crash").unwrap();

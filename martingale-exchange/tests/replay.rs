@@ -9,7 +9,7 @@ mod common;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::crashy::{Crashy, MemStore};
+use common::crashy::{funded_paper, Crashy, MemStore};
 use martingale_core::backtest::synthetic::random_walk;
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Candle, Command, Engine};
@@ -55,16 +55,7 @@ async fn run(
     fail_save: i64,
 ) -> Engine {
     let b = bot();
-    let paper = Arc::new(PaperExchange::new(
-        "BTCUSDT",
-        "BTC",
-        "USDT",
-        b.market.clone(),
-        b.fees,
-        b.fill,
-        Decimal::from(1_000_000),
-        Decimal::ZERO,
-    ));
+    let paper = funded_paper(&b);
     let store = Arc::new(FlakyStore { inner: MemStore::default(), saves: AtomicI64::new(0), fail_at: fail_save });
     let audit = Arc::new(AuditLog::open(dir.join(account).join(format!("{id}.jsonl"))).unwrap());
     let cfg = RunnerConfig { account: account.into(), symbol: "BTCUSDT".into(), cancel_on_shutdown: false };

@@ -105,3 +105,17 @@ impl StateStore for MemStore {
         Ok(())
     }
 }
+
+/// A BTCUSDT paper account for bot file `b` holding 1,000,000 USDT.
+pub fn funded_paper(b: &martingale_core::config::BotFile) -> Arc<martingale_exchange::PaperExchange> {
+    Arc::new(martingale_exchange::PaperExchange::new(
+        "BTCUSDT",
+        "BTC",
+        "USDT",
+        b.market.clone(),
+        b.fees,
+        b.fill,
+        Decimal::from(1_000_000),
+        Decimal::ZERO,
+    ))
+}
