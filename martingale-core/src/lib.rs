@@ -43,3 +43,4 @@ pub mod sizing;
 pub use engine::{Action, Engine, Event};
 pub mod backtest;
 pub mod fleet;
+pub mod venue;

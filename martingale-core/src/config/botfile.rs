@@ -87,6 +87,10 @@ pub struct BotFile {
     /// Simulated fill model (backtest and paper).
     #[serde(default)]
     pub fill: FillModel,
+    /// Where the bot trades live (`binance`, `coindcx`, `bybit`, `okx`,
+    /// `paper`); backtests ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub venue: Option<crate::venue::Venue>,
 }
 
 /// Why a bot file could not be loaded.
@@ -161,6 +165,20 @@ impl FromStr for BotFile {
 mod tests {
     use super::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn venue_field_is_optional_and_checked() {
+        let base: serde_json::Value =
+            serde_json::from_str(include_str!("../../../examples/bots/example.json")).unwrap();
+        let mut v = base.clone();
+        v["venue"] = "okx".into();
+        let bot = BotFile::from_json(&v.to_string()).unwrap();
+        assert_eq!(bot.venue, Some(crate::venue::Venue::Okx));
+        assert!(bot.to_json().contains("\"venue\": \"okx\""));
+        v["venue"] = "kraken".into();
+        assert!(BotFile::from_json(&v.to_string()).is_err());
+        assert_eq!(BotFile::from_json(&base.to_string()).unwrap().venue, None);
+    }
 
     const TOML: &str = r#"
 [strategy]
