@@ -21,10 +21,12 @@
 
 mod audit;
 pub mod binance;
+pub mod bybit;
 mod credentials;
 mod download;
 mod error;
 mod exchange;
+mod json;
 mod paper;
 mod ratelimit;
 mod replay;
