@@ -123,6 +123,7 @@ pub fn move_price(fake: &mut Fake, price: Decimal) {
 }
 
 /// Key, signature and timestamp window of a private request.
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
 fn verify(fake: &Fake, headers: &HeaderMap, payload: &str) -> Result<(), Response> {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     if h("X-BAPI-API-KEY") != KEY {
