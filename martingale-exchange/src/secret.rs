@@ -56,6 +56,15 @@ pub struct Credentials {
     pub api_key: Secret,
     /// Signing key.
     pub secret_key: Secret,
+    /// Passphrase chosen when the key was created (OKX), if the venue has one.
+    pub passphrase: Option<Secret>,
+}
+
+impl Credentials {
+    /// A key pair without passphrase.
+    pub fn new(api_key: impl Into<String>, secret_key: impl Into<String>) -> Credentials {
+        Credentials { api_key: Secret::new(api_key), secret_key: Secret::new(secret_key), passphrase: None }
+    }
 }
 
 #[cfg(test)]
@@ -64,7 +73,11 @@ mod tests {
 
     #[test]
     fn canary_never_appears_in_formatting() {
-        let creds = Credentials { api_key: Secret::new("CANARY-KEY-1"), secret_key: Secret::new("CANARY-SECRET-2") };
+        let creds = Credentials {
+            api_key: Secret::new("CANARY-KEY-1"),
+            secret_key: Secret::new("CANARY-SECRET-2"),
+            passphrase: Some(Secret::new("CANARY-PASS-3")),
+        };
         let shown = format!("{creds:?} {} {:#?}", creds.api_key, creds);
         assert!(!shown.contains("CANARY"), "{shown}");
         let err = std::io::Error::other(format!("failed with {:?}", creds.secret_key));

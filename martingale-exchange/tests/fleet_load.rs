@@ -27,7 +27,7 @@ use martingale_core::engine::Engine;
 use martingale_core::fleet::{AccountId, EngineKey};
 use martingale_exchange::binance::{BinanceConfig, BinanceSpot};
 use martingale_exchange::{
-    BotSpec, BotState, Connector, CredentialStore, Credentials, Exchange, KeyLabel, MasterKey, Secret, Supervisor,
+    BotSpec, BotState, Connector, CredentialStore, Credentials, Exchange, KeyLabel, MasterKey, Supervisor,
     SupervisorConfig,
 };
 use rust_decimal::Decimal;
@@ -90,7 +90,7 @@ async fn run(users: &[String], bots: &[usize], faults: Vec<Fault>) -> Run {
     for u in users {
         let (ak, sk) = (format!("AK-{u}"), format!("SK-{u}"));
         fake.others.insert(ak.clone(), (sk.clone(), account()));
-        let creds = Credentials { api_key: Secret::new(ak), secret_key: Secret::new(sk) };
+        let creds = Credentials::new(ak, sk);
         keys.put(&AccountId::new(u.as_str()).unwrap(), &label, &creds).unwrap();
     }
     let (fake, url) = serve(fake).await;

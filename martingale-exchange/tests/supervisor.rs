@@ -12,7 +12,7 @@ use martingale_core::engine::Candle;
 use martingale_core::fleet::{AccountId, EngineKey};
 use martingale_exchange::{
     AuditLog, BotSpec, BotState, Connector, CredentialStore, Credentials, Exchange, ExchangeError, KeyLabel, MasterKey,
-    PaperExchange, Schedule, Secret, Supervisor, SupervisorConfig, WeightBudget,
+    PaperExchange, Schedule, Supervisor, SupervisorConfig, WeightBudget,
 };
 use rust_decimal_macros::dec;
 
@@ -98,14 +98,14 @@ async fn each_bot_gets_only_its_own_accounts_keys_and_one_budget_per_key() {
     let store = Arc::new(CredentialStore::open(dir.path().join("keys"), MasterKey::generate()).unwrap());
     let main = KeyLabel::new("main").unwrap();
     for u in ["alice", "bob"] {
-        let creds = Credentials { api_key: Secret::new(format!("AK-{u}")), secret_key: Secret::new(format!("SK-{u}")) };
+        let creds = Credentials::new(format!("AK-{u}"), format!("SK-{u}"));
         store.put(&AccountId::new(u).unwrap(), &main, &creds).unwrap();
     }
     store
         .put(
             &AccountId::new("bob").unwrap(),
             &KeyLabel::new("bobonly").unwrap(),
-            &Credentials { api_key: Secret::new("AK-bob2"), secret_key: Secret::new("SK-bob2") },
+            &Credentials::new("AK-bob2", "SK-bob2"),
         )
         .unwrap();
     let venue = paper();

@@ -208,6 +208,8 @@ struct Record {
 struct Plain {
     api_key: String,
     secret_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    passphrase: Option<String>,
 }
 
 /// Encrypted API keys of many accounts in a directory (see the module docs).
@@ -219,7 +221,7 @@ struct Plain {
 /// let store = CredentialStore::open(dir.path(), MasterKey::generate()).unwrap();
 /// let alice = AccountId::new("alice").unwrap();
 /// let main = KeyLabel::new("main").unwrap();
-/// store.put(&alice, &main, &Credentials { api_key: Secret::new("AK"), secret_key: Secret::new("SK") }).unwrap();
+/// store.put(&alice, &main, &Credentials::new("AK", "SK")).unwrap();
 /// // What a user-facing layer holds: one account's view.
 /// let keys: AccountKeys = store.account(alice);
 /// assert_eq!(keys.load(&main).unwrap().secret_key.expose(), "SK");
@@ -316,6 +318,7 @@ impl CredentialStore {
             serde_json::to_vec(&Plain {
                 api_key: creds.api_key.expose().to_string(),
                 secret_key: creds.secret_key.expose().to_string(),
+                passphrase: creds.passphrase.as_ref().map(|p| p.expose().to_string()),
             })
             .map_err(io::Error::other)?,
         );
@@ -344,8 +347,12 @@ impl CredentialStore {
             .decrypt(&record, &aad(account, label))
             .map_err(|()| CredentialError::Tampered { account: account.clone(), label: label.clone() })?;
         let p: Plain = serde_json::from_slice(&plain).map_err(|_| malformed("bad plaintext".into()))?;
-        let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key));
-        Ok(Credentials { api_key: Secret::new(p.0.as_str()), secret_key: Secret::new(p.1.as_str()) })
+        let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key), p.passphrase.map(Zeroizing::new));
+        Ok(Credentials {
+            api_key: Secret::new(p.0.as_str()),
+            secret_key: Secret::new(p.1.as_str()),
+            passphrase: p.2.as_ref().map(|s| Secret::new(s.as_str())),
+        })
     }
 
     /// Deletes a key pair (no error if absent).

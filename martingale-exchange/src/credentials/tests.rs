@@ -4,6 +4,7 @@ fn creds(tag: &str) -> Credentials {
     Credentials {
         api_key: Secret::new(format!("CANARY-AK-{tag}")),
         secret_key: Secret::new(format!("CANARY-SK-{tag}")),
+        passphrase: Some(Secret::new(format!("CANARY-PP-{tag}"))),
     }
 }
 
@@ -33,6 +34,8 @@ fn round_trip_with_a_fresh_nonce_per_record() {
     let store = CredentialStore::open(dir.path(), key(7)).unwrap();
     let c = store.load(&acct("alice"), &label("main")).unwrap();
     assert_eq!((c.api_key.expose(), c.secret_key.expose()), ("CANARY-AK-a", "CANARY-SK-a"));
+    assert_eq!(c.passphrase.as_ref().map(|p| p.expose()), Some("CANARY-PP-a"));
+    assert_eq!(c.passphrase.as_ref().map(|p| p.expose()), Some("CANARY-PP-a"));
     assert_eq!(store.labels(&acct("alice")).unwrap(), vec![label("main")]);
     assert!(store.labels(&acct("nobody")).unwrap().is_empty());
     #[cfg(unix)]
