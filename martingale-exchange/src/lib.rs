@@ -27,6 +27,7 @@ mod download;
 mod error;
 mod exchange;
 mod json;
+pub mod okx;
 mod paper;
 mod ratelimit;
 mod replay;

@@ -1,4 +1,5 @@
 pub mod crashy;
 pub mod fake_binance;
 pub mod fake_bybit;
+pub mod fake_okx;
 pub mod venue_crash;

@@ -1,0 +1,327 @@
+//! A fake OKX v5 server on 127.0.0.1: checks key, passphrase, signature
+//! (`timestamp + METHOD + path?query + body`, Base64) and the 30 s
+//! timestamp window, insists on `clOrdId`s of 1 to 32 letters and digits,
+//! keeps orders, fills and balances, fills resting limits on a scripted
+//! price path (half first), returns candles newest first (`after` paging),
+//! and injects OKX's faults.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use martingale_exchange::okx::{sign, OkxConfig, OkxSpot};
+use martingale_exchange::Secret;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+
+pub const KEY: &str = "okx-test-key";
+pub const SECRET: &str = "okx-test-secret";
+pub const PASSPHRASE: &str = "okx-test-passphrase";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fault {
+    /// Store the next order, then answer 503.
+    ServerErrorAfterAccept,
+    /// Store the next order, then answer after the client's timeout.
+    TimeoutAfterAccept,
+    /// Answer the next request with HTTP 429 / 50011.
+    RateLimit,
+    /// Answer the next order query with the state before the last change.
+    StaleQuery,
+}
+
+#[derive(Clone, Debug)]
+pub struct Order {
+    pub cl_id: String,
+    pub side: &'static str,
+    pub kind: &'static str,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub filled: Decimal,
+    pub value: Decimal,
+    pub state: &'static str,
+    previous: Option<Box<Order>>,
+}
+
+#[derive(Default)]
+pub struct Fake {
+    pub orders: Vec<Order>,
+    pub fills: Vec<Value>,
+    pub usdt: Decimal,
+    pub btc: Decimal,
+    pub price: Decimal,
+    pub skew_ms: i64,
+    pub faults: Vec<Fault>,
+    pub requests: usize,
+    pub candles: Vec<(i64, Decimal)>,
+}
+
+pub type Shared = Arc<Mutex<Fake>>;
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn ok(data: Value) -> Response {
+    (StatusCode::OK, json!({"code": "0", "msg": "", "data": data}).to_string()).into_response()
+}
+
+fn fail(code: &str, msg: &str) -> Response {
+    (StatusCode::OK, json!({"code": code, "msg": msg, "data": []}).to_string()).into_response()
+}
+
+/// An order call that failed: per-order `sCode`.
+fn order_fail(cl_id: &str, code: &str, msg: &str) -> Response {
+    let data = json!([{"clOrdId": cl_id, "ordId": "", "sCode": code, "sMsg": msg}]);
+    (StatusCode::OK, json!({"code": "1", "msg": "All operations failed", "data": data}).to_string()).into_response()
+}
+
+fn params(q: &str) -> HashMap<String, String> {
+    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+fn order_json(o: &Order) -> Value {
+    let avg = if o.filled.is_zero() { Decimal::ZERO } else { o.value / o.filled };
+    json!({"instId": "BTC-USDT", "clOrdId": o.cl_id, "ordId": format!("9{}", o.cl_id.len()), "side": o.side,
+           "ordType": o.kind, "px": if o.kind == "limit" { o.price.to_string() } else { String::new() },
+           "sz": o.qty.to_string(), "accFillSz": o.filled.to_string(), "avgPx": avg.normalize().to_string(),
+           "state": o.state, "uTime": now().to_string()})
+}
+
+fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
+    let before = fake.orders[i].clone();
+    let o = &mut fake.orders[i];
+    o.previous = Some(Box::new(Order { previous: None, ..before }));
+    o.filled += qty;
+    o.value += price * qty;
+    o.state = if o.filled == o.qty { "filled" } else { "partially_filled" };
+    let (buy, id) = (o.side == "buy", o.cl_id.clone());
+    if buy {
+        fake.btc += qty;
+        fake.usdt -= price * qty;
+    } else {
+        fake.btc -= qty;
+        fake.usdt += price * qty;
+    }
+    let n = fake.fills.len();
+    fake.fills.push(json!({"instId": "BTC-USDT", "clOrdId": id, "tradeId": format!("{}", n + 1),
+        "ts": now().to_string(), "side": if buy { "buy" } else { "sell" }, "fillPx": price.to_string(),
+        "fillSz": qty.to_string(), "fee": "0", "feeCcy": "USDT"}));
+}
+
+/// Moves the scripted price; resting limits it reaches fill (half first).
+pub fn move_price(fake: &mut Fake, price: Decimal) {
+    fake.price = price;
+    for i in 0..fake.orders.len() {
+        let o = fake.orders[i].clone();
+        let reached = (o.side == "buy" && price <= o.price) || (o.side == "sell" && price >= o.price);
+        if o.kind == "limit" && reached && matches!(o.state, "live" | "partially_filled") {
+            let open = o.qty - o.filled;
+            let part = if o.state == "live" { (open / dec!(2)).round_dp(5) } else { open };
+            fill(fake, i, o.price, part);
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
+fn verify(fake: &Fake, headers: &HeaderMap, method: &Method, path: &str, body: &str) -> Result<(), Response> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    if h("OK-ACCESS-KEY") != KEY {
+        return Err(fail("50111", "Invalid OK-ACCESS-KEY"));
+    }
+    if h("OK-ACCESS-PASSPHRASE") != PASSPHRASE {
+        return Err(fail("50105", "Invalid OK-ACCESS-PASSPHRASE"));
+    }
+    let ts = h("OK-ACCESS-TIMESTAMP");
+    if sign(&Secret::new(SECRET), &ts, method.as_str(), path, body) != h("OK-ACCESS-SIGN") {
+        return Err(fail("50113", "Invalid Sign"));
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(&ts).map(|t| t.timestamp_millis()).unwrap_or(0);
+    if (now() + fake.skew_ms - t).abs() > 30_000 {
+        return Err(fail("50102", "Timestamp request expired"));
+    }
+    Ok(())
+}
+
+async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (resp, delay) = handle_sync(&s, &method, &uri, &headers, &body);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    resp
+}
+
+fn handle_sync(
+    s: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<Duration>) {
+    let mut fake = s.lock().unwrap();
+    fake.requests += 1;
+    if fake.faults.first() == Some(&Fault::RateLimit) {
+        fake.faults.remove(0);
+        let body = json!({"code": "50011", "msg": "Too Many Requests", "data": []}).to_string();
+        return ((StatusCode::TOO_MANY_REQUESTS, body).into_response(), None);
+    }
+    let path = uri.path();
+    let full = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let p = params(uri.query().unwrap_or_default());
+    let text = String::from_utf8_lossy(body).to_string();
+    if !path.starts_with("/api/v5/public/") && !path.starts_with("/api/v5/market/") {
+        if let Err(r) = verify(&fake, headers, method, &full, &text) {
+            return (r, None);
+        }
+    }
+    let b: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.cl_id == id);
+    let resp = match (method.as_str(), path) {
+        ("GET", "/api/v5/public/time") => ok(json!([{"ts": (now() + fake.skew_ms).to_string()}])),
+        ("GET", "/api/v5/public/instruments") => {
+            if p.get("instId").map(String::as_str) != Some("BTC-USDT") {
+                return (fail("51001", "Instrument ID does not exist"), None);
+            }
+            ok(json!([{"instType": "SPOT", "instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT",
+                       "tickSz": "0.1", "lotSz": "0.00000001", "minSz": "0.00001", "maxLmtSz": "9999999999"}]))
+        }
+        ("GET", "/api/v5/market/ticker") => ok(json!([{"instId": "BTC-USDT", "last": fake.price.to_string()}])),
+        ("GET", "/api/v5/market/candles") => {
+            let after: i64 = p.get("after").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+            let limit: usize = p.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(300);
+            let rows: Vec<Value> = fake
+                .candles
+                .iter()
+                .rev()
+                .filter(|(t, _)| *t < after)
+                .take(limit)
+                .map(|(t, px)| {
+                    json!([
+                        t.to_string(),
+                        px.to_string(),
+                        (px + dec!(1)).to_string(),
+                        (px - dec!(1)).to_string(),
+                        px.to_string(),
+                        "1",
+                        "100",
+                        "100",
+                        "1"
+                    ])
+                })
+                .collect();
+            ok(Value::Array(rows))
+        }
+        ("GET", "/api/v5/account/balance") => ok(json!([{"details": [
+            {"ccy": "BTC", "availBal": fake.btc.to_string(), "frozenBal": "0"},
+            {"ccy": "USDT", "availBal": fake.usdt.to_string(), "frozenBal": "0"}]}])),
+        ("POST", "/api/v5/trade/order") => {
+            let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
+            if id.is_empty() || id.len() > 32 || !id.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                return (order_fail(&id, "51000", "Parameter clOrdId error"), None);
+            }
+            if find(&fake, &id).is_some() {
+                return (order_fail(&id, "51016", "Duplicated clOrdId"), None);
+            }
+            let qty: Decimal = b["sz"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default();
+            let limit = b["ordType"] == "limit";
+            let price: Decimal =
+                if limit { b["px"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default() } else { Decimal::ZERO };
+            let px = if limit { price } else { fake.price };
+            if qty < dec!(0.00001) {
+                return (order_fail(&id, "51020", "Your order should meet or exceed the minimum order amount."), None);
+            }
+            let side = if b["side"] == "buy" { "buy" } else { "sell" };
+            if (side == "buy" && px * qty > fake.usdt) || (side == "sell" && qty > fake.btc) {
+                return (order_fail(&id, "51008", "Order failed. Insufficient balance"), None);
+            }
+            fake.orders.push(Order {
+                cl_id: id.clone(),
+                side,
+                kind: if limit { "limit" } else { "market" },
+                price,
+                qty,
+                filled: Decimal::ZERO,
+                value: Decimal::ZERO,
+                state: "live",
+                previous: None,
+            });
+            let i = fake.orders.len() - 1;
+            if !limit {
+                let px = fake.price;
+                fill(&mut fake, i, px, qty);
+            }
+            let answer = json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}]);
+            match fake.faults.first().copied() {
+                Some(Fault::ServerErrorAfterAccept) => {
+                    fake.faults.remove(0);
+                    return ((StatusCode::SERVICE_UNAVAILABLE, "service unavailable").into_response(), None);
+                }
+                Some(Fault::TimeoutAfterAccept) => {
+                    fake.faults.remove(0);
+                    return (ok(answer), Some(Duration::from_millis(500)));
+                }
+                _ => {}
+            }
+            ok(answer)
+        }
+        ("POST", "/api/v5/trade/cancel-order") => {
+            let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
+            match find(&fake, &id) {
+                Some(i) if matches!(fake.orders[i].state, "live" | "partially_filled") => {
+                    let before = fake.orders[i].clone();
+                    fake.orders[i].previous = Some(Box::new(Order { previous: None, ..before }));
+                    fake.orders[i].state = "canceled";
+                    ok(json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}]))
+                }
+                _ => order_fail(&id, "51603", "Order does not exist"),
+            }
+        }
+        ("GET", "/api/v5/trade/order") => {
+            let id = p.get("clOrdId").cloned().unwrap_or_default();
+            match find(&fake, &id) {
+                Some(i) if fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() => {
+                    fake.faults.remove(0);
+                    ok(json!([order_json(fake.orders[i].previous.as_ref().unwrap())]))
+                }
+                Some(i) => ok(json!([order_json(&fake.orders[i])])),
+                None => fail("51603", "Order does not exist"),
+            }
+        }
+        ("GET", "/api/v5/trade/orders-pending") => ok(Value::Array(
+            fake.orders.iter().filter(|o| matches!(o.state, "live" | "partially_filled")).map(order_json).collect(),
+        )),
+        ("GET", "/api/v5/trade/fills") => ok(Value::Array(fake.fills.clone())),
+        _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
+    };
+    (resp, None)
+}
+
+pub async fn serve(fake: Fake) -> (Shared, String) {
+    let shared: Shared = Arc::new(Mutex::new(fake));
+    let app = Router::new().fallback(handle).with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (shared, format!("http://{addr}"))
+}
+
+pub fn client(url: &str, secret: &str) -> OkxSpot {
+    let cfg = OkxConfig {
+        base_url: url.into(),
+        timeout: Duration::from_millis(400),
+        requests_per_minute: 1_000_000,
+        ..Default::default()
+    };
+    OkxSpot::new(cfg, Secret::new(KEY), Secret::new(secret), Secret::new(PASSPHRASE)).unwrap()
+}
+
+pub fn funded() -> Fake {
+    Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.1), ..Default::default() }
+}
