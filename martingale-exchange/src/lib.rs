@@ -22,6 +22,7 @@
 mod audit;
 pub mod binance;
 pub mod bybit;
+pub mod coindcx;
 mod credentials;
 mod download;
 mod error;

@@ -1,0 +1,316 @@
+//! A fake CoinDCX server on 127.0.0.1: checks the API key, the hex
+//! HMAC-SHA256 of the exact body bytes and the body's `timestamp` (10 s
+//! window), keeps orders, trades and balances, fills resting limits on a
+//! scripted price path (half first), serves `markets_details`, the ticker
+//! and candles (newest first, numbers as JSON numbers), and injects faults.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use martingale_exchange::coindcx::{sign, CoinDcxConfig, CoinDcxSpot};
+use martingale_exchange::Secret;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+
+pub const KEY: &str = "coindcx-test-key";
+pub const SECRET: &str = "coindcx-test-secret";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fault {
+    /// Store the next order, then answer 500.
+    ServerErrorAfterAccept,
+    /// Store the next order, then answer after the client's timeout.
+    TimeoutAfterAccept,
+    /// Answer the next request with 429 and Retry-After: 1.
+    TooManyRequests,
+    /// Answer the next order status with the state before the last change.
+    StaleQuery,
+}
+
+#[derive(Clone, Debug)]
+pub struct Order {
+    pub client_id: String,
+    pub side: &'static str,
+    pub kind: &'static str,
+    pub price: Decimal,
+    pub qty: Decimal,
+    pub filled: Decimal,
+    pub value: Decimal,
+    pub status: &'static str,
+    previous: Option<Box<Order>>,
+}
+
+#[derive(Default)]
+pub struct Fake {
+    pub orders: Vec<Order>,
+    pub trades: Vec<Value>,
+    pub usdt: Decimal,
+    pub btc: Decimal,
+    pub price: Decimal,
+    pub skew_ms: i64,
+    pub faults: Vec<Fault>,
+    pub requests: usize,
+    pub candles: Vec<(i64, Decimal)>,
+}
+
+pub type Shared = Arc<Mutex<Fake>>;
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn num(d: Decimal) -> Value {
+    json!(d.to_f64().unwrap_or(0.0))
+}
+
+fn err(status: StatusCode, msg: &str) -> Response {
+    (status, json!({"code": status.as_u16(), "message": msg, "status": "error"}).to_string()).into_response()
+}
+
+fn ok(v: Value) -> Response {
+    (StatusCode::OK, v.to_string()).into_response()
+}
+
+fn order_json(o: &Order) -> Value {
+    let avg = if o.filled.is_zero() { Decimal::ZERO } else { o.value / o.filled };
+    json!({"id": format!("uuid-{}", o.client_id), "client_order_id": o.client_id, "market": "BTCUSDT",
+           "order_type": o.kind, "side": o.side, "status": o.status, "price_per_unit": num(o.price),
+           "total_quantity": num(o.qty), "remaining_quantity": (o.qty - o.filled).to_string(),
+           "avg_price": num(avg), "fee_amount": 0, "updated_at": now()})
+}
+
+fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
+    let before = fake.orders[i].clone();
+    let o = &mut fake.orders[i];
+    o.previous = Some(Box::new(Order { previous: None, ..before }));
+    o.filled += qty;
+    o.value += price * qty;
+    o.status = if o.filled == o.qty { "filled" } else { "partially_filled" };
+    let (buy, id) = (o.side == "buy", o.client_id.clone());
+    if buy {
+        fake.btc += qty;
+        fake.usdt -= price * qty;
+    } else {
+        fake.btc -= qty;
+        fake.usdt += price * qty;
+    }
+    let n = fake.trades.len();
+    fake.trades.push(json!({"id": n + 1, "order_id": format!("uuid-{id}"), "client_order_id": id,
+        "side": if buy { "buy" } else { "sell" }, "fee_amount": "0", "quantity": num(qty), "price": num(price),
+        "symbol": "BTCUSDT", "timestamp": now()}));
+}
+
+/// Moves the scripted price; resting limits it reaches fill (half first).
+pub fn move_price(fake: &mut Fake, price: Decimal) {
+    fake.price = price;
+    for i in 0..fake.orders.len() {
+        let o = fake.orders[i].clone();
+        let reached = (o.side == "buy" && price <= o.price) || (o.side == "sell" && price >= o.price);
+        if o.kind == "limit_order" && reached && matches!(o.status, "open" | "partially_filled") {
+            let open = o.qty - o.filled;
+            let part = if o.status == "open" { (open / dec!(2)).round_dp(5) } else { open };
+            fill(fake, i, o.price, part);
+        }
+    }
+}
+
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
+fn verify(fake: &Fake, headers: &HeaderMap, body: &str) -> Result<Value, Response> {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    if h("X-AUTH-APIKEY") != KEY || sign(&Secret::new(SECRET), body) != h("X-AUTH-SIGNATURE") {
+        return Err(err(StatusCode::UNAUTHORIZED, "Invalid credentials"));
+    }
+    let b: Value = serde_json::from_str(body).map_err(|_| err(StatusCode::BAD_REQUEST, "Invalid request"))?;
+    let ts = b["timestamp"].as_i64().unwrap_or(0);
+    if (now() + fake.skew_ms - ts).abs() > 10_000 {
+        return Err(err(StatusCode::BAD_REQUEST, "Timestamp is not within the allowed window"));
+    }
+    Ok(b)
+}
+
+async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (resp, delay) = handle_sync(&s, &method, &uri, &headers, &body);
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    resp
+}
+
+fn handle_sync(
+    s: &Shared,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, Option<Duration>) {
+    let mut fake = s.lock().unwrap();
+    fake.requests += 1;
+    if fake.faults.first() == Some(&Fault::TooManyRequests) {
+        fake.faults.remove(0);
+        let mut h = HeaderMap::new();
+        h.insert("Retry-After", "1".parse().unwrap());
+        let body = json!({"code": 429, "message": "Too many requests", "status": "error"}).to_string();
+        return ((StatusCode::TOO_MANY_REQUESTS, h, body).into_response(), None);
+    }
+    let path = uri.path();
+    let q: HashMap<String, String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let b = if method == Method::POST {
+        match verify(&fake, headers, &String::from_utf8_lossy(body)) {
+            Ok(b) => b,
+            Err(r) => return (r, None),
+        }
+    } else {
+        Value::Null
+    };
+    let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.client_id == id);
+    let resp = match (method.as_str(), path) {
+        ("GET", "/exchange/v1/markets_details") => ok(json!([{"coindcx_name": "BTCUSDT", "pair": "B-BTC_USDT",
+            "base_currency_short_name": "USDT", "target_currency_short_name": "BTC", "min_quantity": 0.00001,
+            "max_quantity": 9000, "min_notional": 5, "base_currency_precision": 2, "target_currency_precision": 5,
+            "step": 0.00001, "status": "active"}])),
+        ("GET", "/exchange/ticker") => ok(json!([{"market": "BTCUSDT", "last_price": fake.price.to_string()}])),
+        ("GET", "/market_data/candles") => {
+            let start: i64 = q.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let end: i64 = q.get("endTime").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+            let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(500).min(1000);
+            let rows: Vec<Value> = fake
+                .candles
+                .iter()
+                .rev()
+                .filter(|(t, _)| *t >= start && *t <= end)
+                .take(limit)
+                .map(|(t, px)| {
+                    json!({"open": num(*px), "high": num(px + dec!(1)), "low": num(px - dec!(1)), "close": num(*px),
+                           "volume": 1.5, "time": t})
+                })
+                .collect();
+            ok(Value::Array(rows))
+        }
+        ("POST", "/exchange/v1/users/balances") => ok(json!([
+            {"currency": "BTC", "balance": num(fake.btc), "locked_balance": 0},
+            {"currency": "USDT", "balance": fake.usdt.to_string(), "locked_balance": "0"}])),
+        ("POST", "/exchange/v1/orders/create") => {
+            let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
+            if find(&fake, &id).is_some() {
+                return (err(StatusCode::UNPROCESSABLE_ENTITY, "client_order_id already exists"), None);
+            }
+            let qty = b["total_quantity"].as_str().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default();
+            let limit = b["order_type"] == "limit_order";
+            let price = if limit {
+                b["price_per_unit"].as_str().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default()
+            } else {
+                Decimal::ZERO
+            };
+            let px = if limit { price } else { fake.price };
+            if qty * px < dec!(5) {
+                return (err(StatusCode::UNPROCESSABLE_ENTITY, "Total should be more than min notional 5 USDT"), None);
+            }
+            let side = if b["side"] == "buy" { "buy" } else { "sell" };
+            if (side == "buy" && px * qty > fake.usdt) || (side == "sell" && qty > fake.btc) {
+                return (err(StatusCode::UNPROCESSABLE_ENTITY, "Insufficient funds"), None);
+            }
+            fake.orders.push(Order {
+                client_id: id,
+                side,
+                kind: if limit { "limit_order" } else { "market_order" },
+                price,
+                qty,
+                filled: Decimal::ZERO,
+                value: Decimal::ZERO,
+                status: "open",
+                previous: None,
+            });
+            let i = fake.orders.len() - 1;
+            if !limit {
+                let px = fake.price;
+                fill(&mut fake, i, px, qty);
+            }
+            let answer = json!({"orders": [order_json(&fake.orders[i])]});
+            match fake.faults.first().copied() {
+                Some(Fault::ServerErrorAfterAccept) => {
+                    fake.faults.remove(0);
+                    return ((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(), None);
+                }
+                Some(Fault::TimeoutAfterAccept) => {
+                    fake.faults.remove(0);
+                    return (ok(answer), Some(Duration::from_millis(500)));
+                }
+                _ => {}
+            }
+            ok(answer)
+        }
+        ("POST", "/exchange/v1/orders/cancel") => {
+            let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
+            match find(&fake, &id) {
+                Some(i) if matches!(fake.orders[i].status, "open" | "partially_filled") => {
+                    let before = fake.orders[i].clone();
+                    fake.orders[i].previous = Some(Box::new(Order { previous: None, ..before }));
+                    fake.orders[i].status =
+                        if fake.orders[i].filled.is_zero() { "cancelled" } else { "partially_cancelled" };
+                    ok(json!({"message": "success", "status": 200, "code": 200}))
+                }
+                _ => err(StatusCode::NOT_FOUND, "Order not found"),
+            }
+        }
+        ("POST", "/exchange/v1/orders/status") => {
+            let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
+            match find(&fake, &id) {
+                Some(i) if fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() => {
+                    fake.faults.remove(0);
+                    ok(order_json(fake.orders[i].previous.as_ref().unwrap()))
+                }
+                Some(i) => ok(order_json(&fake.orders[i])),
+                None => err(StatusCode::NOT_FOUND, "Order not found"),
+            }
+        }
+        ("POST", "/exchange/v1/orders/active_orders") => ok(json!({"orders": fake
+            .orders
+            .iter()
+            .filter(|o| matches!(o.status, "open" | "partially_filled"))
+            .map(order_json)
+            .collect::<Vec<_>>()})),
+        ("POST", "/exchange/v1/orders/trade_history") => ok(Value::Array(fake.trades.clone())),
+        _ => err(StatusCode::NOT_FOUND, "no such endpoint"),
+    };
+    (resp, None)
+}
+
+pub async fn serve(fake: Fake) -> (Shared, String) {
+    let shared: Shared = Arc::new(Mutex::new(fake));
+    let app = Router::new().fallback(handle).with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (shared, format!("http://{addr}"))
+}
+
+pub fn client(url: &str, secret: &str) -> CoinDcxSpot {
+    let cfg = CoinDcxConfig {
+        base_url: url.into(),
+        public_url: url.into(),
+        timeout: Duration::from_millis(400),
+        requests_per_minute: 1_000_000,
+        ..Default::default()
+    };
+    CoinDcxSpot::new(cfg, Secret::new(KEY), Secret::new(secret)).unwrap()
+}
+
+pub fn funded() -> Fake {
+    Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.17), ..Default::default() }
+}
