@@ -6,8 +6,9 @@
 //! engine snapshots persisted atomically through a [`StateStore`], and an
 //! append-only JSON-lines [`AuditLog`].
 //!
-//! - venues: [`PaperExchange`] (in-process, the backtester's fill rules) and
-//!   [`binance::BinanceSpot`];
+//! - venues: [`PaperExchange`] (in-process, the backtester's fill rules),
+//!   [`binance::BinanceSpot`], [`bybit::BybitSpot`], [`okx::OkxSpot`] and
+//!   [`coindcx::CoinDcxSpot`], built for a bot file's venue by [`connect`];
 //! - [`Runner`]: one bot against one venue, persisting before it sends and
 //!   recovering by client order id after a restart;
 //! - [`Supervisor`]: many users' bots, one task each, with per-account
@@ -37,6 +38,7 @@ mod secret;
 mod store;
 mod supervisor;
 mod types;
+mod venues;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
 pub use credentials::{AccountKeys, CredentialError, CredentialStore, KeyLabel, MasterKey, MASTER_KEY_ENV};
@@ -53,3 +55,4 @@ pub use supervisor::{
     BotSpec, BotState, BotStatus, Connect, Connector, Schedule, Supervisor, SupervisorConfig, SupervisorError,
 };
 pub use types::{Balance, Fill, OrderInfo, OrderStatus};
+pub use venues::{connect, venue_connector, VenueOptions};

@@ -1,12 +1,17 @@
-//! Runs a bot on Binance Spot (or its testnet) with the runner.
+//! Runs a bot live on Binance, Bybit, OKX or CoinDCX with the runner.
 //!
 //! ```text
 //! BINANCE_API_KEY=... BINANCE_SECRET_KEY=... \
-//!   cargo run --release --example binance -- --config BOT.json [--testnet] [--state DIR] [--poll-secs 5]
-//! cargo run --release --example binance -- --config BOT.json --secrets keys.json   # {"api_key": "...", "secret_key": "..."}
+//!   cargo run --release --example live -- --config BOT.json [--venue binance] [--testnet] [--state DIR] [--poll-secs 5]
+//! OKX_API_KEY=... OKX_SECRET_KEY=... OKX_PASSPHRASE=... cargo run --release --example live -- --config BOT.json --venue okx
+//! cargo run --release --example live -- --config BOT.json --secrets keys.json   # {"api_key", "secret_key"[, "passphrase"]}
 //! ```
 //!
-//! The bot file's `market.symbol` is the Binance symbol. State (engine
+//! The venue is `--venue`, else the bot file's `"venue"`, else Binance; keys
+//! come from `<VENUE>_API_KEY`, `<VENUE>_SECRET_KEY` (and
+//! `<VENUE>_PASSPHRASE` for OKX) or a secrets file. The bot file's
+//! `market.symbol` may be `BTC/USDT` (mapped to the venue's id) or the
+//! venue's own id. State (engine
 //! snapshot, audit log) goes to `--state` (default `./state`); after a
 //! crash or a restart the runner reconciles with the exchange by client
 //! order id and continues. Ctrl-C or SIGTERM stops it gracefully (resting
@@ -23,22 +28,31 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, Mode};
-use martingale_exchange::binance::{BinanceConfig, BinanceSpot, MAINNET, TESTNET};
-use martingale_exchange::{AuditLog, JsonFileStore, Runner, RunnerConfig, Secret, StateStore};
+use martingale_core::venue::Venue;
+use martingale_exchange::{
+    connect, AuditLog, Credentials, JsonFileStore, Runner, RunnerConfig, Secret, StateStore, VenueOptions,
+};
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn keys() -> Result<(Secret, Secret), String> {
+fn keys(venue: Venue) -> Result<Credentials, String> {
     if let Some(path) = arg("--secrets") {
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|_| format!("{path}: not JSON"))?;
-        let get = |k: &str| v.get(k).and_then(|s| s.as_str()).map(Secret::new).ok_or(format!("{path}: missing {k}"));
-        return Ok((get("api_key")?, get("secret_key")?));
+        let get = |k: &str| v.get(k).and_then(|s| s.as_str()).map(Secret::new);
+        let need = |k: &str| get(k).ok_or(format!("{path}: missing {k}"));
+        return Ok(Credentials {
+            api_key: need("api_key")?,
+            secret_key: need("secret_key")?,
+            passphrase: get("passphrase"),
+        });
     }
-    let env = |k: &str| std::env::var(k).map(Secret::new).map_err(|_| format!("{k} is not set"));
-    Ok((env("BINANCE_API_KEY")?, env("BINANCE_SECRET_KEY")?))
+    let prefix = venue.to_string().to_uppercase();
+    let env = |k: &str| std::env::var(format!("{prefix}_{k}")).map(Secret::new);
+    let need = |k: &str| env(k).map_err(|_| format!("{prefix}_{k} is not set"));
+    Ok(Credentials { api_key: need("API_KEY")?, secret_key: need("SECRET_KEY")?, passphrase: env("PASSPHRASE").ok() })
 }
 
 async fn shutdown_signal() {
@@ -61,30 +75,33 @@ async fn run() -> Result<(), String> {
     let path = arg("--config").ok_or("--config BOT.json is required")?;
     let bot = BotFile::from_str(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)
         .map_err(|e| e.to_string())?;
-    let symbol = bot.market.symbol.clone().ok_or("the bot file needs market.symbol")?;
-    let (api_key, secret_key) = keys()?;
-    let base_url = arg("--base-url").unwrap_or_else(|| if flag("--testnet") { TESTNET.into() } else { MAINNET.into() });
-    let venue = Arc::new(
-        BinanceSpot::new(BinanceConfig { base_url, ..Default::default() }, api_key, secret_key)
-            .map_err(|e| e.to_string())?,
-    );
-    venue.sync_time().await.map_err(|e| e.to_string())?;
+    let venue: Venue = match arg("--venue") {
+        Some(v) => v.parse().map_err(|e: martingale_core::venue::SymbolError| e.to_string())?,
+        None => bot.venue.unwrap_or(Venue::Binance),
+    };
+    if venue == Venue::Paper {
+        return Err("paper trading: use `cargo run --example paper`".into());
+    }
+    let written = bot.market.symbol.clone().ok_or("the bot file needs market.symbol")?;
+    let symbol = venue.resolve(&written).map_err(|e| e.to_string())?;
+    let opts = VenueOptions { testnet: flag("--testnet"), base_url: arg("--base-url") };
+    let venue_api = connect(venue, Some(keys(venue)?), None, &opts).map_err(|e| e.to_string())?;
     // The exchange's rules, not the file's, decide what is valid.
-    let rules =
-        martingale_exchange::Exchange::market_rules(venue.as_ref(), &symbol).await.map_err(|e| e.to_string())?;
+    let rules = venue_api.market_rules(&symbol).await.map_err(|e| e.to_string())?;
     let bot = BotFile { market: rules, ..bot };
     let state = std::path::PathBuf::from(arg("--state").unwrap_or_else(|| "state".into()));
     let store: Arc<dyn StateStore> = Arc::new(JsonFileStore::new(&state).map_err(|e| e.to_string())?);
-    let id = BotId::new(arg("--bot-id").unwrap_or_else(|| "binance-bot".into())).map_err(|e| e.to_string())?;
+    let id = BotId::new(arg("--bot-id").unwrap_or_else(|| format!("{venue}-bot"))).map_err(|e| e.to_string())?;
     let audit = Arc::new(AuditLog::open(state.join(format!("{id}.jsonl"))).map_err(|e| e.to_string())?);
     let cfg =
         RunnerConfig { account: "me".into(), symbol: symbol.clone(), cancel_on_shutdown: flag("--cancel-on-exit") };
-    let mut runner = Runner::start(id, &bot, venue, store, Some(audit), cfg, now()).await.map_err(|e| e.to_string())?;
+    let mut runner =
+        Runner::start(id, &bot, venue_api, store, Some(audit), cfg, now()).await.map_err(|e| e.to_string())?;
     if runner.engine().mode() != Mode::Running {
         runner.command(now(), Command::Start).await.map_err(|e| e.to_string())?;
     }
     let poll = Duration::from_secs(arg("--poll-secs").and_then(|s| s.parse().ok()).unwrap_or(5));
-    println!("running on {symbol}; state in {}", state.display());
+    println!("running on {venue} {symbol}; state in {}", state.display());
     // Bots sharing a key poll at different points of the interval.
     tokio::time::sleep(martingale_exchange::stagger(runner.engine().bot_id(), poll)).await;
     let stop = shutdown_signal();

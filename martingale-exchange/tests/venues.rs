@@ -1,0 +1,93 @@
+//! One bot file, every venue: the example bot with `"venue"` set and
+//! `market.symbol` written as `BTC/USDT` runs through [`connect`] against
+//! the fake Binance, Bybit, OKX and CoinDCX servers on the same price path,
+//! and ends with the same deals and P&L on each.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::crashy::MemStore;
+use common::venue_crash::closes;
+use common::{fake_binance, fake_bybit, fake_coindcx, fake_okx};
+use martingale_core::config::BotFile;
+use martingale_core::engine::{BotId, Command};
+use martingale_core::venue::Venue;
+use martingale_exchange::{connect, Credentials, Runner, RunnerConfig, Secret, StateStore, VenueOptions, WeightBudget};
+use rust_decimal::Decimal;
+
+fn bot(venue: Venue) -> BotFile {
+    let mut b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    b.venue = Some(venue);
+    b.market.symbol = Some("BTC/USDT".into());
+    b
+}
+
+/// Starts the venue's fake server; returns its URL, keys and a price mover.
+async fn fake(venue: Venue, start: Decimal) -> (String, Credentials, Box<dyn Fn(Decimal) + Send + Sync>) {
+    let million = Decimal::from(1_000_000);
+    match venue {
+        Venue::Binance => {
+            let (f, url) =
+                fake_binance::serve(fake_binance::Fake { usdt: million, price: start, ..Default::default() }).await;
+            (
+                url,
+                Credentials::new(fake_binance::KEY, fake_binance::SECRET),
+                Box::new(move |p| fake_binance::move_price(&mut f.lock().unwrap(), p)),
+            )
+        }
+        Venue::Bybit => {
+            let (f, url) =
+                fake_bybit::serve(fake_bybit::Fake { usdt: million, price: start, ..Default::default() }).await;
+            (
+                url,
+                Credentials::new(fake_bybit::KEY, fake_bybit::SECRET),
+                Box::new(move |p| fake_bybit::move_price(&mut f.lock().unwrap(), p)),
+            )
+        }
+        Venue::Okx => {
+            let (f, url) = fake_okx::serve(fake_okx::Fake { usdt: million, price: start, ..Default::default() }).await;
+            let mut creds = Credentials::new(fake_okx::KEY, fake_okx::SECRET);
+            creds.passphrase = Some(Secret::new(fake_okx::PASSPHRASE));
+            (url, creds, Box::new(move |p| fake_okx::move_price(&mut f.lock().unwrap(), p)))
+        }
+        Venue::Coindcx => {
+            let (f, url) =
+                fake_coindcx::serve(fake_coindcx::Fake { usdt: million, price: start, ..Default::default() }).await;
+            (
+                url,
+                Credentials::new(fake_coindcx::KEY, fake_coindcx::SECRET),
+                Box::new(move |p| fake_coindcx::move_price(&mut f.lock().unwrap(), p)),
+            )
+        }
+        Venue::Paper => unreachable!(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bot_file_trades_alike_on_every_venue() {
+    let path = closes(120);
+    let mut results = Vec::new();
+    for venue in [Venue::Binance, Venue::Bybit, Venue::Okx, Venue::Coindcx] {
+        let b = bot(venue);
+        let (url, creds, move_price) = fake(venue, path[0]).await;
+        // A test runs far faster than a live bot: a budget of its own.
+        let budget = Some(Arc::new(WeightBudget::new(1_000_000)));
+        let api = connect(venue, Some(creds), budget, &VenueOptions { testnet: false, base_url: Some(url) }).unwrap();
+        assert_eq!(api.name(), venue.to_string());
+        let symbol = venue.resolve(b.market.symbol.as_deref().unwrap()).unwrap();
+        let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
+        let cfg = RunnerConfig { account: "u".into(), symbol, cancel_on_shutdown: false };
+        let mut r = Runner::start(BotId::new("same").unwrap(), &b, api, store, None, cfg, 0).await.unwrap();
+        r.command(0, Command::Start).await.unwrap();
+        for (i, p) in path.iter().enumerate() {
+            move_price(*p);
+            r.step((i as i64 + 1) * 60_000).await.unwrap_or_else(|e| panic!("{venue} step {i}: {e}"));
+        }
+        results.push((venue, r.engine().totals().clone(), r.engine().deal().map(|d| d.position.open_qty())));
+    }
+    assert!(results[0].1.closed_deals >= 2, "{:?}", results[0].1);
+    for (venue, totals, open) in &results[1..] {
+        assert_eq!((totals, open), (&results[0].1, &results[0].2), "{venue} differs from binance");
+    }
+}
