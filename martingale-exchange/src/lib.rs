@@ -33,6 +33,7 @@ pub mod okx;
 mod paper;
 mod ratelimit;
 mod replay;
+mod rest;
 mod runner;
 mod secret;
 mod store;

@@ -68,6 +68,15 @@ impl WeightBudget {
         Err(u64::try_from(60_000 - now_ms.rem_euclid(60_000)).unwrap_or(60_000))
     }
 
+    /// Takes `weight`, sleeping until a window has room; `now` reads the
+    /// venue's clock in ms.
+    pub(crate) async fn acquire(&self, weight: u32, now: impl Fn() -> i64) {
+        while let Err(wait) = self.try_take(now(), weight) {
+            tracing::debug!(wait_ms = wait, "request budget of this key exhausted; waiting");
+            tokio::time::sleep(std::time::Duration::from_millis(wait + 5)).await;
+        }
+    }
+
     /// Records the venue's own count of the weight used this minute.
     pub fn observe(&self, now_ms: i64, used: u32) {
         let minute = now_ms.div_euclid(60_000);

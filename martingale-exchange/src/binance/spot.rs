@@ -29,6 +29,7 @@ use super::sign::Signer;
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
 use crate::ratelimit::WeightBudget;
+use crate::rest::{self, with_id, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -100,12 +101,6 @@ fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, ExchangeError> {
     v.get(field).and_then(Value::as_str).ok_or_else(|| ExchangeError::Malformed(format!("missing text `{field}`")))
 }
 
-/// What one HTTP exchange gave.
-enum Reply {
-    Ok(Value),
-    Err(ExchangeError),
-}
-
 impl BinanceSpot {
     /// An adapter with HMAC keys.
     pub fn new(cfg: BinanceConfig, api_key: Secret, secret_key: Secret) -> Result<BinanceSpot, ExchangeError> {
@@ -155,13 +150,6 @@ impl BinanceSpot {
         now_ms() + self.offset_ms.load(Ordering::Relaxed)
     }
 
-    async fn wait_for_weight(&self, weight: u32) {
-        while let Err(wait) = self.weight.try_take(self.venue_now(), weight) {
-            tracing::debug!(wait_ms = wait, "request weight exhausted for this key; waiting");
-            tokio::time::sleep(Duration::from_millis(wait + 5)).await;
-        }
-    }
-
     fn record_weight(&self, headers: &reqwest::header::HeaderMap) {
         let used =
             headers.get("x-mbx-used-weight-1m").and_then(|h| h.to_str().ok()).and_then(|s| s.parse::<u32>().ok());
@@ -178,7 +166,7 @@ impl BinanceSpot {
         signed: bool,
         weight: u32,
     ) -> Result<Reply, ExchangeError> {
-        self.wait_for_weight(weight).await;
+        self.weight.acquire(weight, || self.venue_now()).await;
         let url = format!("{}{}{}{}", self.cfg.base_url, path, if query.is_empty() { "" } else { "?" }, query);
         let mut req = self.http.request(method, url);
         if signed {
@@ -253,27 +241,7 @@ impl BinanceSpot {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Reply, ExchangeError>>,
     {
-        let mut delay = Duration::from_millis(100);
-        let mut resynced = false;
-        for n in 1..=self.cfg.max_attempts {
-            match attempt().await? {
-                Reply::Ok(v) => return Ok(v),
-                Reply::Err(ExchangeError::TimestampOutOfWindow) if !resynced => {
-                    resynced = true;
-                    self.sync_time().await?;
-                }
-                Reply::Err(ExchangeError::RateLimited { retry_after }) if n < self.cfg.max_attempts => {
-                    tokio::time::sleep(retry_after).await;
-                }
-                Reply::Err(e @ ExchangeError::Network(_)) if n < self.cfg.max_attempts => {
-                    let _ = e;
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Reply::Err(e) => return Err(e),
-            }
-        }
-        Err(ExchangeError::Network("gave up after retries".into()))
+        rest::retrying(self.cfg.max_attempts, attempt, || async { self.sync_time().await.map(|_| ()) }).await
     }
 
     fn order_info(v: &Value) -> Result<OrderInfo, ExchangeError> {
@@ -320,14 +288,6 @@ fn map_error(code: i64, msg: String) -> ExchangeError {
         -2010 if msg.contains("Duplicate order") => ExchangeError::DuplicateOrder(ClientOrderId::from_raw("")),
         -2011 | -2013 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
         _ => ExchangeError::Venue { code, message: msg },
-    }
-}
-
-fn with_id(e: ExchangeError, id: &ClientOrderId) -> ExchangeError {
-    match e {
-        ExchangeError::UnknownOrder(_) => ExchangeError::UnknownOrder(id.clone()),
-        ExchangeError::DuplicateOrder(_) => ExchangeError::DuplicateOrder(id.clone()),
-        other => other,
     }
 }
 

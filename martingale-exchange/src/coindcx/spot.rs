@@ -17,6 +17,7 @@ use crate::error::ExchangeError;
 use crate::exchange::Exchange;
 use crate::json::{dec, dec_or_zero, int, text};
 use crate::ratelimit::WeightBudget;
+use crate::rest::{self, with_id, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -85,11 +86,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-enum Reply {
-    Ok(Value),
-    Err(ExchangeError),
-}
-
 impl CoinDcxSpot {
     /// An adapter with an API key pair.
     pub fn new(cfg: CoinDcxConfig, api_key: Secret, secret: Secret) -> Result<CoinDcxSpot, ExchangeError> {
@@ -109,9 +105,7 @@ impl CoinDcxSpot {
 
     /// A GET on `base` (public), or a signed POST of `body` plus `timestamp`.
     async fn send(&self, url: String, body: Option<&Value>) -> Result<Reply, ExchangeError> {
-        while let Err(wait) = self.budget.try_take(now_ms(), 1) {
-            tokio::time::sleep(Duration::from_millis(wait + 5)).await;
-        }
+        self.budget.acquire(1, now_ms).await;
         let req = match body {
             None => self.http.request(Method::GET, url),
             Some(b) => {
@@ -162,24 +156,7 @@ impl CoinDcxSpot {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Reply, ExchangeError>>,
     {
-        let mut delay = Duration::from_millis(100);
-        let mut fresh = false;
-        for n in 1..=self.cfg.max_attempts {
-            match attempt().await? {
-                Reply::Ok(v) => return Ok(v),
-                // Each attempt signs a fresh timestamp.
-                Reply::Err(ExchangeError::TimestampOutOfWindow) if !fresh => fresh = true,
-                Reply::Err(ExchangeError::RateLimited { retry_after }) if n < self.cfg.max_attempts => {
-                    tokio::time::sleep(retry_after).await;
-                }
-                Reply::Err(ExchangeError::Network(_)) if n < self.cfg.max_attempts => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Reply::Err(e) => return Err(e),
-            }
-        }
-        Err(ExchangeError::Network("gave up after retries".into()))
+        rest::retrying(self.cfg.max_attempts, attempt, || async { Ok(()) }).await
     }
 
     async fn public(&self, url: String) -> Result<Value, ExchangeError> {
@@ -254,14 +231,6 @@ fn map_error(status: u16, msg: String) -> ExchangeError {
             ExchangeError::RuleViolation { rule: "market rules".into(), message: msg }
         }
         other => ExchangeError::Venue { code: i64::from(other), message: msg },
-    }
-}
-
-fn with_id(e: ExchangeError, id: &ClientOrderId) -> ExchangeError {
-    match e {
-        ExchangeError::UnknownOrder(_) => ExchangeError::UnknownOrder(id.clone()),
-        ExchangeError::DuplicateOrder(_) => ExchangeError::DuplicateOrder(id.clone()),
-        other => other,
     }
 }
 

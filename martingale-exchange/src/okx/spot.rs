@@ -19,6 +19,7 @@ use crate::error::ExchangeError;
 use crate::exchange::Exchange;
 use crate::json::{dec, dec_or_zero, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
+use crate::rest::{self, with_id, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -111,11 +112,6 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-enum Reply {
-    Ok(Value),
-    Err(ExchangeError),
-}
-
 impl OkxSpot {
     /// An adapter with an API key, its secret and its passphrase.
     pub fn new(cfg: OkxConfig, api_key: Secret, secret: Secret, passphrase: Secret) -> Result<OkxSpot, ExchangeError> {
@@ -181,9 +177,7 @@ impl OkxSpot {
         body: Option<String>,
         signed: bool,
     ) -> Result<Reply, ExchangeError> {
-        while let Err(wait) = self.budget.try_take(self.venue_now(), 1) {
-            tokio::time::sleep(Duration::from_millis(wait + 5)).await;
-        }
+        self.budget.acquire(1, || self.venue_now()).await;
         let mut req = self.http.request(method.clone(), format!("{}{}", self.cfg.base_url, path));
         if signed {
             let ts = iso(self.venue_now());
@@ -244,26 +238,7 @@ impl OkxSpot {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Reply, ExchangeError>>,
     {
-        let mut delay = Duration::from_millis(100);
-        let mut resynced = false;
-        for n in 1..=self.cfg.max_attempts {
-            match attempt().await? {
-                Reply::Ok(v) => return Ok(v),
-                Reply::Err(ExchangeError::TimestampOutOfWindow) if !resynced => {
-                    resynced = true;
-                    self.sync_time().await?;
-                }
-                Reply::Err(ExchangeError::RateLimited { retry_after }) if n < self.cfg.max_attempts => {
-                    tokio::time::sleep(retry_after).await;
-                }
-                Reply::Err(ExchangeError::Network(_)) if n < self.cfg.max_attempts => {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Reply::Err(e) => return Err(e),
-            }
-        }
-        Err(ExchangeError::Network("gave up after retries".into()))
+        rest::retrying(self.cfg.max_attempts, attempt, || async { self.sync_time().await.map(|_| ()) }).await
     }
 
     fn first(v: &Value) -> Option<&Value> {
@@ -316,14 +291,6 @@ fn map_error(code: i64, msg: String) -> ExchangeError {
         51020 | 51121 | 51000 | 51006 => ExchangeError::RuleViolation { rule: format!("code {code}"), message: msg },
         51001 => ExchangeError::UnknownMarket(msg),
         _ => ExchangeError::Venue { code, message: msg },
-    }
-}
-
-fn with_id(e: ExchangeError, id: &ClientOrderId) -> ExchangeError {
-    match e {
-        ExchangeError::UnknownOrder(_) => ExchangeError::UnknownOrder(id.clone()),
-        ExchangeError::DuplicateOrder(_) => ExchangeError::DuplicateOrder(id.clone()),
-        other => other,
     }
 }
 
