@@ -15,8 +15,8 @@ use std::sync::Arc;
 async fn killed_at_any_request_the_runner_recovers_exactly_on_bybit() {
     crash_test("bybit", 120, 160, |run| async move {
         let mut f = funded();
-        f.usdt = Decimal::from(1_000_000);
-        f.price = common::venue_crash::closes(1)[0];
+        f.book.usdt = Decimal::from(1_000_000);
+        f.book.price = common::venue_crash::closes(1)[0];
         f.faults = vec![Fault::ServerErrorAfterAccept, Fault::StaleQuery];
         if run % 4 == 0 {
             f.faults.push(Fault::RateLimit);
@@ -31,7 +31,7 @@ async fn killed_at_any_request_the_runner_recovers_exactly_on_bybit() {
             move_price: Box::new(move |p| move_price(&mut f1.lock().unwrap(), p)),
             counts: Box::new(move || {
                 let f = f2.lock().unwrap();
-                (f.orders.len(), f.execs.len())
+                (f.book.orders.len(), f.book.trades.len())
             }),
             symbol: "BTCUSDT".into(),
         }

@@ -16,8 +16,8 @@ use rust_decimal::Decimal;
 async fn killed_at_any_request_the_runner_recovers_exactly_on_coindcx() {
     crash_test("coindcx", 120, 160, |run| async move {
         let mut f = funded();
-        f.usdt = Decimal::from(1_000_000);
-        f.price = common::venue_crash::closes(1)[0];
+        f.book.usdt = Decimal::from(1_000_000);
+        f.book.price = common::venue_crash::closes(1)[0];
         f.faults = vec![Fault::ServerErrorAfterAccept, Fault::StaleQuery];
         if run % 8 == 4 {
             f.faults.push(Fault::TooManyRequests);
@@ -32,7 +32,7 @@ async fn killed_at_any_request_the_runner_recovers_exactly_on_coindcx() {
             move_price: Box::new(move |p| move_price(&mut f1.lock().unwrap(), p)),
             counts: Box::new(move || {
                 let f = f2.lock().unwrap();
-                (f.orders.len(), f.trades.len())
+                (f.book.orders.len(), f.book.trades.len())
             }),
             symbol: "BTCUSDT".into(),
         }

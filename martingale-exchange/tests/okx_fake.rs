@@ -40,7 +40,7 @@ async fn rules_prices_orders_partial_fills_and_balances() {
     let o = limit("bot-1-s1-1", OrderSide::Buy, dec!(42601.4), dec!(0.00469));
     let info = b.place_order("BTC-USDT", &o).await.unwrap();
     assert_eq!((info.status, &info.client_order_id), (OrderStatus::New, &o.client_order_id));
-    assert_eq!(fake.lock().unwrap().orders[0].cl_id, venue_order_id(&o.client_order_id));
+    assert_eq!(fake.lock().unwrap().book.orders[0].id, venue_order_id(&o.client_order_id));
     let open = b.open_orders("BTC-USDT").await.unwrap();
     assert_eq!(open[0].client_order_id, o.client_order_id);
     move_price(&mut fake.lock().unwrap(), dec!(42600));

@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::book::Book;
 use common::crashy::MemStore;
 use common::venue_crash::closes;
 use common::{fake_binance, fake_bybit, fake_coindcx, fake_okx};
@@ -38,7 +39,7 @@ async fn fake(venue: Venue, start: Decimal) -> (String, Credentials, Box<dyn Fn(
         }
         Venue::Bybit => {
             let (f, url) =
-                fake_bybit::serve(fake_bybit::Fake { usdt: million, price: start, ..Default::default() }).await;
+                fake_bybit::serve(fake_bybit::Fake { book: Book::funded(million, start), ..Default::default() }).await;
             (
                 url,
                 Credentials::new(fake_bybit::KEY, fake_bybit::SECRET),
@@ -46,14 +47,16 @@ async fn fake(venue: Venue, start: Decimal) -> (String, Credentials, Box<dyn Fn(
             )
         }
         Venue::Okx => {
-            let (f, url) = fake_okx::serve(fake_okx::Fake { usdt: million, price: start, ..Default::default() }).await;
+            let (f, url) =
+                fake_okx::serve(fake_okx::Fake { book: Book::funded(million, start), ..Default::default() }).await;
             let mut creds = Credentials::new(fake_okx::KEY, fake_okx::SECRET);
             creds.passphrase = Some(Secret::new(fake_okx::PASSPHRASE));
             (url, creds, Box::new(move |p| fake_okx::move_price(&mut f.lock().unwrap(), p)))
         }
         Venue::Coindcx => {
             let (f, url) =
-                fake_coindcx::serve(fake_coindcx::Fake { usdt: million, price: start, ..Default::default() }).await;
+                fake_coindcx::serve(fake_coindcx::Fake { book: Book::funded(million, start), ..Default::default() })
+                    .await;
             (
                 url,
                 Credentials::new(fake_coindcx::KEY, fake_coindcx::SECRET),

@@ -20,6 +20,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use super::book::{Book, Order, OrderState, Trade};
+
 pub const KEY: &str = "bybit-test-key";
 pub const SECRET: &str = "bybit-test-secret";
 
@@ -35,26 +37,9 @@ pub enum Fault {
     StaleQuery,
 }
 
-#[derive(Clone, Debug)]
-pub struct Order {
-    pub link_id: String,
-    pub side: &'static str,
-    pub kind: &'static str,
-    pub price: Decimal,
-    pub qty: Decimal,
-    pub filled: Decimal,
-    pub value: Decimal,
-    pub status: &'static str,
-    previous: Option<Box<Order>>,
-}
-
 #[derive(Default)]
 pub struct Fake {
-    pub orders: Vec<Order>,
-    pub execs: Vec<Value>,
-    pub usdt: Decimal,
-    pub btc: Decimal,
-    pub price: Decimal,
+    pub book: Book,
     pub skew_ms: i64,
     pub faults: Vec<Fault>,
     pub requests: usize,
@@ -81,45 +66,28 @@ fn params(q: &str) -> HashMap<String, String> {
 }
 
 fn order_json(o: &Order) -> Value {
-    json!({"symbol": "BTCUSDT", "orderLinkId": o.link_id, "orderId": format!("id-{}", o.link_id), "side": o.side,
-           "orderType": o.kind, "price": if o.kind == "Limit" { o.price.to_string() } else { "0".to_string() },
-           "qty": o.qty.to_string(), "cumExecQty": o.filled.to_string(), "cumExecValue": o.value.to_string(),
-           "orderStatus": o.status, "updatedTime": now().to_string()})
+    let status = match o.state {
+        OrderState::New => "New",
+        OrderState::Partial => "PartiallyFilled",
+        OrderState::Filled => "Filled",
+        OrderState::Canceled if o.filled.is_zero() => "Cancelled",
+        OrderState::Canceled => "PartiallyFilledCanceled",
+    };
+    json!({"symbol": "BTCUSDT", "orderLinkId": o.id, "orderId": format!("id-{}", o.id),
+           "side": if o.buy { "Buy" } else { "Sell" }, "orderType": if o.limit { "Limit" } else { "Market" },
+           "price": o.price.to_string(), "qty": o.qty.to_string(), "cumExecQty": o.filled.to_string(),
+           "cumExecValue": o.value.to_string(), "orderStatus": status, "updatedTime": now().to_string()})
 }
 
-fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
-    let before = fake.orders[i].clone();
-    let o = &mut fake.orders[i];
-    o.previous = Some(Box::new(Order { previous: None, ..before }));
-    o.filled += qty;
-    o.value += price * qty;
-    o.status = if o.filled == o.qty { "Filled" } else { "PartiallyFilled" };
-    let (buy, id) = (o.side == "Buy", o.link_id.clone());
-    if buy {
-        fake.btc += qty;
-        fake.usdt -= price * qty;
-    } else {
-        fake.btc -= qty;
-        fake.usdt += price * qty;
-    }
-    let n = fake.execs.len();
-    fake.execs.push(json!({"symbol": "BTCUSDT", "orderLinkId": id, "execId": format!("e{}", n + 1),
-        "execTime": now().to_string(), "side": if buy { "Buy" } else { "Sell" }, "execPrice": price.to_string(),
-        "execQty": qty.to_string(), "execFee": "0", "feeCurrency": "USDT"}));
+fn trade_json(t: &Trade) -> Value {
+    json!({"symbol": "BTCUSDT", "orderLinkId": t.order, "execId": format!("e{}", t.n), "execTime": now().to_string(),
+           "side": if t.buy { "Buy" } else { "Sell" }, "execPrice": t.price.to_string(), "execQty": t.qty.to_string(),
+           "execFee": "0", "feeCurrency": "USDT"})
 }
 
-/// Moves the scripted price; resting limits it reaches fill (half first).
+/// Moves the scripted price (see [`Book::move_price`]).
 pub fn move_price(fake: &mut Fake, price: Decimal) {
-    fake.price = price;
-    for i in 0..fake.orders.len() {
-        let o = fake.orders[i].clone();
-        let reached = (o.side == "Buy" && price <= o.price) || (o.side == "Sell" && price >= o.price);
-        if o.kind == "Limit" && reached && matches!(o.status, "New" | "PartiallyFilled") {
-            let open = o.qty - o.filled;
-            let part = if o.status == "New" { (open / dec!(2)).round_dp(5) } else { open };
-            fill(fake, i, o.price, part);
-        }
-    }
+    fake.book.move_price(price);
 }
 
 /// Key, signature and timestamp window of a private request.
@@ -181,7 +149,6 @@ fn handle_sync(
     }
     let b: Value =
         if method == Method::POST { serde_json::from_slice(body).unwrap_or(Value::Null) } else { Value::Null };
-    let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.link_id == id);
     let resp = match (method.as_str(), path) {
         ("GET", "/v5/market/time") => {
             let t = now() + fake.skew_ms;
@@ -193,7 +160,7 @@ fn handle_sync(
                               "maxOrderQty": "71.73956243", "minOrderAmt": "5", "maxOrderAmt": "2000000"},
             "priceFilter": {"tickSize": "0.01"}}]})),
         ("GET", "/v5/market/tickers") => {
-            ok(json!({"category": "spot", "list": [{"symbol": "BTCUSDT", "lastPrice": fake.price.to_string()}]}))
+            ok(json!({"category": "spot", "list": [{"symbol": "BTCUSDT", "lastPrice": fake.book.price.to_string()}]}))
         }
         ("GET", "/v5/market/kline") => {
             let start: i64 = p.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -220,43 +187,21 @@ fn handle_sync(
             ok(json!({"category": "spot", "symbol": "BTCUSDT", "list": rows}))
         }
         ("GET", "/v5/account/wallet-balance") => ok(json!({"list": [{"accountType": "UNIFIED", "coin": [
-            {"coin": "BTC", "walletBalance": fake.btc.to_string(), "locked": "0"},
-            {"coin": "USDT", "walletBalance": fake.usdt.to_string(), "locked": "0"}]}]})),
+            {"coin": "BTC", "walletBalance": fake.book.btc.to_string(), "locked": "0"},
+            {"coin": "USDT", "walletBalance": fake.book.usdt.to_string(), "locked": "0"}]}]})),
         ("POST", "/v5/order/create") => {
             let id = b["orderLinkId"].as_str().unwrap_or_default().to_string();
-            if find(&fake, &id).is_some() {
+            if fake.book.find(&id).is_some() {
                 return (reply(170141, "Duplicate clientOrderId.", json!({})), None);
             }
             let qty: Decimal = b["qty"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default();
-            let limit = b["orderType"] == "Limit";
-            let price: Decimal = if limit {
-                b["price"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default()
-            } else {
-                Decimal::ZERO
-            };
-            let px = if limit { price } else { fake.price };
-            if qty * px < dec!(5) {
+            let limit: Option<Decimal> =
+                if b["orderType"] == "Limit" { b["price"].as_str().and_then(|v| v.parse().ok()) } else { None };
+            if qty * limit.unwrap_or(fake.book.price) < dec!(5) {
                 return (reply(170140, "Order value exceeded lower limit.", json!({})), None);
             }
-            let side = if b["side"] == "Buy" { "Buy" } else { "Sell" };
-            if (side == "Buy" && px * qty > fake.usdt) || (side == "Sell" && qty > fake.btc) {
+            if fake.book.place(&id, b["side"] == "Buy", limit, qty).is_none() {
                 return (reply(170131, "Insufficient balance.", json!({})), None);
-            }
-            fake.orders.push(Order {
-                link_id: id.clone(),
-                side,
-                kind: if limit { "Limit" } else { "Market" },
-                price,
-                qty,
-                filled: Decimal::ZERO,
-                value: Decimal::ZERO,
-                status: "New",
-                previous: None,
-            });
-            let i = fake.orders.len() - 1;
-            if !limit {
-                let px = fake.price;
-                fill(&mut fake, i, px, qty);
             }
             match fake.faults.first().copied() {
                 Some(Fault::ServerErrorAfterAccept) => {
@@ -276,40 +221,34 @@ fn handle_sync(
         }
         ("POST", "/v5/order/cancel") => {
             let id = b["orderLinkId"].as_str().unwrap_or_default().to_string();
-            match find(&fake, &id) {
-                Some(i) if matches!(fake.orders[i].status, "New" | "PartiallyFilled") => {
-                    let before = fake.orders[i].clone();
-                    fake.orders[i].previous = Some(Box::new(Order { previous: None, ..before }));
-                    fake.orders[i].status =
-                        if fake.orders[i].filled.is_zero() { "Cancelled" } else { "PartiallyFilledCanceled" };
-                    ok(json!({"orderId": format!("id-{id}"), "orderLinkId": id}))
-                }
+            match fake.book.find(&id) {
+                Some(i) if fake.book.cancel(i) => ok(json!({"orderId": format!("id-{id}"), "orderLinkId": id})),
                 _ => reply(170213, "Order does not exist.", json!({})),
             }
         }
         ("GET", "/v5/order/realtime") | ("GET", "/v5/order/history") => match p.get("orderLinkId") {
             Some(id) => {
-                let list: Vec<Value> = match find(&fake, id) {
-                    Some(i) if fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() => {
+                let list: Vec<Value> = match fake.book.find(id) {
+                    Some(i)
+                        if fake.faults.first() == Some(&Fault::StaleQuery)
+                            && fake.book.orders[i].previous.is_some() =>
+                    {
                         fake.faults.remove(0);
-                        vec![order_json(fake.orders[i].previous.as_ref().unwrap())]
+                        vec![order_json(fake.book.orders[i].previous.as_ref().unwrap())]
                     }
-                    Some(i) => vec![order_json(&fake.orders[i])],
+                    Some(i) => vec![order_json(&fake.book.orders[i])],
                     None => vec![],
                 };
                 ok(json!({"category": "spot", "list": list}))
             }
             None => {
-                let list: Vec<Value> = fake
-                    .orders
-                    .iter()
-                    .filter(|o| matches!(o.status, "New" | "PartiallyFilled"))
-                    .map(order_json)
-                    .collect();
+                let list: Vec<Value> = fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect();
                 ok(json!({"category": "spot", "list": list}))
             }
         },
-        ("GET", "/v5/execution/list") => ok(json!({"category": "spot", "list": fake.execs.clone()})),
+        ("GET", "/v5/execution/list") => {
+            ok(json!({"category": "spot", "list": fake.book.trades.iter().map(trade_json).collect::<Vec<_>>()}))
+        }
         _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
     };
     (resp, None)
@@ -336,5 +275,5 @@ pub fn client(url: &str, secret: &str) -> BybitSpot {
 }
 
 pub fn funded() -> Fake {
-    Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.17), ..Default::default() }
+    Fake { book: Book::funded(dec!(10000), dec!(43250.17)), ..Default::default() }
 }

@@ -22,6 +22,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use super::book::{Book, Order, OrderState, Trade};
+
 pub const KEY: &str = "coindcx-test-key";
 pub const SECRET: &str = "coindcx-test-secret";
 
@@ -37,26 +39,9 @@ pub enum Fault {
     StaleQuery,
 }
 
-#[derive(Clone, Debug)]
-pub struct Order {
-    pub client_id: String,
-    pub side: &'static str,
-    pub kind: &'static str,
-    pub price: Decimal,
-    pub qty: Decimal,
-    pub filled: Decimal,
-    pub value: Decimal,
-    pub status: &'static str,
-    previous: Option<Box<Order>>,
-}
-
 #[derive(Default)]
 pub struct Fake {
-    pub orders: Vec<Order>,
-    pub trades: Vec<Value>,
-    pub usdt: Decimal,
-    pub btc: Decimal,
-    pub price: Decimal,
+    pub book: Book,
     pub skew_ms: i64,
     pub faults: Vec<Fault>,
     pub requests: usize,
@@ -81,47 +66,31 @@ fn ok(v: Value) -> Response {
     (StatusCode::OK, v.to_string()).into_response()
 }
 
+/// Numbers as JSON numbers, the remaining quantity as a string.
 fn order_json(o: &Order) -> Value {
-    let avg = if o.filled.is_zero() { Decimal::ZERO } else { o.value / o.filled };
-    json!({"id": format!("uuid-{}", o.client_id), "client_order_id": o.client_id, "market": "BTCUSDT",
-           "order_type": o.kind, "side": o.side, "status": o.status, "price_per_unit": num(o.price),
-           "total_quantity": num(o.qty), "remaining_quantity": (o.qty - o.filled).to_string(),
-           "avg_price": num(avg), "fee_amount": 0, "updated_at": now()})
+    let status = match o.state {
+        OrderState::New => "open",
+        OrderState::Partial => "partially_filled",
+        OrderState::Filled => "filled",
+        OrderState::Canceled if o.filled.is_zero() => "cancelled",
+        OrderState::Canceled => "partially_cancelled",
+    };
+    json!({"id": format!("uuid-{}", o.id), "client_order_id": o.id, "market": "BTCUSDT",
+           "order_type": if o.limit { "limit_order" } else { "market_order" }, "side": if o.buy { "buy" } else { "sell" },
+           "status": status, "price_per_unit": num(o.price), "total_quantity": num(o.qty),
+           "remaining_quantity": (o.qty - o.filled).to_string(), "avg_price": num(o.average()), "fee_amount": 0,
+           "updated_at": now()})
 }
 
-fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
-    let before = fake.orders[i].clone();
-    let o = &mut fake.orders[i];
-    o.previous = Some(Box::new(Order { previous: None, ..before }));
-    o.filled += qty;
-    o.value += price * qty;
-    o.status = if o.filled == o.qty { "filled" } else { "partially_filled" };
-    let (buy, id) = (o.side == "buy", o.client_id.clone());
-    if buy {
-        fake.btc += qty;
-        fake.usdt -= price * qty;
-    } else {
-        fake.btc -= qty;
-        fake.usdt += price * qty;
-    }
-    let n = fake.trades.len();
-    fake.trades.push(json!({"id": n + 1, "order_id": format!("uuid-{id}"), "client_order_id": id,
-        "side": if buy { "buy" } else { "sell" }, "fee_amount": "0", "quantity": num(qty), "price": num(price),
-        "symbol": "BTCUSDT", "timestamp": now()}));
+fn trade_json(t: &Trade) -> Value {
+    json!({"id": t.n, "order_id": format!("uuid-{}", t.order), "client_order_id": t.order,
+           "side": if t.buy { "buy" } else { "sell" }, "fee_amount": "0", "quantity": num(t.qty), "price": num(t.price),
+           "symbol": "BTCUSDT", "timestamp": now()})
 }
 
-/// Moves the scripted price; resting limits it reaches fill (half first).
+/// Moves the scripted price (see [`Book::move_price`]).
 pub fn move_price(fake: &mut Fake, price: Decimal) {
-    fake.price = price;
-    for i in 0..fake.orders.len() {
-        let o = fake.orders[i].clone();
-        let reached = (o.side == "buy" && price <= o.price) || (o.side == "sell" && price >= o.price);
-        if o.kind == "limit_order" && reached && matches!(o.status, "open" | "partially_filled") {
-            let open = o.qty - o.filled;
-            let part = if o.status == "open" { (open / dec!(2)).round_dp(5) } else { open };
-            fill(fake, i, o.price, part);
-        }
-    }
+    fake.book.move_price(price);
 }
 
 #[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
@@ -178,13 +147,12 @@ fn handle_sync(
     } else {
         Value::Null
     };
-    let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.client_id == id);
     let resp = match (method.as_str(), path) {
         ("GET", "/exchange/v1/markets_details") => ok(json!([{"coindcx_name": "BTCUSDT", "pair": "B-BTC_USDT",
             "base_currency_short_name": "USDT", "target_currency_short_name": "BTC", "min_quantity": 0.00001,
             "max_quantity": 9000, "min_notional": 5, "base_currency_precision": 2, "target_currency_precision": 5,
             "step": 0.00001, "status": "active"}])),
-        ("GET", "/exchange/ticker") => ok(json!([{"market": "BTCUSDT", "last_price": fake.price.to_string()}])),
+        ("GET", "/exchange/ticker") => ok(json!([{"market": "BTCUSDT", "last_price": fake.book.price.to_string()}])),
         ("GET", "/market_data/candles") => {
             let start: i64 = q.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
             let end: i64 = q.get("endTime").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
@@ -203,45 +171,26 @@ fn handle_sync(
             ok(Value::Array(rows))
         }
         ("POST", "/exchange/v1/users/balances") => ok(json!([
-            {"currency": "BTC", "balance": num(fake.btc), "locked_balance": 0},
-            {"currency": "USDT", "balance": fake.usdt.to_string(), "locked_balance": "0"}])),
+            {"currency": "BTC", "balance": num(fake.book.btc), "locked_balance": 0},
+            {"currency": "USDT", "balance": fake.book.usdt.to_string(), "locked_balance": "0"}])),
         ("POST", "/exchange/v1/orders/create") => {
             let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
-            if find(&fake, &id).is_some() {
+            if fake.book.find(&id).is_some() {
                 return (err(StatusCode::UNPROCESSABLE_ENTITY, "client_order_id already exists"), None);
             }
             let qty = b["total_quantity"].as_str().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default();
-            let limit = b["order_type"] == "limit_order";
-            let price = if limit {
-                b["price_per_unit"].as_str().and_then(|v| Decimal::from_str(v).ok()).unwrap_or_default()
+            let limit = if b["order_type"] == "limit_order" {
+                b["price_per_unit"].as_str().and_then(|v| Decimal::from_str(v).ok())
             } else {
-                Decimal::ZERO
+                None
             };
-            let px = if limit { price } else { fake.price };
-            if qty * px < dec!(5) {
+            if qty * limit.unwrap_or(fake.book.price) < dec!(5) {
                 return (err(StatusCode::UNPROCESSABLE_ENTITY, "Total should be more than min notional 5 USDT"), None);
             }
-            let side = if b["side"] == "buy" { "buy" } else { "sell" };
-            if (side == "buy" && px * qty > fake.usdt) || (side == "sell" && qty > fake.btc) {
+            let Some(i) = fake.book.place(&id, b["side"] == "buy", limit, qty) else {
                 return (err(StatusCode::UNPROCESSABLE_ENTITY, "Insufficient funds"), None);
-            }
-            fake.orders.push(Order {
-                client_id: id,
-                side,
-                kind: if limit { "limit_order" } else { "market_order" },
-                price,
-                qty,
-                filled: Decimal::ZERO,
-                value: Decimal::ZERO,
-                status: "open",
-                previous: None,
-            });
-            let i = fake.orders.len() - 1;
-            if !limit {
-                let px = fake.price;
-                fill(&mut fake, i, px, qty);
-            }
-            let answer = json!({"orders": [order_json(&fake.orders[i])]});
+            };
+            let answer = json!({"orders": [order_json(&fake.book.orders[i])]});
             match fake.faults.first().copied() {
                 Some(Fault::ServerErrorAfterAccept) => {
                     fake.faults.remove(0);
@@ -257,35 +206,30 @@ fn handle_sync(
         }
         ("POST", "/exchange/v1/orders/cancel") => {
             let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
-            match find(&fake, &id) {
-                Some(i) if matches!(fake.orders[i].status, "open" | "partially_filled") => {
-                    let before = fake.orders[i].clone();
-                    fake.orders[i].previous = Some(Box::new(Order { previous: None, ..before }));
-                    fake.orders[i].status =
-                        if fake.orders[i].filled.is_zero() { "cancelled" } else { "partially_cancelled" };
-                    ok(json!({"message": "success", "status": 200, "code": 200}))
-                }
+            match fake.book.find(&id) {
+                Some(i) if fake.book.cancel(i) => ok(json!({"message": "success", "status": 200, "code": 200})),
                 _ => err(StatusCode::NOT_FOUND, "Order not found"),
             }
         }
         ("POST", "/exchange/v1/orders/status") => {
             let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
-            match find(&fake, &id) {
-                Some(i) if fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() => {
+            match fake.book.find(&id) {
+                Some(i)
+                    if fake.faults.first() == Some(&Fault::StaleQuery) && fake.book.orders[i].previous.is_some() =>
+                {
                     fake.faults.remove(0);
-                    ok(order_json(fake.orders[i].previous.as_ref().unwrap()))
+                    ok(order_json(fake.book.orders[i].previous.as_ref().unwrap()))
                 }
-                Some(i) => ok(order_json(&fake.orders[i])),
+                Some(i) => ok(order_json(&fake.book.orders[i])),
                 None => err(StatusCode::NOT_FOUND, "Order not found"),
             }
         }
-        ("POST", "/exchange/v1/orders/active_orders") => ok(json!({"orders": fake
-            .orders
-            .iter()
-            .filter(|o| matches!(o.status, "open" | "partially_filled"))
-            .map(order_json)
-            .collect::<Vec<_>>()})),
-        ("POST", "/exchange/v1/orders/trade_history") => ok(Value::Array(fake.trades.clone())),
+        ("POST", "/exchange/v1/orders/active_orders") => {
+            ok(json!({"orders": fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect::<Vec<_>>()}))
+        }
+        ("POST", "/exchange/v1/orders/trade_history") => {
+            ok(Value::Array(fake.book.trades.iter().map(trade_json).collect()))
+        }
         _ => err(StatusCode::NOT_FOUND, "no such endpoint"),
     };
     (resp, None)
@@ -312,5 +256,5 @@ pub fn client(url: &str, secret: &str) -> CoinDcxSpot {
 }
 
 pub fn funded() -> Fake {
-    Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.17), ..Default::default() }
+    Fake { book: Book::funded(dec!(10000), dec!(43250.17)), ..Default::default() }
 }

@@ -21,6 +21,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use super::book::{Book, Order, OrderState, Trade};
+
 pub const KEY: &str = "okx-test-key";
 pub const SECRET: &str = "okx-test-secret";
 pub const PASSPHRASE: &str = "okx-test-passphrase";
@@ -37,26 +39,9 @@ pub enum Fault {
     StaleQuery,
 }
 
-#[derive(Clone, Debug)]
-pub struct Order {
-    pub cl_id: String,
-    pub side: &'static str,
-    pub kind: &'static str,
-    pub price: Decimal,
-    pub qty: Decimal,
-    pub filled: Decimal,
-    pub value: Decimal,
-    pub state: &'static str,
-    previous: Option<Box<Order>>,
-}
-
 #[derive(Default)]
 pub struct Fake {
-    pub orders: Vec<Order>,
-    pub fills: Vec<Value>,
-    pub usdt: Decimal,
-    pub btc: Decimal,
-    pub price: Decimal,
+    pub book: Book,
     pub skew_ms: i64,
     pub faults: Vec<Fault>,
     pub requests: usize,
@@ -88,46 +73,28 @@ fn params(q: &str) -> HashMap<String, String> {
 }
 
 fn order_json(o: &Order) -> Value {
-    let avg = if o.filled.is_zero() { Decimal::ZERO } else { o.value / o.filled };
-    json!({"instId": "BTC-USDT", "clOrdId": o.cl_id, "ordId": format!("9{}", o.cl_id.len()), "side": o.side,
-           "ordType": o.kind, "px": if o.kind == "limit" { o.price.to_string() } else { String::new() },
-           "sz": o.qty.to_string(), "accFillSz": o.filled.to_string(), "avgPx": avg.normalize().to_string(),
-           "state": o.state, "uTime": now().to_string()})
+    let state = match o.state {
+        OrderState::New => "live",
+        OrderState::Partial => "partially_filled",
+        OrderState::Filled => "filled",
+        OrderState::Canceled => "canceled",
+    };
+    json!({"instId": "BTC-USDT", "clOrdId": o.id, "ordId": "1", "side": if o.buy { "buy" } else { "sell" },
+           "ordType": if o.limit { "limit" } else { "market" },
+           "px": if o.limit { o.price.to_string() } else { String::new() },
+           "sz": o.qty.to_string(), "accFillSz": o.filled.to_string(), "avgPx": o.average().normalize().to_string(),
+           "state": state, "uTime": now().to_string()})
 }
 
-fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
-    let before = fake.orders[i].clone();
-    let o = &mut fake.orders[i];
-    o.previous = Some(Box::new(Order { previous: None, ..before }));
-    o.filled += qty;
-    o.value += price * qty;
-    o.state = if o.filled == o.qty { "filled" } else { "partially_filled" };
-    let (buy, id) = (o.side == "buy", o.cl_id.clone());
-    if buy {
-        fake.btc += qty;
-        fake.usdt -= price * qty;
-    } else {
-        fake.btc -= qty;
-        fake.usdt += price * qty;
-    }
-    let n = fake.fills.len();
-    fake.fills.push(json!({"instId": "BTC-USDT", "clOrdId": id, "tradeId": format!("{}", n + 1),
-        "ts": now().to_string(), "side": if buy { "buy" } else { "sell" }, "fillPx": price.to_string(),
-        "fillSz": qty.to_string(), "fee": "0", "feeCcy": "USDT"}));
+fn trade_json(t: &Trade) -> Value {
+    json!({"instId": "BTC-USDT", "clOrdId": t.order, "tradeId": t.n.to_string(), "ts": now().to_string(),
+           "side": if t.buy { "buy" } else { "sell" }, "fillPx": t.price.to_string(), "fillSz": t.qty.to_string(),
+           "fee": "0", "feeCcy": "USDT"})
 }
 
-/// Moves the scripted price; resting limits it reaches fill (half first).
+/// Moves the scripted price (see [`Book::move_price`]).
 pub fn move_price(fake: &mut Fake, price: Decimal) {
-    fake.price = price;
-    for i in 0..fake.orders.len() {
-        let o = fake.orders[i].clone();
-        let reached = (o.side == "buy" && price <= o.price) || (o.side == "sell" && price >= o.price);
-        if o.kind == "limit" && reached && matches!(o.state, "live" | "partially_filled") {
-            let open = o.qty - o.filled;
-            let part = if o.state == "live" { (open / dec!(2)).round_dp(5) } else { open };
-            fill(fake, i, o.price, part);
-        }
-    }
+    fake.book.move_price(price);
 }
 
 #[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
@@ -182,7 +149,6 @@ fn handle_sync(
         }
     }
     let b: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let find = |fake: &Fake, id: &str| fake.orders.iter().position(|o| o.cl_id == id);
     let resp = match (method.as_str(), path) {
         ("GET", "/api/v5/public/time") => ok(json!([{"ts": (now() + fake.skew_ms).to_string()}])),
         ("GET", "/api/v5/public/instruments") => {
@@ -192,7 +158,7 @@ fn handle_sync(
             ok(json!([{"instType": "SPOT", "instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT",
                        "tickSz": "0.1", "lotSz": "0.00000001", "minSz": "0.00001", "maxLmtSz": "9999999999"}]))
         }
-        ("GET", "/api/v5/market/ticker") => ok(json!([{"instId": "BTC-USDT", "last": fake.price.to_string()}])),
+        ("GET", "/api/v5/market/ticker") => ok(json!([{"instId": "BTC-USDT", "last": fake.book.price.to_string()}])),
         ("GET", "/api/v5/market/candles") => {
             let after: i64 = p.get("after").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
             let limit: usize = p.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(300);
@@ -219,43 +185,24 @@ fn handle_sync(
             ok(Value::Array(rows))
         }
         ("GET", "/api/v5/account/balance") => ok(json!([{"details": [
-            {"ccy": "BTC", "availBal": fake.btc.to_string(), "frozenBal": "0"},
-            {"ccy": "USDT", "availBal": fake.usdt.to_string(), "frozenBal": "0"}]}])),
+            {"ccy": "BTC", "availBal": fake.book.btc.to_string(), "frozenBal": "0"},
+            {"ccy": "USDT", "availBal": fake.book.usdt.to_string(), "frozenBal": "0"}]}])),
         ("POST", "/api/v5/trade/order") => {
             let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|c| c.is_ascii_alphanumeric()) {
                 return (order_fail(&id, "51000", "Parameter clOrdId error"), None);
             }
-            if find(&fake, &id).is_some() {
+            if fake.book.find(&id).is_some() {
                 return (order_fail(&id, "51016", "Duplicated clOrdId"), None);
             }
             let qty: Decimal = b["sz"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default();
-            let limit = b["ordType"] == "limit";
-            let price: Decimal =
-                if limit { b["px"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default() } else { Decimal::ZERO };
-            let px = if limit { price } else { fake.price };
+            let limit: Option<Decimal> =
+                if b["ordType"] == "limit" { b["px"].as_str().and_then(|v| v.parse().ok()) } else { None };
             if qty < dec!(0.00001) {
                 return (order_fail(&id, "51020", "Your order should meet or exceed the minimum order amount."), None);
             }
-            let side = if b["side"] == "buy" { "buy" } else { "sell" };
-            if (side == "buy" && px * qty > fake.usdt) || (side == "sell" && qty > fake.btc) {
+            if fake.book.place(&id, b["side"] == "buy", limit, qty).is_none() {
                 return (order_fail(&id, "51008", "Order failed. Insufficient balance"), None);
-            }
-            fake.orders.push(Order {
-                cl_id: id.clone(),
-                side,
-                kind: if limit { "limit" } else { "market" },
-                price,
-                qty,
-                filled: Decimal::ZERO,
-                value: Decimal::ZERO,
-                state: "live",
-                previous: None,
-            });
-            let i = fake.orders.len() - 1;
-            if !limit {
-                let px = fake.price;
-                fill(&mut fake, i, px, qty);
             }
             let answer = json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}]);
             match fake.faults.first().copied() {
@@ -273,31 +220,28 @@ fn handle_sync(
         }
         ("POST", "/api/v5/trade/cancel-order") => {
             let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
-            match find(&fake, &id) {
-                Some(i) if matches!(fake.orders[i].state, "live" | "partially_filled") => {
-                    let before = fake.orders[i].clone();
-                    fake.orders[i].previous = Some(Box::new(Order { previous: None, ..before }));
-                    fake.orders[i].state = "canceled";
-                    ok(json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}]))
-                }
+            match fake.book.find(&id) {
+                Some(i) if fake.book.cancel(i) => ok(json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}])),
                 _ => order_fail(&id, "51603", "Order does not exist"),
             }
         }
         ("GET", "/api/v5/trade/order") => {
             let id = p.get("clOrdId").cloned().unwrap_or_default();
-            match find(&fake, &id) {
-                Some(i) if fake.faults.first() == Some(&Fault::StaleQuery) && fake.orders[i].previous.is_some() => {
+            match fake.book.find(&id) {
+                Some(i)
+                    if fake.faults.first() == Some(&Fault::StaleQuery) && fake.book.orders[i].previous.is_some() =>
+                {
                     fake.faults.remove(0);
-                    ok(json!([order_json(fake.orders[i].previous.as_ref().unwrap())]))
+                    ok(json!([order_json(fake.book.orders[i].previous.as_ref().unwrap())]))
                 }
-                Some(i) => ok(json!([order_json(&fake.orders[i])])),
+                Some(i) => ok(json!([order_json(&fake.book.orders[i])])),
                 None => fail("51603", "Order does not exist"),
             }
         }
-        ("GET", "/api/v5/trade/orders-pending") => ok(Value::Array(
-            fake.orders.iter().filter(|o| matches!(o.state, "live" | "partially_filled")).map(order_json).collect(),
-        )),
-        ("GET", "/api/v5/trade/fills") => ok(Value::Array(fake.fills.clone())),
+        ("GET", "/api/v5/trade/orders-pending") => {
+            ok(Value::Array(fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect()))
+        }
+        ("GET", "/api/v5/trade/fills") => ok(Value::Array(fake.book.trades.iter().map(trade_json).collect())),
         _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
     };
     (resp, None)
@@ -323,5 +267,5 @@ pub fn client(url: &str, secret: &str) -> OkxSpot {
 }
 
 pub fn funded() -> Fake {
-    Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.1), ..Default::default() }
+    Fake { book: Book::funded(dec!(10000), dec!(43250.1)), ..Default::default() }
 }

@@ -1,3 +1,4 @@
+pub mod book;
 pub mod crashy;
 pub mod fake_binance;
 pub mod fake_bybit;
