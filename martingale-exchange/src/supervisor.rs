@@ -275,9 +275,6 @@ impl Supervisor {
         if self.bots.contains_key(&key) {
             return Err(SupervisorError::Duplicate(key));
         }
-        if spec.key.bot.as_str().is_empty() {
-            return Err(SupervisorError::Invalid { key, reason: "empty bot id".into() });
-        }
         spec.bot.validate().map_err(|e| SupervisorError::Invalid { key: key.clone(), reason: e.to_string() })?;
         if spec.credentials.is_some() && self.shared.credentials.is_none() {
             return Err(SupervisorError::NoCredentialStore(key));

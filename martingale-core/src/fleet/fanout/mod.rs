@@ -194,6 +194,14 @@ pub enum Skip {
     /// The scaled ladder cannot be planned at this entry.
     #[error("{0}")]
     Ladder(LadderError),
+    /// The subscriber's ladder trades the other side.
+    #[error("the ladder is {ladder:?}, the signal {signal:?}")]
+    WrongSide {
+        /// The ladder's side.
+        ladder: Side,
+        /// The signal's side.
+        signal: Side,
+    },
 }
 
 /// A subscriber's orders for one signal.
@@ -459,10 +467,7 @@ fn allocate(sub: &Subscriber, prep: &Prepared, signal: &Signal, prices: &Prices)
         }
         Prepared::Ladder { strategy } => {
             if strategy.side != signal.side {
-                return Err(Skip::Ladder(LadderError::Budget {
-                    funds: Decimal::ZERO,
-                    reason: format!("the ladder is {:?}, the signal {:?}", strategy.side, signal.side),
-                }));
+                return Err(Skip::WrongSide { ladder: strategy.side, signal: signal.side });
             }
             // The base order exactly as the subscriber's engine would size it.
             let quantity = order_quantity(strategy.base_order, prices.entry, &sub.rules, 0).map_err(|e| match e {

@@ -113,7 +113,10 @@ fn ladders_scale_to_each_subscribers_capital() {
     // 20 quote cannot fund the ladder: its base order is below the minimum notional.
     assert!(matches!(out[2], Err(Skip::BelowMinimum { level: 0, .. })), "{:?}", out[2]);
     // A short signal does not fit a long ladder.
-    assert!(matches!(book.fan_out(&signal(Side::Short, dec!(100), None, None)).unwrap()[0], Err(Skip::Ladder(_))));
+    assert!(matches!(
+        book.fan_out(&signal(Side::Short, dec!(100), None, None)).unwrap()[0],
+        Err(Skip::WrongSide { ladder: Side::Long, signal: Side::Short })
+    ));
 }
 
 #[test]
