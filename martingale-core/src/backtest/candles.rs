@@ -154,7 +154,7 @@ impl Candles {
                 return Err(CandleError::TimeNotIncreasing { row: i, time: time[i], previous: time[i - 1] });
             }
         }
-        let f = |v: &[Decimal]| v.iter().map(|d| super::metrics::to_f64(*d)).collect::<Vec<_>>();
+        let f = |v: &[Decimal]| v.iter().map(|d| super::equity::to_f64(*d)).collect::<Vec<_>>();
         let (low_f, high_f) = (f(&low), f(&high));
         let blk_low = low_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::INFINITY, f64::min)).collect();
         let blk_high = high_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();

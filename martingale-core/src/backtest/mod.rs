@@ -18,8 +18,11 @@
 //! events inside a candle share its last millisecond).
 
 mod candles;
+mod drawdown;
 mod driver;
+mod equity;
 mod metrics;
+mod returns;
 mod runner;
 mod sim;
 pub mod sweep;

@@ -6,7 +6,8 @@ use thiserror::Error;
 
 use super::candles::{Candles, BLOCK};
 use super::driver::Driver;
-use super::metrics::{to_f64, EquityState, EquityTracker, Metrics};
+use super::equity::{to_f64, EquityPath, EquityState};
+use super::metrics::Metrics;
 use super::sim::FillRecord;
 use crate::config::{BotFile, ConfigError};
 use crate::engine::{BotId, Command, Engine, EngineError, Event, ExitKind, Phase, PhaseKind, TimeMs};
@@ -194,7 +195,7 @@ struct Run<'a> {
     initial: Decimal,
     funds_required: Option<Decimal>,
     first_open: Decimal,
-    tracker: EquityTracker,
+    path: EquityPath,
     state: EquityState,
     deals: Vec<DealRecord>,
     deal_start: Vec<(u32, usize)>,
@@ -230,7 +231,7 @@ impl<'a> Run<'a> {
             initial,
             funds_required: None,
             first_open,
-            tracker: EquityTracker::new(initial),
+            path: EquityPath::new(initial),
             state: EquityState::new(initial, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, false),
             deals: Vec::new(),
             deal_start: Vec::new(),
@@ -254,9 +255,10 @@ impl<'a> Run<'a> {
                         p > b.down && p < b.up
                     });
                     if prev_ok {
-                        let (end, worst) = self.scan(i, b);
+                        let end = self.scan(i, b);
                         if end > i {
-                            self.tracker.push_run(c, i..end, worst);
+                            // Nothing changes in candles i..end: the equity
+                            // path's current segment covers them.
                             prev_close = Some(c.closes()[end - 1]);
                             i = end;
                             continue;
@@ -319,45 +321,34 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// First candle from `from` that cannot be skipped, and the worst price
-    /// (lowest low for a long, highest high for a short) of those skipped.
-    fn scan(&self, from: usize, b: Bounds) -> (usize, f64) {
+    /// First candle from `from` that cannot be skipped.
+    fn scan(&self, from: usize, b: Bounds) -> usize {
         let c = self.candles;
-        let n = c.len();
-        let long = self.state.uq_f >= 0.0;
+        // Times increase strictly: `until` becomes an index bound, so the
+        // loops below never touch the time column.
+        let n = if b.until == TimeMs::MAX { c.len() } else { c.times().partition_point(|t| *t < b.until) };
         let signals = self.opts.signals.as_deref();
-        let ok = |j: usize| {
-            c.low_f[j] > b.down && c.high_f[j] < b.up && c.times()[j] < b.until && signals.is_none_or(|s| !s[j])
-        };
-        let mut worst = if long { f64::INFINITY } else { f64::NEG_INFINITY };
-        let take = |j: usize, worst: &mut f64| {
-            *worst = if long { worst.min(c.low_f[j]) } else { worst.max(c.high_f[j]) };
-        };
+        let ok = |j: usize| c.low_f[j] > b.down && c.high_f[j] < b.up && signals.is_none_or(|s| !s[j]);
         let mut j = from;
         while j < n && !j.is_multiple_of(BLOCK) {
             if !ok(j) {
-                return (j, worst);
+                return j;
             }
-            take(j, &mut worst);
             j += 1;
         }
         if signals.is_none() {
             while j + BLOCK <= n {
                 let k = j / BLOCK;
-                let last = j + BLOCK - 1;
-                if c.blk_low[k] > b.down && c.blk_high[k] < b.up && c.times()[last] < b.until {
-                    worst = if long { worst.min(c.blk_low[k]) } else { worst.max(c.blk_high[k]) };
-                    j += BLOCK;
-                } else {
+                if !(c.blk_low[k] > b.down && c.blk_high[k] < b.up) {
                     break;
                 }
+                j += BLOCK;
             }
         }
         while j < n && ok(j) {
-            take(j, &mut worst);
             j += 1;
         }
-        (j, worst)
+        j
     }
 
     fn process(&mut self, driver: &mut Driver<'_>, i: usize, prev_close: Option<Decimal>) -> Result<(), EngineError> {
@@ -407,8 +398,10 @@ impl<'a> Run<'a> {
             driver.recorded.fills.clear();
         }
         let deal_seen = before || newly_closed || self.state.in_deal;
-        self.tracker.set_state(self.state);
-        self.tracker.push(self.candles, i, deal_seen);
+        self.path.set(i, self.state);
+        if deal_seen && !self.state.in_deal {
+            self.path.deal_seen();
+        }
         if self.opts.record_equity {
             self.equity.push(self.state.a + self.state.q * candle.close);
         }
@@ -440,7 +433,7 @@ impl<'a> Run<'a> {
                 unrealized_pnl: d.position.unrealized_pnl(last_close),
             }
         });
-        let stats = self.tracker.finish(self.interval);
+        let stats = self.path.stats(candles, self.interval);
         let totals = engine.totals();
         let funds = self
             .funds_required
@@ -475,7 +468,7 @@ impl<'a> Run<'a> {
             max_drawdown: stats.max_drawdown,
             max_drawdown_pct: stats.max_drawdown_pct,
             max_unrealized_loss: stats.max_unrealized_loss.max(Decimal::ZERO),
-            time_in_deal_pct: (Decimal::from(self.tracker.in_deal_candles) * hundred / Decimal::from(candles.len()))
+            time_in_deal_pct: (Decimal::from(stats.in_deal_candles) * hundred / Decimal::from(candles.len()))
                 .round_dp(4),
             sharpe: stats.sharpe,
             sortino: stats.sortino,

@@ -1,0 +1,273 @@
+//! Exact maximum drawdown and maximum unrealized loss over an equity path.
+//!
+//! Equity `a + q * close` and the open deal's P&L `ua + uq * worst` are
+//! exact `Decimal` values; computing them at every candle would dominate a
+//! backtest. Their `f64` images (within ~1e-16 relative) filter the candles
+//! instead: a block of 64 candles whose extreme closes cannot set a new peak
+//! or a drawdown near the maximum is passed over whole; inside other blocks
+//! chunks of four are tested the same way; only the single candles that pass
+//! every filter (with a margin `TOL` far above `f64` rounding) are computed
+//! in `Decimal`. The filters only ever let more candles through, never
+//! fewer, so the figures are exactly those of a per-candle `Decimal` loop.
+
+use std::ops::Range;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::candles::{Candles, BLOCK};
+use super::equity::{fmax, fmin, EquityState};
+
+/// Relative margin of the `f64` filters: far above `f64` rounding of these
+/// sums (~1e-16) and far below any money difference that matters.
+const TOL: f64 = 1e-9;
+
+/// Running peak, drawdown and unrealized-loss minimum.
+#[derive(Debug, Clone)]
+pub(crate) struct Drawdown {
+    /// The segment being visited, counted from 1.
+    epoch: u64,
+    state: EquityState,
+    // Peak: its f64 value, candle and the epoch and exact state (a, q) of
+    // its segment; the exact value is computed when first needed.
+    has_peak: bool,
+    peak_f: f64,
+    peak_index: usize,
+    peak_epoch: u64,
+    peak_state: (Decimal, Decimal),
+    peak_exact: Option<Decimal>,
+    max_dd: Decimal,
+    max_dd_f: f64,
+    max_dd_pct: Decimal,
+    max_dd_pct_f: f64,
+    min_unreal: Decimal,
+    min_unreal_f: f64,
+}
+
+impl Drawdown {
+    pub fn new() -> Self {
+        let zero = Decimal::ZERO;
+        Drawdown {
+            epoch: 0,
+            state: EquityState::new(zero, zero, zero, zero, false),
+            has_peak: false,
+            peak_f: 0.0,
+            peak_index: 0,
+            peak_epoch: 0,
+            peak_state: (zero, zero),
+            peak_exact: None,
+            max_dd: zero,
+            max_dd_f: 0.0,
+            max_dd_pct: zero,
+            max_dd_pct_f: 0.0,
+            min_unreal: zero,
+            min_unreal_f: 0.0,
+        }
+    }
+
+    /// Maximum drawdown (quote), its percent of the peak, and the lowest
+    /// unrealized P&L seen (zero or negative).
+    pub fn finish(&self) -> (Decimal, Decimal, Decimal) {
+        (self.max_dd, self.max_dd_pct, self.min_unreal)
+    }
+
+    /// Candles `range` of one segment, whose state is `s`.
+    pub fn run(&mut self, c: &Candles, s: &EquityState, range: Range<usize>) {
+        self.epoch += 1;
+        self.state = *s;
+        let (start, end) = (range.start, range.end);
+        let mut i = start;
+        while i < end && i % 4 != 0 {
+            self.check(c, i, self.equity(c, i));
+            i += 1;
+        }
+        while i + 4 <= end {
+            if i.is_multiple_of(BLOCK) && i + BLOCK <= end && self.block_quiet(c, i / BLOCK) {
+                i += BLOCK;
+                continue;
+            }
+            self.four(c, i);
+            i += 4;
+        }
+        while i < end {
+            self.check(c, i, self.equity(c, i));
+            i += 1;
+        }
+    }
+
+    #[inline(always)]
+    fn equity(&self, c: &Candles, i: usize) -> f64 {
+        self.state.a_f + self.state.q_f * c.close_f[i]
+    }
+
+    /// True when no candle whose closes lie in `[cmin, cmax]` can set a new
+    /// peak or a drawdown the per-candle check would look at.
+    #[inline(always)]
+    fn quiet(&self, cmin: f64, cmax: f64) -> bool {
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        let (e1, e2) = (a + q * cmin, a + q * cmax);
+        let (hi, lo) = (fmax(e1, e2), fmin(e1, e2));
+        // `check` uses a tolerance growing with the close: compare with the
+        // smallest tolerance where a larger one would let a candle through,
+        // and with the largest where a smaller one would.
+        let tol_min = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmin;
+        let tol_max = TOL * (a.abs() + 1.0) + TOL * q.abs() * cmax;
+        let flat_at_peak = q == 0.0 && self.state.q.is_zero() && self.peak_epoch == self.epoch;
+        self.has_peak
+            && hi <= self.peak_f + tol_min
+            && (self.peak_f - hi > tol_max || flat_at_peak)
+            && self.peak_f - lo <= self.max_dd_f - tol_max
+            && self.peak_f - lo <= (self.max_dd_pct_f - TOL) * self.peak_f
+    }
+
+    #[inline]
+    fn block_quiet(&self, c: &Candles, k: usize) -> bool {
+        let (cmin, cmax) = c.blk_close[k];
+        self.quiet(cmin, cmax)
+    }
+
+    /// Four candles from `i`: one test for all, single checks if it fails.
+    #[inline(always)]
+    fn four(&mut self, c: &Candles, i: usize) {
+        let Some(cl) = c.close_f.get(i..i + 4) else { return };
+        let cmax = fmax(fmax(cl[0], cl[1]), fmax(cl[2], cl[3]));
+        let cmin = fmin(fmin(cl[0], cl[1]), fmin(cl[2], cl[3]));
+        if !self.quiet(cmin, cmax) {
+            for k in i..i + 4 {
+                self.check(c, k, self.equity(c, k));
+            }
+        }
+    }
+
+    /// Candle `i` with equity image `e`.
+    #[inline]
+    fn check(&mut self, c: &Candles, i: usize, e: f64) {
+        let close = c.close_f[i];
+        let tol = TOL * (self.state.a_f.abs() + 1.0) + TOL * self.state.q_f.abs() * close;
+        if !self.has_peak || e > self.peak_f + tol {
+            self.set_peak(i, e, None);
+            return;
+        }
+        let dd = self.peak_f - e;
+        let candidate = dd > self.max_dd_f - tol || dd > (self.max_dd_pct_f - TOL) * self.peak_f;
+        if dd <= tol && self.peak_epoch == self.epoch {
+            // Same exact state as the peak: equity is ordered like the close
+            // (reversed for a short), so compare the closes exactly.
+            let q = self.state.q;
+            if q.is_zero() {
+                return; // flat: equal to the peak
+            }
+            let (now, then) = (c.closes()[i], c.closes()[self.peak_index]);
+            if (q > Decimal::ZERO && now > then) || (q < Decimal::ZERO && now < then) {
+                self.set_peak(i, e, None);
+                return;
+            }
+            if now == then || !candidate {
+                return;
+            }
+        } else if dd > tol && !candidate {
+            return;
+        }
+        self.exact(c, i, e);
+    }
+
+    fn set_peak(&mut self, i: usize, e: f64, exact: Option<Decimal>) {
+        self.has_peak = true;
+        self.peak_f = e;
+        self.peak_index = i;
+        if self.peak_epoch != self.epoch {
+            self.peak_epoch = self.epoch;
+            self.peak_state = (self.state.a, self.state.q);
+        }
+        self.peak_exact = exact;
+    }
+
+    fn exact(&mut self, c: &Candles, i: usize, e: f64) {
+        let exact = self.state.a + self.state.q * c.closes()[i];
+        let peak = self.exact_peak(c);
+        if exact > peak {
+            self.set_peak(i, e, Some(exact));
+            return;
+        }
+        let dd = peak - exact;
+        if dd > self.max_dd {
+            self.max_dd = dd;
+            self.max_dd_f = dd.to_f64().unwrap_or(f64::MAX);
+        }
+        if peak > Decimal::ZERO {
+            let pct = dd * Decimal::ONE_HUNDRED / peak;
+            if pct > self.max_dd_pct {
+                self.max_dd_pct = pct;
+                self.max_dd_pct_f = (pct / Decimal::ONE_HUNDRED).to_f64().unwrap_or(f64::MAX);
+            }
+        }
+    }
+
+    fn exact_peak(&mut self, c: &Candles) -> Decimal {
+        if let Some(v) = self.peak_exact {
+            return v;
+        }
+        let (a, q) = self.peak_state;
+        let v = a + q * c.closes()[self.peak_index];
+        self.peak_exact = Some(v);
+        v
+    }
+
+    /// Candles `range` of a segment with a deal open: the open deal's P&L
+    /// at each candle's worst price (low for a long, high for a short).
+    /// `u = ua + uq * w` is below the current minimum `m` exactly when `w`
+    /// is beyond `(m - ua) / uq`; that price, widened by a margin far above
+    /// `f64` rounding, picks the blocks and candles that get the exact check.
+    pub fn unrealized_run(&mut self, c: &Candles, s: &EquityState, range: Range<usize>) {
+        let (ua, uq) = (s.ua_f, s.uq_f);
+        if uq == 0.0 {
+            for i in range {
+                self.unrealized(c, s, i);
+            }
+            return;
+        }
+        let limit = |m: f64| {
+            let w = (m - ua) / uq;
+            let margin = 1e-7 * (w.abs() + 1.0);
+            if uq > 0.0 {
+                w + margin
+            } else {
+                w - margin
+            }
+        };
+        let mut w = limit(self.min_unreal_f);
+        let (mut i, end) = (range.start, range.end);
+        while i < end {
+            // Whole blocks whose extreme cannot reach the limit are skipped.
+            if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
+                let k = i / BLOCK;
+                let reach = if uq > 0.0 { c.blk_low[k] < w } else { c.blk_high[k] > w };
+                if !reach {
+                    i += BLOCK;
+                    continue;
+                }
+            }
+            let hit = if uq > 0.0 { c.low_f[i] < w } else { c.high_f[i] > w };
+            if hit {
+                self.unrealized(c, s, i);
+                w = limit(self.min_unreal_f);
+            }
+            i += 1;
+        }
+    }
+
+    fn unrealized(&mut self, c: &Candles, s: &EquityState, i: usize) {
+        let worst_is_low = s.uq_f >= 0.0;
+        let worst_f = if worst_is_low { c.low_f[i] } else { c.high_f[i] };
+        let u = s.ua_f + s.uq_f * worst_f;
+        let tol = TOL * (s.ua_f.abs() + (s.uq_f * worst_f).abs() + 1.0);
+        if u < self.min_unreal_f + tol {
+            let w = c.get(i).map_or(Decimal::ZERO, |k| if worst_is_low { k.low } else { k.high });
+            let exact = s.ua + s.uq * w;
+            if exact < self.min_unreal {
+                self.min_unreal = exact;
+                self.min_unreal_f = exact.to_f64().unwrap_or(f64::MIN);
+            }
+        }
+    }
+}
