@@ -82,9 +82,17 @@ impl Drawdown {
             i += 1;
         }
         while i + 4 <= end {
-            if i.is_multiple_of(BLOCK) && i + BLOCK <= end && self.block_quiet(c, i / BLOCK) {
-                i += BLOCK;
-                continue;
+            if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
+                let (cmin, cmax) = c.blk_close[i / BLOCK];
+                if self.quiet(cmin, cmax) {
+                    i += BLOCK;
+                    continue;
+                }
+                if self.below_peak(cmin, cmax) {
+                    self.deepest(c, i, i + BLOCK);
+                    i += BLOCK;
+                    continue;
+                }
             }
             self.four(c, i);
             i += 4;
@@ -120,10 +128,32 @@ impl Drawdown {
             && self.peak_f - lo <= (self.max_dd_pct_f - TOL) * self.peak_f
     }
 
-    #[inline]
-    fn block_quiet(&self, c: &Candles, k: usize) -> bool {
-        let (cmin, cmax) = c.blk_close[k];
-        self.quiet(cmin, cmax)
+    /// True when every candle whose close lies in `[cmin, cmax]` is below
+    /// the peak by more than the filter's margin: the peak cannot move, so
+    /// the deepest equity is the largest drawdown (in quote and percent).
+    #[inline(always)]
+    fn below_peak(&self, cmin: f64, cmax: f64) -> bool {
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        let hi = fmax(a + q * cmin, a + q * cmax);
+        let tol_max = TOL * (a.abs() + 1.0) + TOL * q.abs() * fmax(cmin.abs(), cmax.abs());
+        self.has_peak && self.peak_f - hi > tol_max
+    }
+
+    /// Candles `start..end`, all below the peak: only those within twice
+    /// the margin of the lowest equity can hold the exact lowest, so only
+    /// they are checked (in order; the others cannot change anything).
+    fn deepest(&mut self, c: &Candles, start: usize, end: usize) {
+        let Some(closes) = c.close_f.get(start..end) else { return };
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        let low = closes.iter().fold(f64::INFINITY, |m, &x| fmin(m, a + q * x));
+        let cmax = closes.iter().fold(0.0, |m: f64, &x| fmax(m, x.abs()));
+        let limit = low + 2.0 * (TOL * (a.abs() + 1.0) + TOL * q.abs() * cmax);
+        for (k, &x) in closes.iter().enumerate() {
+            let e = a + q * x;
+            if e <= limit {
+                self.check(c, start + k, e);
+            }
+        }
     }
 
     /// Four candles from `i`: one test for all, single checks if it fails.
@@ -242,10 +272,21 @@ impl Drawdown {
             if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
                 let k = i / BLOCK;
                 let reach = if uq > 0.0 { c.blk_low[k] < w } else { c.blk_high[k] > w };
-                if !reach {
-                    i += BLOCK;
-                    continue;
+                if reach {
+                    // `u` is monotone in the worst price: only the candles at
+                    // the block's extreme (within f64 rounding of the exact
+                    // prices) can hold the block's lowest exact `u`.
+                    let (ext, worst) = if uq > 0.0 { (c.blk_low[k], &c.low_f) } else { (c.blk_high[k], &c.high_f) };
+                    let margin = 1e-12 * (ext.abs() + 1.0);
+                    for j in i..i + BLOCK {
+                        if (worst[j] - ext).abs() <= margin {
+                            self.unrealized(c, s, j);
+                        }
+                    }
+                    w = limit(self.min_unreal_f);
                 }
+                i += BLOCK;
+                continue;
             }
             let hit = if uq > 0.0 { c.low_f[i] < w } else { c.high_f[i] > w };
             if hit {

@@ -161,6 +161,7 @@ fn side_by_side(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m:
 /// The sums of the returns of every candle of `closes` along `segs` (sorted
 /// by start, the first starting at 0), from equity `initial` before the
 /// first candle: `(count, sum r, sum r^2, sum min(r, 0)^2)`.
+#[inline(never)]
 pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64, f64, f64) {
     let n = closes.len();
     let len = n.div_ceil(STRIPES).next_multiple_of(4);
