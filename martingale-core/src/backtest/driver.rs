@@ -24,7 +24,7 @@ use crate::{OrderSide, Side};
 pub struct Recorded {
     /// Every closed deal.
     pub deals: Vec<DealReport>,
-    /// Every fill.
+    /// Every fill (unless [`Driver::record_fills`] is off).
     pub fills: Vec<FillRecord>,
     /// Every order placed (only with [`Driver::record_orders`]).
     pub orders: Vec<OrderRequest>,
@@ -57,6 +57,7 @@ pub struct Driver<'e> {
     interval_ms: TimeMs,
     candle: usize,
     record_orders: bool,
+    record_fills: bool,
     fill_count: usize,
     /// What happened so far.
     pub recorded: Recorded,
@@ -81,6 +82,7 @@ impl<'e> Driver<'e> {
             interval_ms,
             candle: 0,
             record_orders: false,
+            record_fills: true,
             fill_count: 0,
             recorded: Recorded::default(),
         }
@@ -89,6 +91,13 @@ impl<'e> Driver<'e> {
     /// Also record every order placed (for audits and tests).
     pub fn record_orders(mut self, on: bool) -> Self {
         self.record_orders = on;
+        self
+    }
+
+    /// Record every fill in [`Recorded::fills`] (on by default; off, fills
+    /// are only counted).
+    pub fn record_fills(mut self, on: bool) -> Self {
+        self.record_fills = on;
         self
     }
 
@@ -142,6 +151,9 @@ impl<'e> Driver<'e> {
             return;
         };
         self.fill_count += 1;
+        if !self.record_fills {
+            return;
+        }
         let Some(deal) = self.engine.deal() else {
             return;
         };

@@ -180,7 +180,7 @@ pub fn backtest(bot: &BotFile, candles: &Candles, opts: &BacktestOptions) -> Res
         source,
     };
     engine.handle(Event::Command { time: TimeMs::MIN, command: Command::Start }).map_err(|e| err(0, e))?;
-    let mut driver = Driver::new(&mut engine, bot.fill, interval);
+    let mut driver = Driver::new(&mut engine, bot.fill, interval).record_fills(opts.record_fills);
     run.walk(&mut driver).map_err(|(i, e)| err(i, e))?;
     let fills = std::mem::take(&mut driver.recorded.fills);
     let fill_count = driver.fill_count();
@@ -396,9 +396,6 @@ impl<'a> Run<'a> {
         }
         self.state = equity_state(e, self.initial);
         driver.recorded.deals.clear();
-        if !self.opts.record_fills {
-            driver.recorded.fills.clear();
-        }
         let deal_seen = before || newly_closed || self.state.in_deal;
         self.path.set(i, self.state);
         if deal_seen && !self.state.in_deal {

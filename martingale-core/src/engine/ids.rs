@@ -9,6 +9,7 @@
 //! most 36 characters of `[A-Za-z0-9_-]`, as Binance, Bybit and OKX accept.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -34,7 +35,7 @@ pub struct InvalidBotId {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct BotId(String);
+pub struct BotId(Arc<str>);
 
 impl BotId {
     /// Validates and wraps a bot id.
@@ -44,7 +45,7 @@ impl BotId {
             && id.len() <= MAX_BOT_ID_LEN
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
-            Ok(BotId(id))
+            Ok(BotId(id.into()))
         } else {
             Err(InvalidBotId { id })
         }
@@ -58,7 +59,7 @@ impl BotId {
     /// A bot id known valid at compile time (internal use).
     pub(crate) fn internal(id: &'static str) -> BotId {
         debug_assert!(BotId::new(id).is_ok());
-        BotId(id.to_string())
+        BotId(id.into())
     }
 }
 
@@ -71,7 +72,7 @@ impl TryFrom<String> for BotId {
 
 impl From<BotId> for String {
     fn from(b: BotId) -> String {
-        b.0
+        b.0.to_string()
     }
 }
 
@@ -127,8 +128,12 @@ impl OrderRole {
 }
 
 /// A client order id (see the module docs for its layout).
+///
+/// Shared, not copied: clones (the book, the reports, the records all hold
+/// one) share one allocation, and comparing two clones is a pointer check.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ClientOrderId(String);
+#[serde(from = "String", into = "String")]
+pub struct ClientOrderId(Arc<str>);
 
 impl ClientOrderId {
     /// Builds the id of order `seq` of deal `deal` of `bot`.
@@ -149,17 +154,29 @@ impl ClientOrderId {
         role.push_code(&mut s);
         s.push('-');
         push_base36(&mut s, seq);
-        ClientOrderId(s)
+        ClientOrderId(s.into())
     }
 
     /// Wraps an id received from an exchange (no validation: used for lookups).
     pub fn from_raw(id: impl Into<String>) -> ClientOrderId {
-        ClientOrderId(id.into())
+        ClientOrderId(id.into().into())
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for ClientOrderId {
+    fn from(s: String) -> ClientOrderId {
+        ClientOrderId(s.into())
+    }
+}
+
+impl From<ClientOrderId> for String {
+    fn from(id: ClientOrderId) -> String {
+        id.0.to_string()
     }
 }
 
