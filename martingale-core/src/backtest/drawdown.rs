@@ -278,8 +278,8 @@ impl Drawdown {
                     // prices) can hold the block's lowest exact `u`.
                     let (ext, worst) = if uq > 0.0 { (c.blk_low[k], &c.low_f) } else { (c.blk_high[k], &c.high_f) };
                     let margin = 1e-12 * (ext.abs() + 1.0);
-                    for j in i..i + BLOCK {
-                        if (worst[j] - ext).abs() <= margin {
+                    for (j, x) in worst.iter().enumerate().skip(i).take(BLOCK) {
+                        if (x - ext).abs() <= margin {
                             self.unrealized(c, s, j);
                         }
                     }

@@ -66,18 +66,6 @@ fn ret(e: f64, prev: f64) -> f64 {
     }
 }
 
-/// Four candles from `at` (a multiple of 4) with equity `a + q * close`.
-#[inline(always)]
-fn chunk(lanes: &mut Lanes, closes: &[f64], at: usize, a: f64, q: f64, prev: f64) -> f64 {
-    let Some(cl) = closes.get(at..at + 4) else { return prev };
-    let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
-    let p = [prev, e[0], e[1], e[2]];
-    for l in 0..4 {
-        lanes.add(l, ret(e[l], p[l]));
-    }
-    e[3]
-}
-
 impl Stream {
     /// First candle of the segment after the current one.
     #[inline(always)]
@@ -123,38 +111,46 @@ impl Stream {
             }
             let Some(s) = segs.get(self.seg) else { return };
             let (a, q) = (s.state.a_f, s.state.q_f);
-            for j in 0..m {
-                self.prev = chunk(&mut self.lanes, closes, self.i + 4 * j, a, q, self.prev);
+            for cl in closes.get(self.i..self.i + 4 * m).unwrap_or_default().chunks_exact(4) {
+                self.prev = chunk4(&mut self.lanes, cl, (a, q), self.prev);
             }
             self.i += 4 * m;
         }
     }
 }
 
+/// Four candles with equity `a + q * close`, after `prev`.
+#[inline(always)]
+fn chunk4(lanes: &mut Lanes, cl: &[f64], (a, q): (f64, f64), prev: f64) -> f64 {
+    let cl: [f64; 4] = cl.try_into().unwrap_or([1.0; 4]);
+    let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
+    let p = [prev, e[0], e[1], e[2]];
+    for l in 0..4 {
+        lanes.add(l, ret(e[l], p[l]));
+    }
+    e[3]
+}
+
 /// `m` chunks of every stream, side by side, each with its own state.
 #[inline(never)]
 fn side_by_side(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m: usize) {
-    let mut aq = [(0.0, 0.0); STRIPES];
-    for (k, s) in st.iter().enumerate() {
-        if let Some(seg) = segs.get(s.seg) {
-            aq[k] = (seg.state.a_f, seg.state.q_f);
-        }
+    let aq = |s: &Stream| segs.get(s.seg).map_or((0.0, 0.0), |x| (x.state.a_f, x.state.q_f));
+    let part = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default();
+    let [s0, s1, s2, s3] = st;
+    let (aq0, aq1, aq2, aq3) = (aq(s0), aq(s1), aq(s2), aq(s3));
+    let (mut l0, mut l1, mut l2, mut l3) = (s0.lanes, s1.lanes, s2.lanes, s3.lanes);
+    let (mut p0, mut p1, mut p2, mut p3) = (s0.prev, s1.prev, s2.prev, s3.prev);
+    let chunks = |s: &Stream| part(s).chunks_exact(4);
+    for (((c0, c1), c2), c3) in chunks(s0).zip(chunks(s1)).zip(chunks(s2)).zip(chunks(s3)) {
+        p0 = chunk4(&mut l0, c0, aq0, p0);
+        p1 = chunk4(&mut l1, c1, aq1, p1);
+        p2 = chunk4(&mut l2, c2, aq2, p2);
+        p3 = chunk4(&mut l3, c3, aq3, p3);
     }
-    let mut lanes = [Lanes::default(); STRIPES];
-    let mut prev = [0.0; STRIPES];
-    for k in 0..STRIPES {
-        lanes[k] = st[k].lanes;
-        prev[k] = st[k].prev;
-    }
-    for j in 0..m {
-        for k in 0..STRIPES {
-            prev[k] = chunk(&mut lanes[k], closes, st[k].i + 4 * j, aq[k].0, aq[k].1, prev[k]);
-        }
-    }
-    for k in 0..STRIPES {
-        st[k].lanes = lanes[k];
-        st[k].prev = prev[k];
-        st[k].i += 4 * m;
+    for (s, l, p) in [(s0, l0, p0), (s1, l1, p1), (s2, l2, p2), (s3, l3, p3)] {
+        s.lanes = l;
+        s.prev = p;
+        s.i += 4 * m;
     }
 }
 

@@ -322,7 +322,7 @@ impl<'a> Run<'a> {
     }
 
     /// First candle from `from` that cannot be skipped.
-#[inline(never)]
+    #[inline(never)]
     fn scan(&self, from: usize, b: Bounds) -> usize {
         let c = self.candles;
         // Times increase strictly: `until` becomes an index bound, so the
@@ -352,7 +352,7 @@ impl<'a> Run<'a> {
         j
     }
 
-#[inline(never)]
+    #[inline(never)]
     fn process(&mut self, driver: &mut Driver<'_>, i: usize, prev_close: Option<Decimal>) -> Result<(), EngineError> {
         let Some(candle) = self.candles.get(i) else { return Ok(()) };
         let before = driver.engine().phase().kind() != PhaseKind::Idle;
