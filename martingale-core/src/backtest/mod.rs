@@ -10,8 +10,11 @@
 //!   price the engine or the simulated book is waiting for (resting limit
 //!   orders, stop loss, trailing levels), using `f64` copies of the prices
 //!   with a safety margin as a filter, and per-block (64 candles) minimum
-//!   lows and maximum highs to skip whole blocks. Skipped candles only feed
-//!   the equity statistics.
+//!   lows and maximum highs to skip whole blocks. Skipped candles cost
+//!   nothing more: the walk records the equity path as segments (one per
+//!   change of position or cash), and the statistics are computed from it
+//!   after the walk, in one streaming pass (`equity`, `returns`,
+//!   `drawdown`).
 //!
 //! Known limitations: unrealized loss is marked with the position held at
 //! the candle's close; a stop-loss timeout is measured in candle times (all
