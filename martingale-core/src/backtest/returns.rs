@@ -90,11 +90,12 @@ impl Stream {
     /// One candle.
     #[inline]
     fn step(&mut self, segs: &[Segment], closes: &[f64]) {
+        let Some(&close) = closes.get(self.i) else { return };
         while self.seg_end(segs, closes.len()) <= self.i {
             self.seg += 1;
         }
         let Some(s) = segs.get(self.seg) else { return };
-        let e = s.state.a_f + s.state.q_f * closes[self.i];
+        let e = s.state.a_f + s.state.q_f * close;
         self.lanes.add(self.i % 4, ret(e, self.prev));
         self.prev = e;
         self.i += 1;
@@ -131,7 +132,9 @@ fn chunk4(lanes: &mut Lanes, cl: &[f64], (a, q): (f64, f64), prev: f64) -> f64 {
     e[3]
 }
 
-/// `m` chunks of every stream, side by side, each with its own state.
+/// `m` chunks of every stream, side by side, each with its own state
+/// (written out for the four stripes: the zipped loop keeps every stream's
+/// position in one induction variable).
 #[inline(never)]
 fn side_by_side(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m: usize) {
     let aq = |s: &Stream| segs.get(s.seg).map_or((0.0, 0.0), |x| (x.state.a_f, x.state.q_f));
