@@ -132,6 +132,26 @@ fn chunk4(lanes: &mut Lanes, cl: &[f64], (a, q): (f64, f64), prev: f64) -> f64 {
     e[3]
 }
 
+/// Chunks of each stripe read ahead by [`warm`] before they are computed
+/// (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1 with room).
+const WARM_CHUNKS: usize = 256;
+
+/// Loads one value of every cache line of the next `m` chunks of each
+/// stream. The computing loop does enough work per candle that the hardware
+/// prefetcher falls behind it (on the reference VM the pass took ~2.8 ms cold
+/// against ~1 ms from L1); a bare read runs at memory bandwidth, so reading
+/// ahead first and computing from cache takes ~1.3 ms.
+#[inline(never)]
+fn warm(st: &[Stream; STRIPES], closes: &[f64], m: usize) {
+    let line = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default().iter().step_by(8);
+    let [s0, s1, s2, s3] = st;
+    let mut t = 0.0;
+    for (((a, b), c), d) in line(s0).zip(line(s1)).zip(line(s2)).zip(line(s3)) {
+        t += (a + b) + (c + d);
+    }
+    std::hint::black_box(t);
+}
+
 /// `m` chunks of every stream, side by side, each with its own state
 /// (written out for the four stripes: the zipped loop keeps every stream's
 /// position in one induction variable).
@@ -185,8 +205,9 @@ pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64,
         if st.iter().any(|s| s.i >= s.end) {
             break;
         }
-        let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0);
+        let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0).min(WARM_CHUNKS);
         if m > 0 {
+            warm(&st, closes, m);
             side_by_side(&mut st, segs, closes, m);
             continue;
         }

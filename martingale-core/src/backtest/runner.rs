@@ -327,7 +327,11 @@ impl<'a> Run<'a> {
         let c = self.candles;
         // Times increase strictly: `until` becomes an index bound, so the
         // loops below never touch the time column.
-        let n = if b.until == TimeMs::MAX { c.len() } else { c.times().partition_point(|t| *t < b.until) };
+        let n = if b.until == TimeMs::MAX {
+            c.len()
+        } else {
+            from + first_at_or_after(c.times().get(from..).unwrap_or_default(), b.until)
+        };
         let signals = self.opts.signals.as_deref();
         let ok = |j: usize| c.low_f[j] > b.down && c.high_f[j] < b.up && signals.is_none_or(|s| !s[j]);
         let mut j = from;
@@ -476,6 +480,25 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The first index of `times` (increasing) at or after `t`, searched from
+/// the front by doubling steps: a cooldown usually ends within a few candles,
+/// so this reads one or two cache lines where a binary search over millions
+/// of candles would miss the cache at every step.
+fn first_at_or_after(times: &[TimeMs], t: TimeMs) -> usize {
+    let mut lo = 0;
+    let mut step = 1;
+    while let Some(&x) = times.get(lo + step - 1) {
+        if x >= t {
+            break;
+        }
+        lo += step;
+        step *= 2;
+    }
+    // Every time before `lo` is < t; the answer is within the next `step`.
+    let hi = (lo + step).min(times.len());
+    lo + times.get(lo..hi).unwrap_or_default().partition_point(|x| *x < t)
+}
+
 /// The equity state of the engine: `a + q * price`.
 fn equity_state(e: &Engine, initial: Decimal) -> EquityState {
     let t = e.totals();
@@ -487,4 +510,19 @@ fn equity_state(e: &Engine, initial: Decimal) -> EquityState {
         None => (Decimal::ZERO, Decimal::ZERO),
     };
     EquityState::new(initial + t.realized_pnl + deal_pnl, signed + t.dust, deal_pnl, signed, e.deal().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_at_or_after;
+
+    #[test]
+    fn galloping_search_equals_partition_point() {
+        for n in 0..70usize {
+            let times: Vec<i64> = (0..n as i64).map(|k| k * 3 + 1).collect();
+            for t in -2..(n as i64 * 3 + 4) {
+                assert_eq!(first_at_or_after(&times, t), times.partition_point(|x| *x < t), "n {n} t {t}");
+            }
+        }
+    }
 }
