@@ -72,34 +72,40 @@ impl Drawdown {
     }
 
     /// Candles `range` of one segment, whose state is `s`.
+    ///
+    /// Block by block: the extremes of a whole block bound the closes of any
+    /// part of it, so the block filters apply to the ends of a segment too
+    /// (where a segment starts or ends inside a block).
     pub fn run(&mut self, c: &Candles, s: &EquityState, range: Range<usize>) {
         self.epoch += 1;
         self.state = *s;
-        let (start, end) = (range.start, range.end);
-        let mut i = start;
-        while i < end && i % 4 != 0 {
-            self.check(c, i, self.equity(c, i));
-            i += 1;
-        }
-        while i + 4 <= end {
-            if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
-                let (cmin, cmax) = c.blk_close[i / BLOCK];
+        let (mut i, end) = (range.start, range.end);
+        while i < end {
+            let k = i / BLOCK;
+            let stop = ((k + 1) * BLOCK).min(end);
+            if let Some(&(cmin, cmax)) = c.blk_close.get(k) {
                 if self.quiet(cmin, cmax) {
-                    i += BLOCK;
+                    i = stop;
                     continue;
                 }
                 if self.below_peak(cmin, cmax) {
-                    self.deepest(c, i, i + BLOCK);
-                    i += BLOCK;
+                    self.deepest(c, i, stop);
+                    i = stop;
                     continue;
                 }
             }
-            self.four(c, i);
-            i += 4;
-        }
-        while i < end {
-            self.check(c, i, self.equity(c, i));
-            i += 1;
+            while i < stop && i % 4 != 0 {
+                self.check(c, i, self.equity(c, i));
+                i += 1;
+            }
+            while i + 4 <= stop {
+                self.four(c, i);
+                i += 4;
+            }
+            while i < stop {
+                self.check(c, i, self.equity(c, i));
+                i += 1;
+            }
         }
     }
 
@@ -268,32 +274,39 @@ impl Drawdown {
         let mut w = limit(self.min_unreal_f);
         let (mut i, end) = (range.start, range.end);
         while i < end {
-            // Whole blocks whose extreme cannot reach the limit are skipped.
-            if i.is_multiple_of(BLOCK) && i + BLOCK <= end {
-                let k = i / BLOCK;
-                let reach = if uq > 0.0 { c.blk_low[k] < w } else { c.blk_high[k] > w };
-                if reach {
-                    // `u` is monotone in the worst price: only the candles at
-                    // the block's extreme (within f64 rounding of the exact
-                    // prices) can hold the block's lowest exact `u`.
-                    let (ext, worst) = if uq > 0.0 { (c.blk_low[k], &c.low_f) } else { (c.blk_high[k], &c.high_f) };
-                    let margin = 1e-12 * (ext.abs() + 1.0);
-                    for (j, x) in worst.iter().enumerate().skip(i).take(BLOCK) {
-                        if (x - ext).abs() <= margin {
-                            self.unrealized(c, s, j);
-                        }
-                    }
-                    w = limit(self.min_unreal_f);
-                }
-                i += BLOCK;
+            let k = i / BLOCK;
+            let stop = ((k + 1) * BLOCK).min(end);
+            // A block (or the part of it in this segment) whose extreme
+            // cannot reach the limit is skipped.
+            let (ext, worst) = if uq > 0.0 { (c.blk_low.get(k), &c.low_f) } else { (c.blk_high.get(k), &c.high_f) };
+            let Some(&ext) = ext else { break };
+            let reach = if uq > 0.0 { ext < w } else { ext > w };
+            if !reach {
+                i = stop;
                 continue;
             }
-            let hit = if uq > 0.0 { c.low_f[i] < w } else { c.high_f[i] > w };
-            if hit {
-                self.unrealized(c, s, i);
+            if i == k * BLOCK && stop == i + BLOCK {
+                // `u` is monotone in the worst price: only the candles at the
+                // block's extreme (within f64 rounding of the exact prices)
+                // can hold the block's lowest exact `u`.
+                let margin = 1e-12 * (ext.abs() + 1.0);
+                for (j, x) in worst.iter().enumerate().skip(i).take(BLOCK) {
+                    if (x - ext).abs() <= margin {
+                        self.unrealized(c, s, j);
+                    }
+                }
                 w = limit(self.min_unreal_f);
+                i = stop;
+                continue;
             }
-            i += 1;
+            while i < stop {
+                let hit = if uq > 0.0 { c.low_f[i] < w } else { c.high_f[i] > w };
+                if hit {
+                    self.unrealized(c, s, i);
+                    w = limit(self.min_unreal_f);
+                }
+                i += 1;
+            }
         }
     }
 

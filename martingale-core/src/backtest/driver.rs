@@ -59,6 +59,7 @@ pub struct Driver<'e> {
     record_orders: bool,
     record_fills: bool,
     fill_count: usize,
+    updates: Vec<OrderUpdate>,
     /// What happened so far.
     pub recorded: Recorded,
 }
@@ -84,6 +85,7 @@ impl<'e> Driver<'e> {
             record_orders: false,
             record_fills: true,
             fill_count: 0,
+            updates: Vec::new(),
             recorded: Recorded::default(),
         }
     }
@@ -123,7 +125,16 @@ impl<'e> Driver<'e> {
     }
 
     fn pump(&mut self, mut out: Output, time: TimeMs) -> Result<(), EngineError> {
-        let mut updates = Vec::new();
+        // The buffer is kept between calls (no allocation per event); pumps
+        // do not nest, so it is always empty here.
+        let mut updates = std::mem::take(&mut self.updates);
+        let result = self.pump_with(&mut out, time, &mut updates);
+        updates.clear();
+        self.updates = updates;
+        result
+    }
+
+    fn pump_with(&mut self, out: &mut Output, time: TimeMs, updates: &mut Vec<OrderUpdate>) -> Result<(), EngineError> {
         loop {
             self.recorded.deals.append(&mut out.closed);
             if out.actions.is_empty() {
@@ -137,8 +148,8 @@ impl<'e> Driver<'e> {
                 }
             }
             updates.clear();
-            self.sim.execute(&out.actions, &mut updates);
-            out = Output::default();
+            self.sim.execute(&out.actions, updates);
+            *out = Output::default();
             for update in updates.drain(..) {
                 self.record_fill(&update, time);
                 out.extend(self.engine.handle(Event::Order { time, update })?);

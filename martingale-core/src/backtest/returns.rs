@@ -10,42 +10,86 @@
 //!
 //! - the series is cut into [`STRIPES`] stripes of equal length (a multiple
 //!   of 4 candles, from the series length only);
-//! - inside a stripe, returns go to four lanes keyed by index mod 4 and are
-//!   added in index order;
-//! - the sixteen partial sums are combined stripe by stripe, lane by lane.
+//! - inside a stripe, candles go in chunks of four from the stripe's start;
+//!   chunk `i..i+4` adds `r_i + r_{i+2}` to lane 0 and `r_{i+1} + r_{i+3}`
+//!   to lane 1 (likewise for the squares); the last stripe's last one to
+//!   three candles are added alone, to lane `i mod 2`;
+//! - the lanes are combined stripe by stripe: `lane 0 + lane 1`.
 //!
-//! The stripes are streamed side by side: one sequential read of the closes
-//! is limited by memory latency (on the reference VM one stream of 2.6 M
-//! candles takes ~3 ms, four take ~1 ms), and the four-candle chunks of each
-//! stripe vectorize. Any walk that records the same segments gets the same
-//! bits.
+//! Speed: the stripes are streamed side by side (four independent chains),
+//! each block of 1,024 candles per stripe is first read ahead at memory
+//! bandwidth by [`warm`] and then computed from L1, and segments whose
+//! equity cannot reach zero skip the guard. Any walk that records the same
+//! segments gets the same bits.
 
 use super::equity::{fmin, Segment};
 
 /// Stripes streamed side by side.
 pub(crate) const STRIPES: usize = 4;
 
-/// Sums of returns, squared returns and squared downside returns, in four
-/// lanes keyed by candle index mod 4.
+/// Chunks of four candles of each stripe read ahead by [`warm`] before they
+/// are computed (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1).
+const WARM_CHUNKS: usize = 256;
+
+/// Sums of returns, squared returns and squared downside returns, in two
+/// lanes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Lanes {
-    s1: [f64; 4],
-    s2: [f64; 4],
-    sd: [f64; 4],
+    s1: [f64; 2],
+    s2: [f64; 2],
+    sd: [f64; 2],
 }
 
 impl Lanes {
+    /// One return alone, to lane `l`.
     #[inline(always)]
     fn add(&mut self, l: usize, r: f64) {
+        let d = fmin(r, 0.0);
         self.s1[l] += r;
         self.s2[l] += r * r;
-        let d = fmin(r, 0.0);
         self.sd[l] += d * d;
+    }
+
+    /// The four returns of a chunk.
+    #[inline(always)]
+    fn add4(&mut self, r: [f64; 4]) {
+        let d = [fmin(r[0], 0.0), fmin(r[1], 0.0), fmin(r[2], 0.0), fmin(r[3], 0.0)];
+        for l in 0..2 {
+            self.s1[l] += r[l] + r[l + 2];
+            self.s2[l] += r[l] * r[l] + r[l + 2] * r[l + 2];
+            self.sd[l] += d[l] * d[l] + d[l + 2] * d[l + 2];
+        }
     }
 }
 
-/// One stripe being streamed: the next candle, where the stripe ends, the
-/// segment holding the next candle and the previous candle's equity.
+/// The return of equity `e` after `prev`. Without `GUARD` the caller knows
+/// `prev > 0` (and gets the same value).
+#[inline(always)]
+fn ret<const GUARD: bool>(e: f64, prev: f64) -> f64 {
+    // Division first, guard after: no branch, the same value either way.
+    let r = e / prev - 1.0;
+    if !GUARD || prev > 0.0 {
+        r
+    } else {
+        0.0
+    }
+}
+
+/// Four candles with equities `e`, after `prev`.
+#[inline(always)]
+fn chunk<const GUARD: bool>(lanes: &mut Lanes, e: [f64; 4], prev: f64) {
+    let p = [prev, e[0], e[1], e[2]];
+    lanes.add4([
+        ret::<GUARD>(e[0], p[0]),
+        ret::<GUARD>(e[1], p[1]),
+        ret::<GUARD>(e[2], p[2]),
+        ret::<GUARD>(e[3], p[3]),
+    ]);
+}
+
+/// One stripe being streamed: the next candle (a multiple of 4 until the
+/// stripe's tail), where the stripe ends, the segment holding the next
+/// candle and the previous candle's equity.
 #[derive(Debug, Clone, Copy)]
 struct Stream {
     i: usize,
@@ -55,92 +99,82 @@ struct Stream {
     lanes: Lanes,
 }
 
-#[inline(always)]
-fn ret(e: f64, prev: f64) -> f64 {
-    // Division first, guard after: no branch, the same value either way.
-    let r = e / prev - 1.0;
-    if prev > 0.0 {
-        r
-    } else {
-        0.0
-    }
-}
-
 impl Stream {
-    /// First candle of the segment after the current one.
-    #[inline(always)]
     fn seg_end(&self, segs: &[Segment], n: usize) -> usize {
         segs.get(self.seg + 1).map_or(n, |s| s.start)
     }
 
-    /// Whole four-candle chunks available before the stripe or the segment
-    /// ends (0 when not at a multiple of 4); moves to the next segment when
-    /// the current one is done.
-    #[inline(always)]
-    fn chunks(&mut self, segs: &[Segment], n: usize) -> usize {
-        while self.seg_end(segs, n) <= self.i && self.i < n {
+    /// Moves to the segment holding candle `j` (at or after the current).
+    fn seek(&mut self, segs: &[Segment], n: usize, j: usize) {
+        while self.seg_end(segs, n) <= j && self.seg + 1 < segs.len() {
             self.seg += 1;
         }
-        if !self.i.is_multiple_of(4) || self.i >= self.end {
-            return 0;
-        }
+    }
+
+    fn line(&self, segs: &[Segment]) -> (f64, f64) {
+        segs.get(self.seg).map_or((0.0, 0.0), |s| (s.state.a_f, s.state.q_f))
+    }
+
+    /// Whole chunks left before the stripe or the current segment ends.
+    fn chunks(&mut self, segs: &[Segment], n: usize) -> usize {
+        self.seek(segs, n, self.i);
         self.seg_end(segs, n).min(self.end).saturating_sub(self.i) / 4
     }
 
-    /// One candle.
-    #[inline]
-    fn step(&mut self, segs: &[Segment], closes: &[f64]) {
-        let Some(&close) = closes.get(self.i) else { return };
-        while self.seg_end(segs, closes.len()) <= self.i {
-            self.seg += 1;
-        }
-        let Some(s) = segs.get(self.seg) else { return };
-        let e = s.state.a_f + s.state.q_f * close;
-        self.lanes.add(self.i % 4, ret(e, self.prev));
-        self.prev = e;
-        self.i += 1;
+    /// True when no return of the current segment needs the guard: the
+    /// equity `a + q * close` stays positive for every positive close.
+    fn safe(&self, segs: &[Segment]) -> bool {
+        let (a, q) = self.line(segs);
+        a > 0.0 && q >= 0.0 && self.prev > 0.0
     }
 
-    /// Everything left, alone.
+    /// A chunk in which a segment ends: each candle's equity in its own
+    /// segment (the same operations, so the same bits as inside one).
+    fn crossing(&mut self, segs: &[Segment], closes: &[f64]) {
+        let n = closes.len();
+        let mut e = [0.0; 4];
+        for (k, e) in e.iter_mut().enumerate() {
+            self.seek(segs, n, self.i + k);
+            let (a, q) = self.line(segs);
+            *e = a + q * closes.get(self.i + k).copied().unwrap_or(0.0);
+        }
+        chunk::<true>(&mut self.lanes, e, self.prev);
+        self.prev = e[3];
+        self.i += 4;
+    }
+
+    /// Everything left, alone: whole chunks, then the last few candles.
     fn finish(&mut self, segs: &[Segment], closes: &[f64]) {
         let n = closes.len();
-        while self.i < self.end {
+        while self.i + 4 <= self.end {
             let m = self.chunks(segs, n);
             if m == 0 {
-                self.step(segs, closes);
+                self.crossing(segs, closes);
                 continue;
             }
-            let Some(s) = segs.get(self.seg) else { return };
-            let (a, q) = (s.state.a_f, s.state.q_f);
+            let (a, q) = self.line(segs);
             for cl in closes.get(self.i..self.i + 4 * m).unwrap_or_default().chunks_exact(4) {
-                self.prev = chunk4(&mut self.lanes, cl, (a, q), self.prev);
+                let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
+                chunk::<true>(&mut self.lanes, e, self.prev);
+                self.prev = e[3];
             }
             self.i += 4 * m;
         }
+        while let Some(&c) = closes.get(self.i).filter(|_| self.i < self.end) {
+            self.seek(segs, n, self.i);
+            let (a, q) = self.line(segs);
+            let e = a + q * c;
+            self.lanes.add(self.i % 2, ret::<true>(e, self.prev));
+            self.prev = e;
+            self.i += 1;
+        }
     }
 }
-
-/// Four candles with equity `a + q * close`, after `prev`.
-#[inline(always)]
-fn chunk4(lanes: &mut Lanes, cl: &[f64], (a, q): (f64, f64), prev: f64) -> f64 {
-    let cl: [f64; 4] = cl.try_into().unwrap_or([1.0; 4]);
-    let e = [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]];
-    let p = [prev, e[0], e[1], e[2]];
-    for l in 0..4 {
-        lanes.add(l, ret(e[l], p[l]));
-    }
-    e[3]
-}
-
-/// Chunks of each stripe read ahead by [`warm`] before they are computed
-/// (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1 with room).
-const WARM_CHUNKS: usize = 256;
 
 /// Loads one value of every cache line of the next `m` chunks of each
 /// stream. The computing loop does enough work per candle that the hardware
-/// prefetcher falls behind it (on the reference VM the pass took ~2.8 ms cold
-/// against ~1 ms from L1); a bare read runs at memory bandwidth, so reading
-/// ahead first and computing from cache takes ~1.3 ms.
+/// prefetcher falls behind it (on the reference VM the pass took ~1 ms more
+/// from memory than from L1); a bare read runs at memory bandwidth.
 #[inline(never)]
 fn warm(st: &[Stream; STRIPES], closes: &[f64], m: usize) {
     let line = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default().iter().step_by(8);
@@ -152,23 +186,27 @@ fn warm(st: &[Stream; STRIPES], closes: &[f64], m: usize) {
     std::hint::black_box(t);
 }
 
-/// `m` chunks of every stream, side by side, each with its own state
+/// `m` chunks of every stream, side by side, each in its current segment
 /// (written out for the four stripes: the zipped loop keeps every stream's
 /// position in one induction variable).
 #[inline(never)]
-fn side_by_side(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m: usize) {
-    let aq = |s: &Stream| segs.get(s.seg).map_or((0.0, 0.0), |x| (x.state.a_f, x.state.q_f));
-    let part = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default();
+fn side_by_side<const GUARD: bool>(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m: usize) {
+    let part = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default().chunks_exact(4);
     let [s0, s1, s2, s3] = st;
-    let (aq0, aq1, aq2, aq3) = (aq(s0), aq(s1), aq(s2), aq(s3));
+    let (aq0, aq1, aq2, aq3) = (s0.line(segs), s1.line(segs), s2.line(segs), s3.line(segs));
     let (mut l0, mut l1, mut l2, mut l3) = (s0.lanes, s1.lanes, s2.lanes, s3.lanes);
     let (mut p0, mut p1, mut p2, mut p3) = (s0.prev, s1.prev, s2.prev, s3.prev);
-    let chunks = |s: &Stream| part(s).chunks_exact(4);
-    for (((c0, c1), c2), c3) in chunks(s0).zip(chunks(s1)).zip(chunks(s2)).zip(chunks(s3)) {
-        p0 = chunk4(&mut l0, c0, aq0, p0);
-        p1 = chunk4(&mut l1, c1, aq1, p1);
-        p2 = chunk4(&mut l2, c2, aq2, p2);
-        p3 = chunk4(&mut l3, c3, aq3, p3);
+    let eq = |cl: &[f64], (a, q): (f64, f64)| {
+        let cl: [f64; 4] = cl.try_into().unwrap_or([1.0; 4]);
+        [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]]
+    };
+    for (((c0, c1), c2), c3) in part(s0).zip(part(s1)).zip(part(s2)).zip(part(s3)) {
+        let (e0, e1, e2, e3) = (eq(c0, aq0), eq(c1, aq1), eq(c2, aq2), eq(c3, aq3));
+        chunk::<GUARD>(&mut l0, e0, p0);
+        chunk::<GUARD>(&mut l1, e1, p1);
+        chunk::<GUARD>(&mut l2, e2, p2);
+        chunk::<GUARD>(&mut l3, e3, p3);
+        (p0, p1, p2, p3) = (e0[3], e1[3], e2[3], e3[3]);
     }
     for (s, l, p) in [(s0, l0, p0), (s1, l1, p1), (s2, l2, p2), (s3, l3, p3)] {
         s.lanes = l;
@@ -179,51 +217,48 @@ fn side_by_side(st: &mut [Stream; STRIPES], segs: &[Segment], closes: &[f64], m:
 
 /// The sums of the returns of every candle of `closes` along `segs` (sorted
 /// by start, the first starting at 0), from equity `initial` before the
-/// first candle: `(count, sum r, sum r^2, sum min(r, 0)^2)`.
+/// first candle: `(count, sum r, sum r^2, sum min(r, 0)^2)`. Closes are
+/// positive (the candles are validated).
 #[inline(never)]
 pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64, f64, f64) {
     let n = closes.len();
     let len = n.div_ceil(STRIPES).next_multiple_of(4);
     let mut st = [Stream { i: 0, end: 0, seg: 0, prev: initial, lanes: Lanes::default() }; STRIPES];
-    let mut seg = 0;
     for (k, s) in st.iter_mut().enumerate() {
         s.i = (k * len).min(n);
         s.end = ((k + 1) * len).min(n);
-        while segs.get(seg + 1).is_some_and(|x| x.start <= s.i) {
-            seg += 1;
-        }
-        s.seg = seg;
         if s.i > 0 {
             // The previous candle's equity, in its own segment.
-            let before = if segs.get(seg).is_some_and(|x| x.start == s.i) { seg.saturating_sub(1) } else { seg };
-            if let (Some(b), Some(c)) = (segs.get(before), closes.get(s.i - 1)) {
-                s.prev = b.state.a_f + b.state.q_f * c;
-            }
+            s.seek(segs, n, s.i - 1);
+            let (a, q) = s.line(segs);
+            s.prev = a + q * closes.get(s.i - 1).copied().unwrap_or(0.0);
         }
     }
-    loop {
-        if st.iter().any(|s| s.i >= s.end) {
-            break;
-        }
+    // Side by side while every stripe has a whole chunk left (all stripes
+    // but the last have the same length).
+    while st.iter().all(|s| s.i + 4 <= s.end) {
         let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0).min(WARM_CHUNKS);
-        if m > 0 {
-            warm(&st, closes, m);
-            side_by_side(&mut st, segs, closes, m);
+        if m == 0 {
+            for s in st.iter_mut() {
+                if s.chunks(segs, n) == 0 {
+                    s.crossing(segs, closes);
+                }
+            }
             continue;
         }
-        for s in st.iter_mut() {
-            if s.chunks(segs, n) == 0 && s.i < s.end {
-                s.step(segs, closes);
-            }
+        warm(&st, closes, m);
+        if st.iter().all(|s| s.safe(segs)) {
+            side_by_side::<false>(&mut st, segs, closes, m);
+        } else {
+            side_by_side::<true>(&mut st, segs, closes, m);
         }
     }
     let (mut s1, mut s2, mut sd) = (0.0, 0.0, 0.0);
     for s in st.iter_mut() {
         s.finish(segs, closes);
-        let sum = |x: &[f64; 4]| ((x[0] + x[1]) + x[2]) + x[3];
-        s1 += sum(&s.lanes.s1);
-        s2 += sum(&s.lanes.s2);
-        sd += sum(&s.lanes.sd);
+        s1 += s.lanes.s1[0] + s.lanes.s1[1];
+        s2 += s.lanes.s2[0] + s.lanes.s2[1];
+        sd += s.lanes.sd[0] + s.lanes.sd[1];
     }
     (n as u64, s1, s2, sd)
 }
@@ -255,39 +290,55 @@ mod tests {
         Segment { start, state: EquityState::new(d(a), d(q), Decimal::ZERO, d(q), q != 0.0) }
     }
 
-    /// The plain definition, candle by candle, with the same order of
-    /// additions (stripe, then lane by index mod 4).
+    /// The plain definition, candle by candle, with the documented order of
+    /// additions (stripes; chunks of four from the stripe's start, pairs to
+    /// two lanes; a short tail alone, to lane `i mod 2`).
     fn naive(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64, f64, f64) {
         let n = closes.len();
         let len = n.div_ceil(STRIPES).next_multiple_of(4);
-        let mut lanes = vec![Lanes::default(); STRIPES];
+        let mut r = Vec::new();
         let mut prev = initial;
         for (i, c) in closes.iter().enumerate() {
             let s = segs.iter().rev().find(|s| s.start <= i).unwrap();
             let e = s.state.a_f + s.state.q_f * c;
-            let r = if prev > 0.0 { e / prev - 1.0 } else { 0.0 };
-            lanes[i / len].add(i % 4, r);
+            r.push(if prev > 0.0 { e / prev - 1.0 } else { 0.0 });
             prev = e;
         }
-        let sum = |x: &[f64; 4]| ((x[0] + x[1]) + x[2]) + x[3];
         let (mut s1, mut s2, mut sd) = (0.0, 0.0, 0.0);
-        for l in &lanes {
-            s1 += sum(&l.s1);
-            s2 += sum(&l.s2);
-            sd += sum(&l.sd);
+        for k in 0..STRIPES {
+            let (from, to) = ((k * len).min(n), ((k + 1) * len).min(n));
+            let mut lanes = Lanes::default();
+            let mut i = from;
+            while i + 4 <= to {
+                lanes.add4([r[i], r[i + 1], r[i + 2], r[i + 3]]);
+                i += 4;
+            }
+            for (j, x) in r.iter().enumerate().take(to).skip(i) {
+                lanes.add(j % 2, *x);
+            }
+            s1 += lanes.s1[0] + lanes.s1[1];
+            s2 += lanes.s2[0] + lanes.s2[1];
+            sd += lanes.sd[0] + lanes.sd[1];
         }
         (n as u64, s1, s2, sd)
     }
 
     #[test]
     fn striped_sums_equal_the_plain_definition_bit_for_bit() {
-        for n in [0usize, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 1_000, 4_099] {
+        for n in [0usize, 1, 3, 4, 5, 15, 16, 17, 63, 64, 65, 1_000, 4_099, 20_011] {
             let closes: Vec<f64> = (0..n).map(|i| 100.0 + (i as f64 * 0.37).sin() * 3.0).collect();
-            // Segments at awkward places: unaligned, inside and across stripes.
+            // Segments at awkward places: unaligned, inside and across
+            // stripes; longs, shorts (guarded) and equity at or below zero.
             let mut segs = vec![seg(0, 50.0, 1.0)];
-            for (k, start) in [1usize, 2, 7, 9, 250, 251, 256, 1_024, 1_025, 2_047, 3_000].into_iter().enumerate() {
+            let starts = [1usize, 2, 7, 9, 250, 251, 256, 1_024, 1_025, 2_047, 3_000, 9_000, 9_001, 15_003];
+            for (k, start) in starts.into_iter().enumerate() {
+                let (a, q) = match k % 4 {
+                    1 => (300.0 + k as f64, -1.0 - 0.1 * k as f64),
+                    3 => (-50.0, 0.5),
+                    _ => (40.0 + k as f64, 1.0 + 0.1 * k as f64),
+                };
                 if start < n {
-                    segs.push(seg(start, 40.0 + k as f64, 1.0 + 0.1 * k as f64));
+                    segs.push(seg(start, a, q));
                 }
             }
             let got = sums(&segs, &closes, 150.0);

@@ -52,6 +52,9 @@ impl OrderSize {
 
     /// The same kind of size with the amount multiplied by `factor`.
     pub fn scaled(&self, factor: Decimal) -> OrderSize {
+        if factor == Decimal::ONE {
+            return *self; // `v * 1` is `v`, to the digit and the scale
+        }
         match self {
             OrderSize::Quote(v) => OrderSize::Quote(*v * factor),
             OrderSize::Base(v) => OrderSize::Base(*v * factor),

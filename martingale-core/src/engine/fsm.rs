@@ -615,6 +615,7 @@ impl Engine {
             return;
         };
         deal.next_level = next;
+        out.actions.reserve(wanted.len() + 1);
         for (n, level) in wanted {
             let kind = OrderKind::Limit { price: level.price };
             out.actions.push(deal.place(&bot, OrderRole::Safety(n), side.entry(), kind, level.quantity));

@@ -110,7 +110,7 @@ impl OrderRole {
         matches!(self, OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds)
     }
 
-    fn push_code(self, s: &mut String) {
+    fn push_code(self, s: &mut IdBuf) {
         s.push_str(match self {
             OrderRole::Base => "b",
             OrderRole::Safety(_) => "s",
@@ -131,9 +131,25 @@ impl OrderRole {
 ///
 /// Shared, not copied: clones (the book, the reports, the records all hold
 /// one) share one allocation, and comparing two clones is a pointer check.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 pub struct ClientOrderId(Arc<str>);
+
+impl PartialEq for ClientOrderId {
+    fn eq(&self, other: &Self) -> bool {
+        // Clones share their allocation. Different ids of one deal share
+        // their prefix and differ in the sequence number at the end, so the
+        // comparison starts there.
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.len() == other.0.len() && self.0.bytes().rev().eq(other.0.bytes().rev()))
+    }
+}
+
+impl std::hash::Hash for ClientOrderId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state); // the text, as `PartialEq` compares it
+    }
+}
 
 impl ClientOrderId {
     /// Builds the id of order `seq` of deal `deal` of `bot`.
@@ -146,15 +162,16 @@ impl ClientOrderId {
     /// assert!(longest.as_str().len() <= 36);
     /// ```
     pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
-        let mut s = String::with_capacity(36);
+        // Built on the stack: the id's one allocation is the shared one.
+        let mut s = IdBuf::default();
         s.push_str(&bot.0);
-        s.push('-');
+        s.push_str("-");
         push_base36(&mut s, deal);
-        s.push('-');
+        s.push_str("-");
         role.push_code(&mut s);
-        s.push('-');
+        s.push_str("-");
         push_base36(&mut s, seq);
-        ClientOrderId(s.into())
+        ClientOrderId(Arc::from(s.as_str()))
     }
 
     /// Wraps an id received from an exchange (no validation: used for lookups).
@@ -186,7 +203,34 @@ impl fmt::Display for ClientOrderId {
     }
 }
 
-fn push_digits(s: &mut String, mut n: u32, radix: u32) {
+/// A client order id being built: a bot id (at most 15 bytes) and four
+/// short fields fit in 48 bytes.
+struct IdBuf {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for IdBuf {
+    fn default() -> Self {
+        IdBuf { bytes: [0; 48], len: 0 }
+    }
+}
+
+impl IdBuf {
+    /// Appends ASCII text (cut at the capacity, which ids never reach).
+    fn push_str(&mut self, s: &str) {
+        for (slot, b) in self.bytes.iter_mut().skip(self.len).zip(s.bytes()) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+fn push_digits(s: &mut IdBuf, mut n: u32, radix: u32) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut buf = [0u8; 32];
     let mut i = buf.len();
@@ -198,22 +242,22 @@ fn push_digits(s: &mut String, mut n: u32, radix: u32) {
             break;
         }
     }
-    s.extend(buf[i..].iter().map(|b| char::from(*b)));
+    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
-fn push_base36(s: &mut String, n: u32) {
+fn push_base36(s: &mut IdBuf, n: u32) {
     push_digits(s, n, 36);
 }
 
-fn push_decimal(s: &mut String, n: u32) {
+fn push_decimal(s: &mut IdBuf, n: u32) {
     push_digits(s, n, 10);
 }
 
 #[cfg(test)]
 fn base36(n: u32) -> String {
-    let mut s = String::new();
+    let mut s = IdBuf::default();
     push_base36(&mut s, n);
-    s
+    s.as_str().to_string()
 }
 
 #[cfg(test)]
