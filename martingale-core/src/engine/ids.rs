@@ -129,25 +129,59 @@ impl OrderRole {
 
 /// A client order id (see the module docs for its layout).
 ///
-/// Shared, not copied: clones (the book, the reports, the records all hold
-/// one) share one allocation, and comparing two clones is a pointer check.
-#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Held inline: an id of up to 38 bytes (every id the engine builds) is
+/// copied, not allocated or reference-counted, so cloning it into the
+/// book, the reports and the records costs a 40-byte copy. Longer ids
+/// (only ever received from outside) share one allocation.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
-pub struct ClientOrderId(Arc<str>);
+pub struct ClientOrderId(Repr);
+
+/// Longest id stored inline.
+const INLINE: usize = 38;
+
+#[derive(Clone)]
+enum Repr {
+    /// The first `len` bytes: whole UTF-8 text (copied from a `&str`).
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    Shared(Arc<str>),
+}
 
 impl PartialEq for ClientOrderId {
     fn eq(&self, other: &Self) -> bool {
-        // Clones share their allocation. Different ids of one deal share
-        // their prefix and differ in the sequence number at the end, so the
-        // comparison starts there.
-        Arc::ptr_eq(&self.0, &other.0)
-            || (self.0.len() == other.0.len() && self.0.bytes().rev().eq(other.0.bytes().rev()))
+        // Different ids of one deal share their prefix and differ in the
+        // sequence number at the end, so the comparison starts there.
+        let (a, b) = (self.as_bytes(), other.as_bytes());
+        a.len() == b.len() && a.iter().rev().eq(b.iter().rev())
     }
 }
 
+impl Eq for ClientOrderId {}
+
 impl std::hash::Hash for ClientOrderId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state); // the text, as `PartialEq` compares it
+        self.as_str().hash(state); // the text, as `PartialEq` compares it
+    }
+}
+
+impl PartialOrd for ClientOrderId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClientOrderId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes()) // the order of the texts
+    }
+}
+
+impl fmt::Debug for ClientOrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClientOrderId").field(&self.as_str()).finish()
     }
 }
 
@@ -162,7 +196,6 @@ impl ClientOrderId {
     /// assert!(longest.as_str().len() <= 36);
     /// ```
     pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
-        // Built on the stack: the id's one allocation is the shared one.
         let mut s = IdBuf::default();
         s.push_str(&bot.0);
         s.push_str("-");
@@ -171,35 +204,59 @@ impl ClientOrderId {
         role.push_code(&mut s);
         s.push_str("-");
         push_base36(&mut s, seq);
-        ClientOrderId(Arc::from(s.as_str()))
+        ClientOrderId::from_text(s.as_str())
     }
 
     /// Wraps an id received from an exchange (no validation: used for lookups).
     pub fn from_raw(id: impl Into<String>) -> ClientOrderId {
-        ClientOrderId(id.into().into())
+        ClientOrderId::from_text(&id.into())
+    }
+
+    fn from_text(s: &str) -> ClientOrderId {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= INLINE => {
+                let mut bytes = [0u8; INLINE];
+                for (slot, b) in bytes.iter_mut().zip(s.bytes()) {
+                    *slot = b;
+                }
+                ClientOrderId(Repr::Inline { len, bytes })
+            }
+            _ => ClientOrderId(Repr::Shared(Arc::from(s))),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Shared(s) => s.as_bytes(),
+        }
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Whole text copied from a `str`: always valid.
+            Repr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Repr::Shared(s) => s,
+        }
     }
 }
 
 impl From<String> for ClientOrderId {
     fn from(s: String) -> ClientOrderId {
-        ClientOrderId(s.into())
+        ClientOrderId::from_text(&s)
     }
 }
 
 impl From<ClientOrderId> for String {
     fn from(id: ClientOrderId) -> String {
-        id.0.to_string()
+        id.as_str().to_string()
     }
 }
 
 impl fmt::Display for ClientOrderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -270,6 +327,30 @@ mod tests {
         assert_eq!(base36(35), "z");
         assert_eq!(base36(36), "10");
         assert_eq!(base36(u32::MAX), "1z141z3");
+    }
+
+    #[test]
+    fn inline_and_shared_ids_compare_hash_and_order_as_text() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let hash = |id: &ClientOrderId| {
+            let mut h = DefaultHasher::new();
+            id.hash(&mut h);
+            h.finish()
+        };
+        let long = "x".repeat(INLINE + 5);
+        for text in ["", "a", "btc1-1-s3-14", &"y".repeat(INLINE), &long] {
+            let id = ClientOrderId::from_raw(text);
+            assert_eq!(id.as_str(), text);
+            assert_eq!(String::from(id.clone()), text);
+            assert_eq!(id, ClientOrderId::from(text.to_string()));
+            assert_eq!(hash(&id), hash(&ClientOrderId::from_raw(text)));
+            assert_eq!(format!("{id:?}"), format!("ClientOrderId({text:?})"));
+        }
+        assert_ne!(ClientOrderId::from_raw("b-1-s1-1"), ClientOrderId::from_raw("b-1-s1-2"));
+        assert_ne!(ClientOrderId::from_raw(&long), ClientOrderId::from_raw(&long[1..]));
+        assert!(ClientOrderId::from_raw("a-1") < ClientOrderId::from_raw("a-2"));
+        assert!(ClientOrderId::from_raw("z") > ClientOrderId::from_raw(&long));
     }
 
     #[test]
