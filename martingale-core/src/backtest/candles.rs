@@ -115,10 +115,10 @@ pub struct Gap {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Candles {
     time: Vec<TimeMs>,
-    open: Vec<Decimal>,
-    high: Vec<Decimal>,
-    low: Vec<Decimal>,
-    close: Vec<Decimal>,
+    /// The exact prices, one cache line per candle: the walk reads them only
+    /// at the candles where something happens, scattered over the series,
+    /// so one line (and one page) per candle beats four columns.
+    prices: Vec<Prices>,
     pub(crate) low_f: Vec<f64>,
     pub(crate) high_f: Vec<f64>,
     pub(crate) close_f: Vec<f64>,
@@ -130,6 +130,16 @@ pub struct Candles {
     pub(crate) blk_close: Vec<(f64, f64)>,
     /// Smallest time step, computed once.
     interval: Option<TimeMs>,
+}
+
+/// The exact prices of one candle.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[repr(align(64))]
+struct Prices {
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+    close: Decimal,
 }
 
 impl Candles {
@@ -164,7 +174,9 @@ impl Candles {
             .chunks(BLOCK)
             .map(|b| b.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
             .collect();
-        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, open, high, low, close })
+        let prices = (0..time.len()).map(|i| Prices { open: open[i], high: high[i], low: low[i], close: close[i] });
+        let prices = prices.collect();
+        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, prices })
     }
 
     /// Builds a series from candles.
@@ -250,15 +262,15 @@ impl Candles {
     pub fn to_csv(&self) -> String {
         let mut out = String::with_capacity(self.len() * 64 + 40);
         out.push_str("time,open,high,low,close,volume\n");
-        for i in 0..self.len() {
-            let t = DateTime::from_timestamp_millis(self.time[i]).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        for (t, p) in self.time.iter().zip(&self.prices) {
+            let text = DateTime::from_timestamp_millis(*t).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
             out.push_str(&format!(
                 "{},{},{},{},{},\n",
-                t.unwrap_or_else(|| self.time[i].to_string()),
-                self.open[i],
-                self.high[i],
-                self.low[i],
-                self.close[i]
+                text.unwrap_or_else(|| t.to_string()),
+                p.open,
+                p.high,
+                p.low,
+                p.close
             ));
         }
         out
@@ -276,13 +288,8 @@ impl Candles {
 
     /// Candle `i`.
     pub fn get(&self, i: usize) -> Option<Candle> {
-        Some(Candle {
-            time: *self.time.get(i)?,
-            open: *self.open.get(i)?,
-            high: *self.high.get(i)?,
-            low: *self.low.get(i)?,
-            close: *self.close.get(i)?,
-        })
+        let p = self.prices.get(i)?;
+        Some(Candle { time: *self.time.get(i)?, open: p.open, high: p.high, low: p.low, close: p.close })
     }
 
     /// Open times.
@@ -290,9 +297,14 @@ impl Candles {
         &self.time
     }
 
-    /// Close prices.
-    pub fn closes(&self) -> &[Decimal] {
-        &self.close
+    /// Close of candle `i`.
+    pub fn close(&self, i: usize) -> Option<Decimal> {
+        self.prices.get(i).map(|p| p.close)
+    }
+
+    /// Close prices, oldest first.
+    pub fn closes(&self) -> impl ExactSizeIterator<Item = Decimal> + '_ {
+        self.prices.iter().map(|p| p.close)
     }
 
     /// The series' interval: the smallest time step (`None` below 2 candles).

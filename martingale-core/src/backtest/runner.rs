@@ -259,7 +259,7 @@ impl<'a> Run<'a> {
                         if end > i {
                             // Nothing changes in candles i..end: the equity
                             // path's current segment covers them.
-                            prev_close = Some(c.closes()[end - 1]);
+                            prev_close = c.close(end - 1);
                             i = end;
                             continue;
                         }
@@ -267,7 +267,7 @@ impl<'a> Run<'a> {
                 }
             }
             self.process(driver, i, prev_close).map_err(|e| (i, e))?;
-            prev_close = Some(c.closes()[i]);
+            prev_close = c.close(i);
             i += 1;
         }
         Ok(())
@@ -422,7 +422,7 @@ impl<'a> Run<'a> {
         fill_count: usize,
         candles: &Candles,
     ) -> BacktestResult {
-        let last_close = candles.closes().last().copied().unwrap_or_default();
+        let last_close = candles.close(candles.len().saturating_sub(1)).unwrap_or_default();
         let open_deal = engine.deal().map(|d| {
             self.max_cost = self.max_cost.max(d.position.entry_value());
             self.max_safety = self.max_safety.max(d.levels_filled);
