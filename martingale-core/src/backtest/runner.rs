@@ -256,12 +256,16 @@ impl<'a> Run<'a> {
                     });
                     if prev_ok {
                         let end = self.scan(i, b);
+                        if end >= n {
+                            break; // nothing changes up to the end
+                        }
                         if end > i {
-                            // Nothing changes in candles i..end: the equity
-                            // path's current segment covers them.
+                            // Nothing changes in candles i..end (the equity
+                            // path's current segment covers them) and candle
+                            // `end` cannot be skipped: process it now, so its
+                            // row and the previous close load together.
                             prev_close = c.close(end - 1);
                             i = end;
-                            continue;
                         }
                     }
                 }
