@@ -210,7 +210,7 @@ impl Candles {
 
     /// Close prices as decimal strings.
     fn closes(&self) -> Vec<String> {
-        self.inner.closes().map(|d| d.to_string()).collect()
+        self.inner.closes().iter().map(|d| d.to_string()).collect()
     }
 
     /// The series as CSV text (for pickling and export).

@@ -115,10 +115,10 @@ pub struct Gap {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Candles {
     time: Vec<TimeMs>,
-    /// The exact prices, one cache line per candle: the walk reads them only
-    /// at the candles where something happens, scattered over the series,
-    /// so one line (and one page) per candle beats four columns.
-    prices: Vec<Prices>,
+    open: Vec<Decimal>,
+    high: Vec<Decimal>,
+    low: Vec<Decimal>,
+    close: Vec<Decimal>,
     pub(crate) low_f: Vec<f64>,
     pub(crate) high_f: Vec<f64>,
     pub(crate) close_f: Vec<f64>,
@@ -130,16 +130,6 @@ pub struct Candles {
     pub(crate) blk_close: Vec<(f64, f64)>,
     /// Smallest time step, computed once.
     interval: Option<TimeMs>,
-}
-
-/// The exact prices of one candle.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-#[repr(align(64))]
-struct Prices {
-    open: Decimal,
-    high: Decimal,
-    low: Decimal,
-    close: Decimal,
 }
 
 impl Candles {
@@ -174,9 +164,7 @@ impl Candles {
             .chunks(BLOCK)
             .map(|b| b.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
             .collect();
-        let prices = (0..time.len()).map(|i| Prices { open: open[i], high: high[i], low: low[i], close: close[i] });
-        let prices = prices.collect();
-        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, prices })
+        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, open, high, low, close })
     }
 
     /// Builds a series from candles.
@@ -262,15 +250,15 @@ impl Candles {
     pub fn to_csv(&self) -> String {
         let mut out = String::with_capacity(self.len() * 64 + 40);
         out.push_str("time,open,high,low,close,volume\n");
-        for (t, p) in self.time.iter().zip(&self.prices) {
-            let text = DateTime::from_timestamp_millis(*t).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        for i in 0..self.len() {
+            let t = DateTime::from_timestamp_millis(self.time[i]).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
             out.push_str(&format!(
                 "{},{},{},{},{},\n",
-                text.unwrap_or_else(|| t.to_string()),
-                p.open,
-                p.high,
-                p.low,
-                p.close
+                t.unwrap_or_else(|| self.time[i].to_string()),
+                self.open[i],
+                self.high[i],
+                self.low[i],
+                self.close[i]
             ));
         }
         out
@@ -288,8 +276,13 @@ impl Candles {
 
     /// Candle `i`.
     pub fn get(&self, i: usize) -> Option<Candle> {
-        let p = self.prices.get(i)?;
-        Some(Candle { time: *self.time.get(i)?, open: p.open, high: p.high, low: p.low, close: p.close })
+        Some(Candle {
+            time: *self.time.get(i)?,
+            open: *self.open.get(i)?,
+            high: *self.high.get(i)?,
+            low: *self.low.get(i)?,
+            close: *self.close.get(i)?,
+        })
     }
 
     /// Open times.
@@ -297,14 +290,9 @@ impl Candles {
         &self.time
     }
 
-    /// Close of candle `i`.
-    pub fn close(&self, i: usize) -> Option<Decimal> {
-        self.prices.get(i).map(|p| p.close)
-    }
-
-    /// Close prices, oldest first.
-    pub fn closes(&self) -> impl ExactSizeIterator<Item = Decimal> + '_ {
-        self.prices.iter().map(|p| p.close)
+    /// Close prices.
+    pub fn closes(&self) -> &[Decimal] {
+        &self.close
     }
 
     /// The series' interval: the smallest time step (`None` below 2 candles).

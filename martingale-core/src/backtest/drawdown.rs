@@ -193,7 +193,7 @@ impl Drawdown {
             if q.is_zero() {
                 return; // flat: equal to the peak
             }
-            let (now, then) = (c.close(i).unwrap_or_default(), c.close(self.peak_index).unwrap_or_default());
+            let (now, then) = (c.closes()[i], c.closes()[self.peak_index]);
             if (q > Decimal::ZERO && now > then) || (q < Decimal::ZERO && now < then) {
                 self.set_peak(i, e, None);
                 return;
@@ -219,7 +219,7 @@ impl Drawdown {
     }
 
     fn exact(&mut self, c: &Candles, i: usize, e: f64) {
-        let exact = self.state.a + self.state.q * c.close(i).unwrap_or_default();
+        let exact = self.state.a + self.state.q * c.closes()[i];
         let peak = self.exact_peak(c);
         if exact > peak {
             self.set_peak(i, e, Some(exact));
@@ -244,7 +244,7 @@ impl Drawdown {
             return v;
         }
         let (a, q) = self.peak_state;
-        let v = a + q * c.close(self.peak_index).unwrap_or_default();
+        let v = a + q * c.closes()[self.peak_index];
         self.peak_exact = Some(v);
         v
     }

@@ -262,16 +262,16 @@ impl<'a> Run<'a> {
                         if end > i {
                             // Nothing changes in candles i..end (the equity
                             // path's current segment covers them) and candle
-                            // `end` cannot be skipped: process it now, so its
-                            // row and the previous close load together.
-                            prev_close = c.close(end - 1);
+                            // `end` cannot be skipped: process it now, so the
+                            // previous close and its prices load together.
+                            prev_close = c.closes().get(end - 1).copied();
                             i = end;
                         }
                     }
                 }
             }
             self.process(driver, i, prev_close).map_err(|e| (i, e))?;
-            prev_close = c.close(i);
+            prev_close = Some(c.closes()[i]);
             i += 1;
         }
         Ok(())
@@ -426,7 +426,7 @@ impl<'a> Run<'a> {
         fill_count: usize,
         candles: &Candles,
     ) -> BacktestResult {
-        let last_close = candles.close(candles.len().saturating_sub(1)).unwrap_or_default();
+        let last_close = candles.closes().last().copied().unwrap_or_default();
         let open_deal = engine.deal().map(|d| {
             self.max_cost = self.max_cost.max(d.position.entry_value());
             self.max_safety = self.max_safety.max(d.levels_filled);
