@@ -4,8 +4,9 @@
 //! bases (with and without timeout), trailing, fees in base, cooldown,
 //! reinvest, every path model and limit-fill rule, and entry signals.
 
-use martingale_core::backtest::{backtest, BacktestOptions, Candles, Mode};
+use martingale_core::backtest::{backtest, BacktestOptions, Candles, Driver, Mode};
 use martingale_core::config::BotFile;
+use martingale_core::engine::{BotId, Command, Engine, Event};
 
 fn data() -> Candles {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/btcusd-coinbase-1h.csv");
@@ -155,5 +156,31 @@ fn fast_equals_reference_on_minute_data() {
         let fast = backtest(&bot, &candles, &opts(Mode::Fast)).unwrap();
         let reference = backtest(&bot, &candles, &opts(Mode::Reference)).unwrap();
         assert_eq!(fast, reference, "{name}");
+    }
+}
+
+/// The backtest skips the simulated exchange's `Accepted` reports: every
+/// configuration gives the same deals, fills, totals and position with them.
+#[test]
+fn acknowledgments_change_nothing_but_order_states() {
+    let candles = data();
+    for (name, bot) in configs() {
+        let run = |ack: bool| {
+            let mut engine = Engine::new(BotId::new("ack").unwrap(), &bot).unwrap();
+            engine.handle(Event::Command { time: i64::MIN, command: Command::Start }).unwrap();
+            let mut driver = Driver::new(&mut engine, bot.fill, 3_600_000).acknowledge(ack).record_orders(true);
+            let mut prev = None;
+            for i in 0..candles.len() {
+                let c = candles.get(i).unwrap();
+                driver.candle(i, &c, prev).unwrap();
+                prev = Some(c.close);
+            }
+            let recorded = driver.recorded.clone();
+            let position = engine.deal().map(|d| (d.position.open_qty(), d.position.entry_value(), d.orders.len()));
+            (recorded, engine.totals().clone(), engine.phase().kind(), position)
+        };
+        let (with, without) = (run(true), run(false));
+        assert!(!with.0.deals.is_empty(), "{name}");
+        assert_eq!(with, without, "{name}");
     }
 }

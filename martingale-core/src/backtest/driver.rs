@@ -96,6 +96,14 @@ impl<'e> Driver<'e> {
         self
     }
 
+    /// Report resting orders as `Accepted` to the engine (on by default;
+    /// see [`SimExchange::acknowledge`]). Deals and fills are the same
+    /// either way; only the engine's order states differ (sent vs open).
+    pub fn acknowledge(mut self, on: bool) -> Self {
+        self.sim = self.sim.acknowledge(on);
+        self
+    }
+
     /// Record every fill in [`Recorded::fills`] (on by default; off, fills
     /// are only counted).
     pub fn record_fills(mut self, on: bool) -> Self {

@@ -180,7 +180,9 @@ pub fn backtest(bot: &BotFile, candles: &Candles, opts: &BacktestOptions) -> Res
         source,
     };
     engine.handle(Event::Command { time: TimeMs::MIN, command: Command::Start }).map_err(|e| err(0, e))?;
-    let mut driver = Driver::new(&mut engine, bot.fill, interval).record_fills(opts.record_fills);
+    // Acknowledgments change no decision (a test proves the deals and fills
+    // equal with and without them); both modes skip them.
+    let mut driver = Driver::new(&mut engine, bot.fill, interval).record_fills(opts.record_fills).acknowledge(false);
     run.walk(&mut driver).map_err(|(i, e)| err(i, e))?;
     let fills = std::mem::take(&mut driver.recorded.fills);
     let fill_count = driver.fill_count();
