@@ -560,8 +560,8 @@ impl Engine {
         };
         // A take profit that filled completely ends the deal.
         let tp_filled = deal.orders.iter().any(|o| o.request.role == OrderRole::TakeProfit && o.filled > Decimal::ZERO);
-        let sellable = self.rules.round_qty(deal.position.open_qty());
-        if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && sellable.is_zero() {
+        let sellable = || self.rules.round_qty(deal.position.open_qty());
+        if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && sellable().is_zero() {
             let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
                 return;
             };
@@ -610,6 +610,7 @@ impl Engine {
             None
         };
         let (bot, side, trailing) = (self.bot.clone(), strategy.side, strategy.trailing_take_profit.is_some());
+        let sellable = if new_tp.is_some() { sellable() } else { Decimal::ZERO };
         let valid_tp = new_tp.filter(|p| self.rules.validate_order(*p, sellable).is_ok());
         let Phase::Open(deal) = &mut self.phase else {
             return;
@@ -639,13 +640,16 @@ impl Engine {
         };
         let Some(exit) = deal.exit else { return };
         let slippage_free_ref = exit.reference_price;
-        let exit_side_live = deal.orders.iter().any(|o| o.state.is_live() && !o.request.role.is_entry());
-        let sellable = self.rules.round_qty(deal.position.open_qty());
+        // Computed only past the early returns: a deal's end cancels every
+        // resting order, and this runs once per cancel confirmation.
+        let exit_side_live = || deal.orders.iter().any(|o| o.state.is_live() && !o.request.role.is_entry());
+        let sellable = || self.rules.round_qty(deal.position.open_qty());
         let can_sell = |qty: Decimal| {
             let price = self.rules.round_price(slippage_free_ref, Rounding::Down);
             !qty.is_zero() && self.rules.validate_order(price.max(self.rules.tick_size), qty).is_ok()
         };
-        if !exit.sent && !exit_side_live && !self.retry_on_tick {
+        if !exit.sent && !self.retry_on_tick && !exit_side_live() {
+            let sellable = sellable();
             let role = match exit.kind {
                 ExitKind::StopLoss => OrderRole::StopLoss,
                 ExitKind::Trailing => OrderRole::Trailing,
@@ -668,6 +672,7 @@ impl Engine {
             return;
         }
         // Nothing can fill any more. Sell what late fills left, if sellable.
+        let sellable = sellable();
         if can_sell(sellable) && !self.retry_on_tick {
             let reference_price = self.last_price.unwrap_or(slippage_free_ref);
             let bot = self.bot.clone();
