@@ -18,7 +18,7 @@ use super::{
     PhaseKind, TimeMs, Watch,
 };
 use crate::config::{OrderSize, PathModel, SafetyAnchor, StartCondition};
-use crate::ladder::{self, order_quantity, safety_price, stop_loss_price, take_profit_price};
+use crate::ladder::{self, order_quantity, safety_price_at, stop_loss_price, take_profit_price};
 use crate::market::Rounding;
 use crate::Side;
 
@@ -27,9 +27,32 @@ const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 /// Each safety level's distance from its anchor (percent) and size: `D_n`
 /// from P0 for the `base` anchor (or the custom deviation), the gap `g_n`
 /// for `previous` and `average`.
+/// A safety level's distance from its anchor (percent) and size. Stored as
+/// `[distance, size]`; the fraction `distance / 100` is derived on creation
+/// and on deserialization, so pricing a level never divides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "(Decimal, OrderSize)", into = "(Decimal, OrderSize)")]
+pub(super) struct LevelSpec {
+    pub distance: Decimal,
+    pub fraction: Decimal,
+    pub size: OrderSize,
+}
+
+impl From<(Decimal, OrderSize)> for LevelSpec {
+    fn from((distance, size): (Decimal, OrderSize)) -> Self {
+        LevelSpec { distance, fraction: distance / HUNDRED, size }
+    }
+}
+
+impl From<LevelSpec> for (Decimal, OrderSize) {
+    fn from(l: LevelSpec) -> Self {
+        (l.distance, l.size)
+    }
+}
+
 pub(super) fn level_specs(
     strategy: &crate::config::StrategyConfig,
-) -> Result<Vec<(Decimal, OrderSize)>, crate::config::ConfigError> {
+) -> Result<Vec<LevelSpec>, crate::config::ConfigError> {
     let deviations = strategy.nominal_deviations()?;
     (1..=strategy.safety_count())
         .map(|n| {
@@ -42,7 +65,7 @@ pub(super) fn level_specs(
                 }
                 _ => dev,
             };
-            Ok((distance, size))
+            Ok(LevelSpec::from((distance, size)))
         })
         .collect()
 }
@@ -273,11 +296,11 @@ impl Engine {
         let mut funds = base.quote;
         let mut levels = Vec::with_capacity(self.levels_spec.len());
         let mut previous = price;
-        for (k, &(distance, size)) in self.levels_spec.iter().enumerate() {
+        for (k, spec) in self.levels_spec.iter().enumerate() {
             let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
-            let size = size.scaled(scale);
+            let size = spec.size.scaled(scale);
             let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { price } else { previous };
-            let level_price = safety_price(self.strategy.side, &self.rules, anchor, distance, n)?;
+            let level_price = safety_price_at(self.strategy.side, &self.rules, anchor, spec.fraction, n)?;
             let q = order_quantity(size, level_price, &self.rules, n)?;
             funds += nominal(size, level_price, q);
             levels.push(LevelOrder { price: level_price, quantity: q });
@@ -528,13 +551,13 @@ impl Engine {
         }
         let mut levels = Vec::with_capacity(self.levels_spec.len());
         let mut previous = p0;
-        for (k, &(distance, size)) in self.levels_spec.iter().enumerate() {
+        for (k, spec) in self.levels_spec.iter().enumerate() {
             let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
             let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { p0 } else { previous };
-            let Ok(price) = safety_price(self.strategy.side, &self.rules, anchor, distance, n) else {
+            let Ok(price) = safety_price_at(self.strategy.side, &self.rules, anchor, spec.fraction, n) else {
                 break;
             };
-            let Ok(quantity) = order_quantity(size.scaled(scale), price, &self.rules, n) else {
+            let Ok(quantity) = order_quantity(spec.size.scaled(scale), price, &self.rules, n) else {
                 break;
             };
             levels.push(LevelOrder { price, quantity });
@@ -546,10 +569,10 @@ impl Engine {
     /// The next safety level of an `average`-anchored ladder, from the
     /// position's exact average.
     fn average_level(&self, deal: &Deal, n: u32) -> Option<LevelOrder> {
-        let (dev, size) = *self.levels_spec.get(usize::try_from(n.checked_sub(1)?).ok()?)?;
+        let spec = *self.levels_spec.get(usize::try_from(n.checked_sub(1)?).ok()?)?;
         let avg = deal.position.average_price()?;
-        let price = safety_price(self.strategy.side, &self.rules, avg, dev, n).ok()?;
-        let quantity = order_quantity(size.scaled(deal.scale), price, &self.rules, n).ok()?;
+        let price = safety_price_at(self.strategy.side, &self.rules, avg, spec.fraction, n).ok()?;
+        let quantity = order_quantity(spec.size.scaled(deal.scale), price, &self.rules, n).ok()?;
         Some(LevelOrder { price, quantity })
     }
 

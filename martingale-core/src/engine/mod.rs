@@ -194,7 +194,7 @@ pub struct Engine {
     /// The strategy's nominal deviations, computed once at validation.
     deviations: Vec<Decimal>,
     /// Each safety level's distance from its anchor and size, computed once.
-    levels_spec: Vec<(Decimal, crate::config::OrderSize)>,
+    levels_spec: Vec<fsm::LevelSpec>,
     rules: MarketRules,
     fees: FeeSchedule,
     mode: Mode,

@@ -217,9 +217,21 @@ pub fn safety_price(
     distance: Decimal,
     level: u32,
 ) -> Result<Decimal, LadderError> {
+    safety_price_at(side, rules, anchor, distance / HUNDRED, level)
+}
+
+/// [`safety_price`] with the distance as a fraction (`distance / 100`,
+/// computed once by callers that price the same level many times).
+pub(crate) fn safety_price_at(
+    side: Side,
+    rules: &MarketRules,
+    anchor: Decimal,
+    fraction: Decimal,
+    level: u32,
+) -> Result<Decimal, LadderError> {
     let factor = match side {
-        Side::Long => Decimal::ONE - distance / HUNDRED,
-        Side::Short => Decimal::ONE + distance / HUNDRED,
+        Side::Long => Decimal::ONE - fraction,
+        Side::Short => Decimal::ONE + fraction,
     };
     let raw = anchor.checked_mul(factor).ok_or(LadderError::Overflow { level })?;
     let price = rules.round_limit_price(raw, side.entry());
