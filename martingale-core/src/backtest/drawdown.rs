@@ -273,7 +273,18 @@ impl Drawdown {
         };
         let mut w = limit(self.min_unreal_f);
         let (mut i, end) = (range.start, range.end);
+        let exts = if uq > 0.0 { &c.blk_low } else { &c.blk_high };
         while i < end {
+            // Jump to the next block whose extreme reaches the limit (a
+            // tight search: most blocks are far from it).
+            let from = i / BLOCK;
+            let blocks = exts.get(from..end.div_ceil(BLOCK)).unwrap_or_default();
+            let next = if uq > 0.0 { blocks.iter().position(|x| *x < w) } else { blocks.iter().position(|x| *x > w) };
+            match next {
+                None => break,
+                Some(0) => {}
+                Some(d) => i = (from + d) * BLOCK,
+            }
             let k = i / BLOCK;
             let stop = ((k + 1) * BLOCK).min(end);
             // A block (or the part of it in this segment) whose extreme
