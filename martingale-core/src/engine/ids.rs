@@ -278,9 +278,16 @@ impl Default for IdBuf {
 impl IdBuf {
     /// Appends bytes of UTF-8 text (dropped whole if they do not fit).
     fn push(&mut self, b: &[u8]) {
-        if let Some(dst) = self.bytes.get_mut(self.len..self.len + b.len()) {
-            dst.copy_from_slice(b);
-            self.len += b.len();
+        // Byte by byte: the pieces are a few bytes long, where a `memcpy`
+        // call (what `copy_from_slice` of a run-time length becomes) costs
+        // more than the copy.
+        if self.len + b.len() <= self.bytes.len() {
+            for &x in b {
+                if let Some(slot) = self.bytes.get_mut(self.len) {
+                    *slot = x;
+                    self.len += 1;
+                }
+            }
         }
     }
 
