@@ -97,7 +97,12 @@ fn round_dp(value: Decimal, dp: u32, dir: Rounding) -> Decimal {
     }
     let m = value.mantissa();
     let div = POW10[(scale - dp) as usize];
-    let (q, r) = (m / div, m % div);
+    let (q, r) = match (i64::try_from(m), i64::try_from(div)) {
+        // Prices and sizes fit in 64 bits: one hardware division instead of
+        // two 128-bit library calls (same truncating semantics).
+        (Ok(m), Ok(div)) => (i128::from(m / div), i128::from(m % div)),
+        _ => (m / div, m % div),
+    };
     let q = match dir {
         Rounding::Down if r < 0 => q - 1,
         Rounding::Up if r > 0 => q + 1,
@@ -124,7 +129,11 @@ pub(crate) fn div_floor_to_step(num: Decimal, den: Decimal, step: Decimal) -> Op
     // num / den in units of 10^-k = a * 10^(k + sb - sa) / b.
     let e = i64::from(k) + i64::from(den.scale()) - i64::from(num.scale());
     let pow = |x: i64| usize::try_from(x).ok().and_then(|i| POW10.get(i)).copied();
-    let units = if e >= 0 { a.checked_mul(pow(e)?)? / b } else { a / b.checked_mul(pow(-e)?)? };
+    let (n, d) = if e >= 0 { (a.checked_mul(pow(e)?)?, b) } else { (a, b.checked_mul(pow(-e)?)?) };
+    let units = match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) if d > 0 => i128::from(n / d), // one hardware division
+        _ => n / d,
+    };
     normalized(units, k)
 }
 
@@ -159,7 +168,14 @@ pub(crate) fn is_positive(d: Decimal) -> bool {
 /// True when `value` has no digits beyond `dp` decimal places.
 fn within_dp(value: Decimal, dp: u32) -> bool {
     let scale = value.scale();
-    scale <= dp || value.mantissa() % POW10[(scale - dp) as usize] == 0
+    if scale <= dp {
+        return true;
+    }
+    let (m, p) = (value.mantissa(), POW10[(scale - dp) as usize]);
+    match (i64::try_from(m), i64::try_from(p)) {
+        (Ok(m), Ok(p)) => m % p == 0,
+        _ => m % p == 0,
+    }
 }
 
 /// `Some(k)` when `grid` is `10^-k` (k >= 0), the usual exchange grids.
@@ -370,6 +386,24 @@ mod tests {
         fn fast_rounding_equals_round_dp(m in proptest::num::i128::ANY, scale in 0u32..=28, dp in 0u32..=12) {
             let m = m % (1i128 << 96);
             let v = Decimal::from_i128_with_scale(m, scale);
+            for (dir, strategy) in [(Rounding::Down, rust_decimal::RoundingStrategy::ToNegativeInfinity),
+                                    (Rounding::Up, rust_decimal::RoundingStrategy::ToPositiveInfinity)] {
+                let want = v.round_dp_with_strategy(dp, strategy).normalize();
+                let got = round_dp(v, dp, dir);
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(got.scale(), want.scale());
+            }
+            let truncated = v.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::ToZero);
+            proptest::prop_assert_eq!(within_dp(v, dp), truncated == v);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The same with 64-bit mantissas (the hardware-division path).
+        #[test]
+        fn fast_rounding_equals_round_dp_small(m in proptest::num::i64::ANY, scale in 0u32..=28, dp in 0u32..=12) {
+            let v = Decimal::from_i128_with_scale(i128::from(m), scale);
             for (dir, strategy) in [(Rounding::Down, rust_decimal::RoundingStrategy::ToNegativeInfinity),
                                     (Rounding::Up, rust_decimal::RoundingStrategy::ToPositiveInfinity)] {
                 let want = v.round_dp_with_strategy(dp, strategy).normalize();
