@@ -247,12 +247,12 @@ impl<'a> Run<'a> {
         let c = self.candles;
         let n = c.len();
         let fast = self.opts.mode == Mode::Fast && !self.opts.record_equity;
-        let mut prev_close = None;
         let mut i = 0;
         while i < n {
             if fast {
                 if let Some(b) = self.bounds(driver) {
-                    let prev_ok = prev_close.is_none_or(|p: Decimal| {
+                    // The path into candle i starts at the previous close.
+                    let prev_ok = previous_close(c, i).is_none_or(|p| {
                         let p = to_f64(p);
                         p > b.down && p < b.up
                     });
@@ -261,19 +261,14 @@ impl<'a> Run<'a> {
                         if end >= n {
                             break; // nothing changes up to the end
                         }
-                        if end > i {
-                            // Nothing changes in candles i..end (the equity
-                            // path's current segment covers them) and candle
-                            // `end` cannot be skipped: process it now, so the
-                            // previous close and its prices load together.
-                            prev_close = c.closes().get(end - 1).copied();
-                            i = end;
-                        }
+                        // Nothing changes in candles i..end (the equity
+                        // path's current segment covers them) and candle
+                        // `end` cannot be skipped: it is processed now.
+                        i = end;
                     }
                 }
             }
-            self.process(driver, i, prev_close).map_err(|e| (i, e))?;
-            prev_close = Some(c.closes()[i]);
+            self.process(driver, i).map_err(|e| (i, e))?;
             i += 1;
         }
         Ok(())
@@ -363,8 +358,11 @@ impl<'a> Run<'a> {
     }
 
     #[inline(never)]
-    fn process(&mut self, driver: &mut Driver<'_>, i: usize, prev_close: Option<Decimal>) -> Result<(), EngineError> {
-        let Some(candle) = self.candles.get(i) else { return Ok(()) };
+    fn process(&mut self, driver: &mut Driver<'_>, i: usize) -> Result<(), EngineError> {
+        // Both reads go out together (after a skipped run neither is cached).
+        let (Some(candle), prev_close) = (self.candles.get(i), previous_close(self.candles, i)) else {
+            return Ok(());
+        };
         let before = driver.engine().phase().kind() != PhaseKind::Idle;
         let closed_before = driver.recorded.deals.len();
         driver.candle(i, &candle, prev_close)?;
@@ -484,6 +482,12 @@ impl<'a> Run<'a> {
         };
         BacktestResult { metrics, deals: self.deals, fills, equity: self.equity, open_deal }
     }
+}
+
+/// The close before candle `i` (none for the first).
+#[inline(always)]
+fn previous_close(c: &Candles, i: usize) -> Option<Decimal> {
+    i.checked_sub(1).and_then(|j| c.closes().get(j).copied())
 }
 
 /// The first index of `times` (increasing) at or after `t`, searched from
