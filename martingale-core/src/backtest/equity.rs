@@ -102,9 +102,12 @@ pub(crate) struct EquityStats {
 
 impl EquityPath {
     /// A path starting flat at `initial`.
-    pub fn new(initial: Decimal) -> Self {
+    /// A path starting flat at `initial`, with room for `capacity` segments.
+    pub fn new(initial: Decimal, capacity: usize) -> Self {
         let state = EquityState::new(initial, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, false);
-        EquityPath { segments: vec![Segment { start: 0, state }], initial_f: state.a_f, flat_deal_candles: 0 }
+        let mut segments = Vec::with_capacity(capacity.max(1));
+        segments.push(Segment { start: 0, state });
+        EquityPath { segments, initial_f: state.a_f, flat_deal_candles: 0 }
     }
 
     /// From candle `from` on, equity follows `state`. Calls come in candle
@@ -202,7 +205,7 @@ mod tests {
 
     #[test]
     fn set_merges_equal_states_and_replaces_within_a_candle() {
-        let mut p = EquityPath::new(dec!(100));
+        let mut p = EquityPath::new(dec!(100), 4);
         p.set(0, state(dec!(100), dec!(0)));
         assert_eq!(p.segments.len(), 1);
         p.set(3, state(dec!(50), dec!(1)));

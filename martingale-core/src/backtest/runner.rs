@@ -225,6 +225,11 @@ impl<'a> Run<'a> {
     ) -> Self {
         let funds = ladder::plan(&bot.strategy, &bot.market, first_open).ok().map(|p| p.funds_required);
         let initial = opts.initial_capital.or(funds).unwrap_or(Decimal::ZERO);
+        // Room for a fill every ~500 candles and a deal every ~2,000 (W5:
+        // 2,669 segments, 872 deals): growing these vectors while walking
+        // costs fresh pages and copies; reserved, untouched room costs nothing.
+        let n = candles.len();
+        let (segments, deals) = ((n / 512).clamp(16, 1 << 16), (n / 2048).clamp(16, 1 << 14));
         Run {
             bot,
             candles,
@@ -233,10 +238,10 @@ impl<'a> Run<'a> {
             initial,
             funds_required: None,
             first_open,
-            path: EquityPath::new(initial),
+            path: EquityPath::new(initial, segments),
             state: EquityState::new(initial, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, false),
-            deals: Vec::new(),
-            deal_start: Vec::new(),
+            deals: Vec::with_capacity(deals),
+            deal_start: Vec::with_capacity(deals),
             equity: Vec::new(),
             max_cost: Decimal::ZERO,
             max_safety: 0,

@@ -198,13 +198,18 @@ impl Deal {
     /// Requests cancellation of every live order matching `pred`.
     pub(super) fn cancel_where(&mut self, pred: impl Fn(&TrackedOrder) -> bool) -> Vec<Action> {
         let mut out = Vec::new();
+        self.cancel_into(&mut out, pred);
+        out
+    }
+
+    /// [`Deal::cancel_where`], appending the cancels to `out`.
+    pub(super) fn cancel_into(&mut self, out: &mut Vec<Action>, pred: impl Fn(&TrackedOrder) -> bool) {
         for o in self.orders.iter_mut() {
             if matches!(o.state, OrderState::Sent | OrderState::Open) && pred(o) {
                 o.state = OrderState::CancelRequested;
                 out.push(Action::Cancel { client_order_id: o.request.client_order_id.clone() });
             }
         }
-        out
     }
 
     /// Index of an order by client order id.

@@ -446,7 +446,7 @@ impl Engine {
                     if deal.exit.is_none() && deal.managed && deal.entry_price.is_some() {
                         deal.take_profit_wanted = true;
                         deal.trailing = None;
-                        out.actions.extend(deal.cancel_where(|o| o.request.role == OrderRole::TakeProfit));
+                        deal.cancel_into(&mut out.actions, |o| o.request.role == OrderRole::TakeProfit);
                     }
                 } else {
                     deal.position.apply_exit(price, dq, fee);
@@ -590,7 +590,7 @@ impl Engine {
             };
             let price = deal.position.average_exit_price().unwrap_or(Decimal::ZERO);
             deal.exit = Some(PendingExit { kind: ExitKind::TakeProfit, reference_price: price, sent: true });
-            out.actions.extend(deal.cancel_where(|_| true));
+            deal.cancel_into(&mut out.actions, |_| true);
             self.phase = Phase::Closing(deal);
             return;
         }

@@ -156,8 +156,17 @@ pub struct Output {
 impl Output {
     /// Appends another output.
     pub fn extend(&mut self, other: Output) {
-        self.actions.extend(other.actions);
-        self.closed.extend(other.closed);
+        // Usually one side is empty: keep the other's buffer as it is.
+        if self.actions.is_empty() {
+            self.actions = other.actions;
+        } else {
+            self.actions.extend(other.actions);
+        }
+        if self.closed.is_empty() {
+            self.closed = other.closed;
+        } else {
+            self.closed.extend(other.closed);
+        }
     }
 }
 
