@@ -599,9 +599,10 @@ impl Engine {
         }
         // Safety orders: keep up to the active limit resting.
         let limit = strategy.active_safety_limit();
-        let mut wanted = Vec::new();
         let mut next = deal.next_level;
         let live = u32::try_from(deal.live(|r| matches!(r, OrderRole::Safety(_)))).unwrap_or(u32::MAX);
+        let room = limit.saturating_sub(live).min(strategy.safety_count().saturating_add(1).saturating_sub(next));
+        let mut wanted = Vec::with_capacity(usize::try_from(room).unwrap_or(0));
         let mut placed = live;
         while placed < limit && next <= strategy.safety_count() {
             let level = if strategy.safety_anchor == SafetyAnchor::Average {
