@@ -273,29 +273,20 @@ impl Drawdown {
         };
         let mut w = limit(self.min_unreal_f);
         let (mut i, end) = (range.start, range.end);
-        let exts = if uq > 0.0 { &c.blk_low } else { &c.blk_high };
+        let (exts, worst) = if uq > 0.0 { (&c.blk_low, &c.low_f) } else { (&c.blk_high, &c.high_f) };
         while i < end {
-            // Jump to the next block whose extreme reaches the limit (a
-            // tight search: most blocks are far from it).
+            // Jump to the next block (or part of one in this segment) whose
+            // extreme reaches the limit: one tight search, since most blocks
+            // are far from it.
             let from = i / BLOCK;
             let blocks = exts.get(from..end.div_ceil(BLOCK)).unwrap_or_default();
             let next = if uq > 0.0 { blocks.iter().position(|x| *x < w) } else { blocks.iter().position(|x| *x > w) };
-            match next {
-                None => break,
-                Some(0) => {}
-                Some(d) => i = (from + d) * BLOCK,
+            let Some((d, &ext)) = next.and_then(|d| blocks.get(d).map(|x| (d, x))) else { break };
+            if d > 0 {
+                i = (from + d) * BLOCK;
             }
             let k = i / BLOCK;
             let stop = ((k + 1) * BLOCK).min(end);
-            // A block (or the part of it in this segment) whose extreme
-            // cannot reach the limit is skipped.
-            let (ext, worst) = if uq > 0.0 { (c.blk_low.get(k), &c.low_f) } else { (c.blk_high.get(k), &c.high_f) };
-            let Some(&ext) = ext else { break };
-            let reach = if uq > 0.0 { ext < w } else { ext > w };
-            if !reach {
-                i = stop;
-                continue;
-            }
             if i == k * BLOCK && stop == i + BLOCK {
                 // `u` is monotone in the worst price: only the candles at the
                 // block's extreme (within f64 rounding of the exact prices)

@@ -195,14 +195,8 @@ impl Deal {
         Action::Place(request)
     }
 
-    /// Requests cancellation of every live order matching `pred`.
-    pub(super) fn cancel_where(&mut self, pred: impl Fn(&TrackedOrder) -> bool) -> Vec<Action> {
-        let mut out = Vec::new();
-        self.cancel_into(&mut out, pred);
-        out
-    }
-
-    /// [`Deal::cancel_where`], appending the cancels to `out`.
+    /// Requests cancellation of every live order matching `pred`, appending
+    /// the cancels to `out`.
     pub(super) fn cancel_into(&mut self, out: &mut Vec<Action>, pred: impl Fn(&TrackedOrder) -> bool) {
         for o in self.orders.iter_mut() {
             if matches!(o.state, OrderState::Sent | OrderState::Open) && pred(o) {

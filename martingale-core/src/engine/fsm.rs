@@ -152,7 +152,7 @@ impl Engine {
                     deal.managed = false;
                     deal.take_profit_wanted = false;
                     deal.trailing = None;
-                    out.actions = deal.cancel_where(|_| true);
+                    deal.cancel_into(&mut out.actions, |_| true);
                 }
             }
             (Command::CloseNow, _, P::Open) => {
@@ -388,7 +388,8 @@ impl Engine {
         deal.exit = Some(PendingExit { kind, reference_price, sent: false });
         deal.trailing = None;
         deal.take_profit_wanted = false;
-        let mut out = Output { actions: deal.cancel_where(|_| true), closed: vec![] };
+        let mut out = Output::default();
+        deal.cancel_into(&mut out.actions, |_| true);
         self.phase = Phase::Closing(deal);
         out.extend(self.reconcile(time));
         out

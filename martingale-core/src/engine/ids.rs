@@ -129,7 +129,7 @@ impl OrderRole {
 
 /// A client order id (see the module docs for its layout).
 ///
-/// Held inline: an id of up to 38 bytes (every id the engine builds) is
+/// Held inline: an id of up to 39 bytes (every id the engine builds) is
 /// copied, not allocated or reference-counted, so cloning it into the
 /// book, the reports and the records costs a 40-byte copy. Longer ids
 /// (only ever received from outside) share one allocation.
