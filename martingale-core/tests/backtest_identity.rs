@@ -7,6 +7,7 @@
 use martingale_core::backtest::{backtest, BacktestOptions, Candles, Driver, Mode};
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, Engine, Event};
+use rust_decimal::Decimal;
 
 fn data() -> Candles {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/btcusd-coinbase-1h.csv");
@@ -182,5 +183,41 @@ fn acknowledgments_change_nothing_but_order_states() {
         let (with, without) = (run(true), run(false));
         assert!(!with.0.deals.is_empty(), "{name}");
         assert_eq!(with, without, "{name}");
+    }
+}
+
+/// The plain definition of the drawdown over the exact equity at each close:
+/// `(max drawdown, max drawdown % of its peak)`.
+fn plain_drawdown(equity: &[Decimal]) -> (Decimal, Decimal) {
+    let (mut peak, mut dd, mut pct) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
+    for &e in equity {
+        let p = *peak.get_or_insert(e);
+        if e > p {
+            peak = Some(e);
+            continue;
+        }
+        dd = dd.max(p - e);
+        if p > Decimal::ZERO {
+            pct = pct.max((p - e) * Decimal::ONE_HUNDRED / p);
+        }
+    }
+    (dd, pct.round_dp(6))
+}
+
+/// The block filters of the drawdown (whole blocks passed over, climbs
+/// taken at their highest close) give the plain per-close figures, on the
+/// real data and on long minute series, longs and shorts.
+#[test]
+fn drawdown_equals_the_plain_definition() {
+    let minutes = martingale_core::backtest::synthetic::random_walk(5, 200_000, 60_000, 30_000.0, 0.0012);
+    for (series, candles) in [("hours", data()), ("minutes", minutes)] {
+        for (name, bot) in configs() {
+            let opts = BacktestOptions { record_equity: true, mode: Mode::Reference, ..Default::default() };
+            let with_curve = backtest(&bot, &candles, &opts).unwrap();
+            let fast = backtest(&bot, &candles, &BacktestOptions::default()).unwrap();
+            let (dd, pct) = plain_drawdown(&with_curve.equity);
+            assert!(dd > Decimal::ZERO, "{series} {name}");
+            assert_eq!((fast.metrics.max_drawdown, fast.metrics.max_drawdown_pct), (dd, pct), "{series} {name}");
+        }
     }
 }

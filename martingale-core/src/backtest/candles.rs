@@ -99,6 +99,32 @@ pub struct Gap {
     pub missing: i64,
 }
 
+/// The closes of one block, for the drawdown's filters: the lowest and
+/// highest close and the largest fall and rise inside the block (`max c_i -
+/// c_j` and `max c_j - c_i` over `i <= j`), which bound those of any part of
+/// the block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CloseBlock {
+    pub min: f64,
+    pub max: f64,
+    pub fall: f64,
+    pub rise: f64,
+}
+
+impl CloseBlock {
+    fn of(closes: &[f64]) -> CloseBlock {
+        let mut b = CloseBlock { min: f64::INFINITY, max: f64::NEG_INFINITY, fall: 0.0, rise: 0.0 };
+        for &x in closes {
+            // Against the extremes of the closes before this one.
+            b.fall = b.fall.max(b.max - x);
+            b.rise = b.rise.max(x - b.min);
+            b.min = b.min.min(x);
+            b.max = b.max.max(x);
+        }
+        b
+    }
+}
+
 /// A validated candle series, oldest first.
 ///
 /// ```
@@ -126,8 +152,8 @@ pub struct Candles {
     pub(crate) blk_low: Vec<f64>,
     /// Highest high of each block of [`BLOCK`] candles.
     pub(crate) blk_high: Vec<f64>,
-    /// Lowest and highest close of each block.
-    pub(crate) blk_close: Vec<(f64, f64)>,
+    /// The closes of each block: extremes and largest moves.
+    pub(crate) blk_close: Vec<CloseBlock>,
     /// Smallest time step, computed once.
     interval: Option<TimeMs>,
 }
@@ -160,10 +186,7 @@ impl Candles {
         let blk_high = high_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
         let interval = time.windows(2).map(|w| w[1] - w[0]).min();
         let close_f = f(&close);
-        let blk_close = close_f
-            .chunks(BLOCK)
-            .map(|b| b.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x))))
-            .collect();
+        let blk_close = close_f.chunks(BLOCK).map(CloseBlock::of).collect();
         Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, open, high, low, close })
     }
 
@@ -358,6 +381,16 @@ pub fn parse_time(s: &str) -> Option<TimeMs> {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[rstest]
+    #[case(&[5.0], 5.0, 5.0, 0.0, 0.0)]
+    #[case(&[1.0, 2.0, 3.0], 1.0, 3.0, 0.0, 2.0)]
+    #[case(&[3.0, 2.0, 1.0], 1.0, 3.0, 2.0, 0.0)]
+    #[case(&[4.0, 1.0, 6.0, 2.0, 3.0], 1.0, 6.0, 4.0, 5.0)]
+    #[case(&[2.0, 9.0, 1.0, 5.0], 1.0, 9.0, 8.0, 7.0)]
+    fn close_blocks(#[case] closes: &[f64], #[case] min: f64, #[case] max: f64, #[case] fall: f64, #[case] rise: f64) {
+        assert_eq!(CloseBlock::of(closes), CloseBlock { min, max, fall, rise });
+    }
 
     #[rstest]
     #[case("2017-07-01T11:00:00Z", 1_498_906_800_000)]

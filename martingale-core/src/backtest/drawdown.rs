@@ -4,7 +4,9 @@
 //! exact `Decimal` values; computing them at every candle would dominate a
 //! backtest. Their `f64` images (within ~1e-16 relative) filter the candles
 //! instead: a block of 64 candles whose extreme closes cannot set a new peak
-//! or a drawdown near the maximum is passed over whole; inside other blocks
+//! or a drawdown near the maximum is passed over whole; a block whose
+//! largest fall (and distance below the peak) stays clear of the maximum
+//! drawdown only looks at its highest close; inside other blocks
 //! chunks of four are tested the same way; only the single candles that pass
 //! every filter (with a margin `TOL` far above `f64` rounding) are computed
 //! in `Decimal`. The filters only ever let more candles through, never
@@ -15,7 +17,7 @@ use std::ops::Range;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::candles::{Candles, BLOCK};
+use super::candles::{Candles, CloseBlock, BLOCK};
 use super::equity::{fmax, fmin, EquityState};
 
 /// Relative margin of the `f64` filters: far above `f64` rounding of these
@@ -42,6 +44,30 @@ pub(crate) struct Drawdown {
     max_dd_pct_f: f64,
     min_unreal: Decimal,
     min_unreal_f: f64,
+}
+
+/// The lowest and highest close of candles `start..end` inside block `b`:
+/// the block's own when the range is the whole block, else computed (in
+/// four independent lanes: min and max are exact in any order).
+#[inline(always)]
+fn range_extremes(c: &Candles, b: &CloseBlock, start: usize, end: usize) -> (f64, f64) {
+    if start.is_multiple_of(BLOCK) && (end - start == BLOCK || end == c.close_f.len()) {
+        return (b.min, b.max);
+    }
+    let closes = c.close_f.get(start..end).unwrap_or_default();
+    let (mut lo, mut hi) = ([f64::INFINITY; 4], [f64::NEG_INFINITY; 4]);
+    let mut quads = closes.chunks_exact(4);
+    for q in &mut quads {
+        for l in 0..4 {
+            lo[l] = fmin(lo[l], q[l]);
+            hi[l] = fmax(hi[l], q[l]);
+        }
+    }
+    for &x in quads.remainder() {
+        lo[0] = fmin(lo[0], x);
+        hi[0] = fmax(hi[0], x);
+    }
+    (fmin(fmin(lo[0], lo[1]), fmin(lo[2], lo[3])), fmax(fmax(hi[0], hi[1]), fmax(hi[2], hi[3])))
 }
 
 impl Drawdown {
@@ -83,13 +109,18 @@ impl Drawdown {
         while i < end {
             let k = i / BLOCK;
             let stop = ((k + 1) * BLOCK).min(end);
-            if let Some(&(cmin, cmax)) = c.blk_close.get(k) {
-                if self.quiet(cmin, cmax) {
+            if let Some(b) = c.blk_close.get(k) {
+                if self.quiet(b.min, b.max) {
                     i = stop;
                     continue;
                 }
-                if self.below_peak(cmin, cmax) {
-                    self.deepest(c, i, stop);
+                if self.below_peak(b.min, b.max) {
+                    self.deepest(c, i, stop, range_extremes(c, b, i, stop));
+                    i = stop;
+                    continue;
+                }
+                if self.climbs(b) {
+                    self.climb(c, i, stop, range_extremes(c, b, i, stop));
                     i = stop;
                     continue;
                 }
@@ -145,14 +176,52 @@ impl Drawdown {
         self.has_peak && self.peak_f - hi > tol_max
     }
 
+    /// True when no candle whose close lies in the block can come near the
+    /// largest drawdown (in quote or percent), neither below the peak so far
+    /// (at most `peak - lowest equity`) nor below a new peak set inside the
+    /// block (at most the block's largest fall of equity): then only the
+    /// peak can move.
+    #[inline(always)]
+    fn climbs(&self, b: &CloseBlock) -> bool {
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        if !self.has_peak || q == 0.0 || self.peak_f <= 0.0 {
+            return false;
+        }
+        let lo = fmin(a + q * b.min, a + q * b.max);
+        let fall = if q > 0.0 { q * b.fall } else { -q * b.rise };
+        let bound = fmax(self.peak_f - lo, fall);
+        let tol_max = TOL * (a.abs() + 1.0) + TOL * q.abs() * fmax(b.min.abs(), b.max.abs());
+        bound <= self.max_dd_f - 2.0 * tol_max && bound <= (self.max_dd_pct_f - 2.0 * TOL) * self.peak_f - tol_max
+    }
+
+    /// Candles `start..end` of a block that [`Self::climbs`]: the peak can
+    /// only move to the highest equity, at the highest close (the lowest for
+    /// a short); only the candles within `f64` rounding of that close can
+    /// hold it exactly, and they are checked in order.
+    fn climb(&mut self, c: &Candles, start: usize, end: usize, (cmin, cmax): (f64, f64)) {
+        let Some(closes) = c.close_f.get(start..end) else { return };
+        let (a, q) = (self.state.a_f, self.state.q_f);
+        let best = if q > 0.0 { cmax } else { cmin };
+        let margin = 1e-12 * (best.abs() + 1.0);
+        for (k, &x) in closes.iter().enumerate() {
+            if (x - best).abs() <= margin {
+                self.check(c, start + k, a + q * x);
+            }
+        }
+    }
+
     /// Candles `start..end`, all below the peak: only those within twice
     /// the margin of the lowest equity can hold the exact lowest, so only
     /// they are checked (in order; the others cannot change anything).
-    fn deepest(&mut self, c: &Candles, start: usize, end: usize) {
+    ///
+    /// `(cmin, cmax)` are the extremes of these closes: `a + q * x` rounds
+    /// monotonically in `x`, so its lowest value is at one of them, exactly
+    /// as if computed at every candle.
+    fn deepest(&mut self, c: &Candles, start: usize, end: usize, (cmin, cmax): (f64, f64)) {
         let Some(closes) = c.close_f.get(start..end) else { return };
         let (a, q) = (self.state.a_f, self.state.q_f);
-        let low = closes.iter().fold(f64::INFINITY, |m, &x| fmin(m, a + q * x));
-        let cmax = closes.iter().fold(0.0, |m: f64, &x| fmax(m, x.abs()));
+        let low = fmin(a + q * cmin, a + q * cmax);
+        let cmax = fmax(cmin.abs(), cmax.abs());
         let limit = low + 2.0 * (TOL * (a.abs() + 1.0) + TOL * q.abs() * cmax);
         for (k, &x) in closes.iter().enumerate() {
             let e = a + q * x;

@@ -200,7 +200,15 @@ fn side_by_side<const GUARD: bool>(st: &mut [Stream; STRIPES], segs: &[Segment],
         let cl: [f64; 4] = cl.try_into().unwrap_or([1.0; 4]);
         [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]]
     };
-    for (((c0, c1), c2), c3) in part(s0).zip(part(s1)).zip(part(s2)).zip(part(s3)) {
+    // The next `m` chunks of every stream are read ahead, one load per
+    // chunk, while these are computed (the loads do not wait for the
+    // divisions).
+    let next = |s: &Stream| closes.get(s.i + 4 * m..(s.i + 8 * m).min(closes.len())).unwrap_or_default();
+    let (n0, n1, n2, n3) = (next(s0), next(s1), next(s2), next(s3));
+    let mut t = 0.0;
+    for (j, (((c0, c1), c2), c3)) in part(s0).zip(part(s1)).zip(part(s2)).zip(part(s3)).enumerate() {
+        let at = |n: &[f64]| n.get(4 * j).copied().unwrap_or(0.0);
+        t += (at(n0) + at(n1)) + (at(n2) + at(n3));
         let (e0, e1, e2, e3) = (eq(c0, aq0), eq(c1, aq1), eq(c2, aq2), eq(c3, aq3));
         chunk::<GUARD>(&mut l0, e0, p0);
         chunk::<GUARD>(&mut l1, e1, p1);
@@ -208,6 +216,7 @@ fn side_by_side<const GUARD: bool>(st: &mut [Stream; STRIPES], segs: &[Segment],
         chunk::<GUARD>(&mut l3, e3, p3);
         (p0, p1, p2, p3) = (e0[3], e1[3], e2[3], e3[3]);
     }
+    std::hint::black_box(t);
     for (s, l, p) in [(s0, l0, p0), (s1, l1, p1), (s2, l2, p2), (s3, l3, p3)] {
         s.lanes = l;
         s.prev = p;
@@ -236,6 +245,7 @@ pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64,
     }
     // Side by side while every stripe has a whole chunk left (all stripes
     // but the last have the same length).
+    let mut warmed = false;
     while st.iter().all(|s| s.i + 4 <= s.end) {
         let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0).min(WARM_CHUNKS);
         if m == 0 {
@@ -244,9 +254,13 @@ pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64,
                     s.crossing(segs, closes);
                 }
             }
+            warmed = false;
             continue;
         }
-        warm(&st, closes, m);
+        if !warmed {
+            warm(&st, closes, m);
+        }
+        warmed = true;
         if st.iter().all(|s| s.safe(segs)) {
             side_by_side::<false>(&mut st, segs, closes, m);
         } else {
