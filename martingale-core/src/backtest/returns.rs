@@ -17,18 +17,21 @@
 //! - the lanes are combined stripe by stripe: `lane 0 + lane 1`.
 //!
 //! Speed: the stripes are streamed side by side (four independent chains),
-//! each block of 1,024 candles per stripe is first read ahead at memory
-//! bandwidth by [`warm`] and then computed from L1, and segments whose
-//! equity cannot reach zero skip the guard. Any walk that records the same
-//! segments gets the same bits.
+//! in blocks of up to 1,024 candles per stripe; while a block is computed,
+//! the loop also loads one value per chunk of the next block, so the next
+//! block is in cache when its turn comes (those loads do not wait for the
+//! divisions; the hardware prefetcher alone falls behind). Only the first
+//! block, and the first after a segment ends, is read ahead on its own by
+//! [`warm`]. Segments whose equity cannot reach zero skip the guard. Any
+//! walk that records the same segments gets the same bits.
 
 use super::equity::{fmin, Segment};
 
 /// Stripes streamed side by side.
 pub(crate) const STRIPES: usize = 4;
 
-/// Chunks of four candles of each stripe read ahead by [`warm`] before they
-/// are computed (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1).
+/// Chunks of four candles of each stripe per block (read ahead by [`warm`]
+/// or by the block before) (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1).
 const WARM_CHUNKS: usize = 256;
 
 /// Sums of returns, squared returns and squared downside returns, in two
