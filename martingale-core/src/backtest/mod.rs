@@ -25,6 +25,7 @@ mod drawdown;
 mod driver;
 mod equity;
 mod metrics;
+mod prefetch;
 mod returns;
 mod runner;
 mod sim;

@@ -17,22 +17,27 @@
 //! - the lanes are combined stripe by stripe: `lane 0 + lane 1`.
 //!
 //! Speed: the stripes are streamed side by side (four independent chains),
-//! in blocks of up to 1,024 candles per stripe; while a block is computed,
-//! the loop also loads one value per chunk of the next block, so the next
-//! block is in cache when its turn comes (those loads do not wait for the
-//! divisions; the hardware prefetcher alone falls behind). Only the first
-//! block, and the first after a segment ends, is read ahead on its own by
-//! [`warm`]. Segments whose equity cannot reach zero skip the guard. Any
-//! walk that records the same segments gets the same bits.
+//! in blocks of up to 1,024 candles per stripe; each stream asks for its
+//! closes [`AHEAD`] candles before it computes them (a cache hint, see
+//! [`super::prefetch`]), so they are in cache when their turn comes: the
+//! hardware prefetcher alone falls behind the divisions, and a read-ahead
+//! by plain loads stalls the loop. Segments whose equity cannot reach zero
+//! skip the guard. Any walk that records the same segments gets the same
+//! bits.
 
 use super::equity::{fmin, Segment};
+use super::prefetch::prefetch;
 
 /// Stripes streamed side by side.
 pub(crate) const STRIPES: usize = 4;
 
-/// Chunks of four candles of each stripe per block (read ahead by [`warm`]
-/// or by the block before) (4 stripes x 1,024 candles x 8 bytes = 32 KiB: fits in L1).
-const WARM_CHUNKS: usize = 256;
+/// Chunks of four candles of each stripe computed per block.
+const BLOCK_CHUNKS: usize = 256;
+
+/// How far ahead of the candle being computed each stream asks for its
+/// closes: 256 candles, 32 cache lines per stream, ~0.5 µs of work, well
+/// beyond a memory access.
+const AHEAD: usize = 256;
 
 /// Sums of returns, squared returns and squared downside returns, in two
 /// lanes.
@@ -174,19 +179,12 @@ impl Stream {
     }
 }
 
-/// Loads one value of every cache line of the next `m` chunks of each
-/// stream. The computing loop does enough work per candle that the hardware
-/// prefetcher falls behind it (on the reference VM the pass took ~1 ms more
-/// from memory than from L1); a bare read runs at memory bandwidth.
-#[inline(never)]
-fn warm(st: &[Stream; STRIPES], closes: &[f64], m: usize) {
-    let line = |s: &Stream| closes.get(s.i..s.i + 4 * m).unwrap_or_default().iter().step_by(8);
-    let [s0, s1, s2, s3] = st;
-    let mut t = 0.0;
-    for (((a, b), c), d) in line(s0).zip(line(s1)).zip(line(s2)).zip(line(s3)) {
-        t += (a + b) + (c + d);
+/// Asks for the closes `from..to` (a cache hint per line).
+#[inline(always)]
+fn fetch(closes: &[f64], from: usize, to: usize) {
+    for x in closes.get(from..to.min(closes.len())).unwrap_or_default().iter().step_by(8) {
+        prefetch(x);
     }
-    std::hint::black_box(t);
 }
 
 /// `m` chunks of every stream, side by side, each in its current segment
@@ -203,15 +201,16 @@ fn side_by_side<const GUARD: bool>(st: &mut [Stream; STRIPES], segs: &[Segment],
         let cl: [f64; 4] = cl.try_into().unwrap_or([1.0; 4]);
         [a + q * cl[0], a + q * cl[1], a + q * cl[2], a + q * cl[3]]
     };
-    // The next `m` chunks of every stream are read ahead, one load per
-    // chunk, while these are computed (the loads do not wait for the
-    // divisions).
-    let next = |s: &Stream| closes.get(s.i + 4 * m..(s.i + 8 * m).min(closes.len())).unwrap_or_default();
-    let (n0, n1, n2, n3) = (next(s0), next(s1), next(s2), next(s3));
-    let mut t = 0.0;
+    // Each stream asks for the closes `AHEAD` candles on (once per chunk:
+    // two hints per cache line, fewer branches than one).
+    let ahead = |s: &Stream| closes.get((s.i + AHEAD).min(closes.len())..).unwrap_or_default();
+    let (n0, n1, n2, n3) = (ahead(s0), ahead(s1), ahead(s2), ahead(s3));
     for (j, (((c0, c1), c2), c3)) in part(s0).zip(part(s1)).zip(part(s2)).zip(part(s3)).enumerate() {
-        let at = |n: &[f64]| n.get(4 * j).copied().unwrap_or(0.0);
-        t += (at(n0) + at(n1)) + (at(n2) + at(n3));
+        for n in [n0, n1, n2, n3] {
+            if let Some(x) = n.get(4 * j) {
+                prefetch(x);
+            }
+        }
         let (e0, e1, e2, e3) = (eq(c0, aq0), eq(c1, aq1), eq(c2, aq2), eq(c3, aq3));
         chunk::<GUARD>(&mut l0, e0, p0);
         chunk::<GUARD>(&mut l1, e1, p1);
@@ -219,7 +218,6 @@ fn side_by_side<const GUARD: bool>(st: &mut [Stream; STRIPES], segs: &[Segment],
         chunk::<GUARD>(&mut l3, e3, p3);
         (p0, p1, p2, p3) = (e0[3], e1[3], e2[3], e3[3]);
     }
-    std::hint::black_box(t);
     for (s, l, p) in [(s0, l0, p0), (s1, l1, p1), (s2, l2, p2), (s3, l3, p3)] {
         s.lanes = l;
         s.prev = p;
@@ -246,24 +244,21 @@ pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64,
             s.prev = a + q * closes.get(s.i - 1).copied().unwrap_or(0.0);
         }
     }
+    for s in &st {
+        fetch(closes, s.i, s.i + AHEAD);
+    }
     // Side by side while every stripe has a whole chunk left (all stripes
     // but the last have the same length).
-    let mut warmed = false;
     while st.iter().all(|s| s.i + 4 <= s.end) {
-        let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0).min(WARM_CHUNKS);
+        let m = st.iter_mut().map(|s| s.chunks(segs, n)).min().unwrap_or(0).min(BLOCK_CHUNKS);
         if m == 0 {
             for s in st.iter_mut() {
                 if s.chunks(segs, n) == 0 {
                     s.crossing(segs, closes);
                 }
             }
-            warmed = false;
             continue;
         }
-        if !warmed {
-            warm(&st, closes, m);
-        }
-        warmed = true;
         if st.iter().all(|s| s.safe(segs)) {
             side_by_side::<false>(&mut st, segs, closes, m);
         } else {
