@@ -159,6 +159,18 @@ fn normalized(units: i128, scale: u32) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(u, k).ok()
 }
 
+/// `a.cmp(&b)`, inlined: values of one scale (the usual case: prices on one
+/// tick grid) are ordered by their signed mantissas, others by `Decimal`'s
+/// own comparison. Hot loops compare prices many times per candle.
+#[inline(always)]
+pub(crate) fn cmp(a: Decimal, b: Decimal) -> std::cmp::Ordering {
+    if a.scale() == b.scale() {
+        a.mantissa().cmp(&b.mantissa())
+    } else {
+        a.cmp(&b)
+    }
+}
+
 /// `d > 0` without a full Decimal comparison.
 #[inline]
 pub(crate) fn is_positive(d: Decimal) -> bool {
@@ -357,7 +369,7 @@ impl MarketRules {
         if !on_grid(quantity, self.step_size) {
             return Err(RuleViolation::QuantityOffStep { quantity, step_size: self.step_size });
         }
-        if quantity < self.min_qty {
+        if cmp(quantity, self.min_qty).is_lt() {
             return Err(RuleViolation::BelowMinQty { quantity, min_qty: self.min_qty });
         }
         if let Some(max_qty) = self.max_qty.filter(|m| *m > Decimal::ZERO) {
@@ -366,7 +378,7 @@ impl MarketRules {
             }
         }
         let notional = price.checked_mul(quantity).unwrap_or(Decimal::MAX);
-        if notional < self.min_notional {
+        if cmp(notional, self.min_notional).is_lt() {
             return Err(RuleViolation::BelowMinNotional { notional, min_notional: self.min_notional });
         }
         Ok(())
@@ -404,6 +416,17 @@ mod tests {
             }
             let truncated = v.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::ToZero);
             proptest::prop_assert_eq!(within_dp(v, dp), truncated == v);
+        }
+
+        /// The inlined comparison orders like `Decimal`'s own, on one scale
+        /// and across scales, with either sign and zero.
+        #[test]
+        fn inlined_comparison_equals_ord(a in mantissas(), b in mantissas(), sa in 0u32..=28, same in proptest::bool::ANY, sb in 0u32..=28) {
+            let x = Decimal::from_i128_with_scale(a, sa);
+            let y = Decimal::from_i128_with_scale(b, if same { sa } else { sb });
+            proptest::prop_assert_eq!(cmp(x, y), x.cmp(&y));
+            proptest::prop_assert_eq!(cmp(x, x), std::cmp::Ordering::Equal);
+            proptest::prop_assert_eq!(cmp(x, -x), x.cmp(&-x));
         }
     }
 

@@ -17,6 +17,7 @@ use crate::engine::{
     candle_path, Action, Candle, DealReport, Engine, EngineError, Event, OrderRequest, OrderUpdate, Output, PhaseKind,
     TimeMs,
 };
+use crate::market::cmp;
 use crate::{OrderSide, Side};
 
 /// What a driven run produced, in order.
@@ -217,10 +218,10 @@ impl<'e> Driver<'e> {
     /// Walks the straight path from `a` to `b`, firing everything reached,
     /// nearest first; a stop beats a limit order at the same price.
     fn segment(&mut self, a: Decimal, b: Decimal, time: TimeMs) -> Result<(), EngineError> {
-        if a == b {
+        if cmp(a, b).is_eq() {
             return self.vertex(b, time);
         }
-        let down = b < a;
+        let down = cmp(b, a).is_lt();
         let touch = self.fill.limit_fill == LimitFill::Touch;
         let mut cur = a;
         let mut inert: Vec<Decimal> = Vec::new();
@@ -233,8 +234,9 @@ impl<'e> Driver<'e> {
                 let better = match best {
                     None => true,
                     Some((p, h)) => {
-                        let nearer = if down { pos > p } else { pos < p };
-                        nearer || (pos == p && hit == Hit::Watch && h != Hit::Watch)
+                        let order = cmp(pos, p);
+                        let nearer = if down { order.is_gt() } else { order.is_lt() };
+                        nearer || (order.is_eq() && hit == Hit::Watch && h != Hit::Watch)
                     }
                 };
                 if better {
@@ -246,14 +248,29 @@ impl<'e> Driver<'e> {
                 if !fills_here {
                     continue;
                 }
+                let order = cmp(b, r.price);
                 let reached = match (down, touch) {
-                    (true, true) => b <= r.price,
-                    (true, false) => b < r.price,
-                    (false, true) => b >= r.price,
-                    (false, false) => b > r.price,
+                    (true, true) => order.is_le(),
+                    (true, false) => order.is_lt(),
+                    (false, true) => order.is_ge(),
+                    (false, false) => order.is_gt(),
                 };
                 if reached {
-                    consider(if down { r.price.min(cur) } else { r.price.max(cur) }, Hit::Limit(i));
+                    // `r.price.min(cur)` / `r.price.max(cur)`, inlined (the
+                    // same operand wins on a tie): the order fills at its
+                    // price, or at the current one if the path starts beyond.
+                    let pos = if down {
+                        if cmp(cur, r.price).is_lt() {
+                            cur
+                        } else {
+                            r.price
+                        }
+                    } else if cmp(r.price, cur).is_gt() {
+                        r.price
+                    } else {
+                        cur
+                    };
+                    consider(pos, Hit::Limit(i));
                 }
             }
             let w = self.engine.watch();
