@@ -152,6 +152,9 @@ pub struct Candles {
     pub(crate) blk_low: Vec<f64>,
     /// Highest high of each block of [`BLOCK`] candles.
     pub(crate) blk_high: Vec<f64>,
+    /// Where in each block its lowest low and highest high are (the first
+    /// of equals): the likely next event when the block cannot be skipped.
+    pub(crate) blk_at: Vec<[u8; 2]>,
     /// The closes of each block: extremes and largest moves.
     pub(crate) blk_close: Vec<CloseBlock>,
     /// Smallest time step, computed once.
@@ -182,12 +185,32 @@ impl Candles {
         }
         let f = |v: &[Decimal]| v.iter().map(|d| super::equity::to_f64(*d)).collect::<Vec<_>>();
         let (low_f, high_f) = (f(&low), f(&high));
-        let blk_low = low_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::INFINITY, f64::min)).collect();
-        let blk_high = high_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+        let blk_low: Vec<f64> = low_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+        let blk_high: Vec<f64> =
+            high_f.chunks(BLOCK).map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max)).collect();
+        let first = |b: &[f64], x: f64| b.iter().position(|y| *y == x).unwrap_or(0) as u8;
+        let blk_at = (low_f.chunks(BLOCK).zip(high_f.chunks(BLOCK)))
+            .zip(blk_low.iter().zip(&blk_high))
+            .map(|((l, h), (lo, hi))| [first(l, *lo), first(h, *hi)])
+            .collect();
         let interval = time.windows(2).map(|w| w[1] - w[0]).min();
         let close_f = f(&close);
         let blk_close = close_f.chunks(BLOCK).map(CloseBlock::of).collect();
-        Ok(Candles { low_f, high_f, close_f, blk_low, blk_high, blk_close, interval, time, open, high, low, close })
+        Ok(Candles {
+            low_f,
+            high_f,
+            close_f,
+            blk_low,
+            blk_high,
+            blk_at,
+            blk_close,
+            interval,
+            time,
+            open,
+            high,
+            low,
+            close,
+        })
     }
 
     /// Builds a series from candles.
@@ -295,6 +318,26 @@ impl Candles {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.time.is_empty()
+    }
+
+    /// Asks the CPU to start loading candle `i` (its time, prices and the
+    /// previous close) ahead of [`Candles::get`]: a cache hint, no effect
+    /// on any value.
+    #[inline]
+    pub(crate) fn prefetch(&self, i: usize) {
+        use super::prefetch::prefetch;
+        if let (Some(t), Some(o), Some(h), Some(l), Some(c)) =
+            (self.time.get(i), self.open.get(i), self.high.get(i), self.low.get(i), self.close.get(i))
+        {
+            prefetch(t);
+            prefetch(o);
+            prefetch(h);
+            prefetch(l);
+            prefetch(c);
+        }
+        if let Some(p) = i.checked_sub(1).and_then(|j| self.close.get(j)) {
+            prefetch(p);
+        }
     }
 
     /// Candle `i`.

@@ -350,7 +350,13 @@ impl<'a> Run<'a> {
         if signals.is_none() {
             while j + BLOCK <= n {
                 let k = j / BLOCK;
-                if !(c.blk_low[k] > b.down && c.blk_high[k] < b.up) {
+                let (low, high) = (c.blk_low[k] > b.down, c.blk_high[k] < b.up);
+                if !(low && high) {
+                    // The block's extreme beyond a bound is the likeliest
+                    // next event: start loading it while the candles before
+                    // it are tested.
+                    let at = c.blk_at.get(k).map_or(0, |a| usize::from(if low { a[1] } else { a[0] }));
+                    c.prefetch(j + at);
                     break;
                 }
                 j += BLOCK;
