@@ -233,7 +233,9 @@ impl Candles {
 /// Runs a backtest; `options_json` holds `initial_capital` (decimal
 /// string), `interval_ms`, `record_fills`, `record_equity`, `mode`
 /// (`"fast"` or `"reference"`); `signals` is an optional bool array.
-/// Returns the result as JSON text. The GIL is released while it runs.
+/// Returns the result, held in Rust until its JSON text is asked for (a
+/// notebook that reads only a few metrics does not pay for serializing
+/// every deal). The GIL is released while it runs.
 #[pyfunction]
 #[pyo3(signature = (bot_json, candles, options_json="{}", signals=None))]
 fn run_backtest(
@@ -242,7 +244,7 @@ fn run_backtest(
     candles: &Candles,
     options_json: &str,
     signals: Option<PyReadonlyArray1<'_, bool>>,
-) -> PyResult<String> {
+) -> PyResult<BacktestOutput> {
     let bot = bot_from_json(bot_json)?;
     let o: serde_json::Value =
         serde_json::from_str(options_json).map_err(|e| Error::Config(format!("options: {e}")))?;
@@ -275,7 +277,31 @@ fn run_backtest(
     let result = py
         .allow_threads(|| backtest::backtest(&bot, &candles.inner, &opts))
         .map_err(|e| Error::Backtest(e.to_string()))?;
-    Ok(json(&result)?)
+    Ok(BacktestOutput { result, json: std::sync::OnceLock::new() })
+}
+
+/// A backtest's result, serialized to JSON on first request.
+#[pyclass(module = "martingale._core", frozen)]
+struct BacktestOutput {
+    result: backtest::BacktestResult,
+    json: std::sync::OnceLock<String>,
+}
+
+#[pymethods]
+impl BacktestOutput {
+    /// The result as JSON text (built once).
+    fn json(&self) -> PyResult<String> {
+        if let Some(text) = self.json.get() {
+            return Ok(text.clone());
+        }
+        let text = json(&self.result)?;
+        Ok(self.json.get_or_init(|| text).clone())
+    }
+
+    /// The SPEC metrics as JSON text (without the deals and fills).
+    fn metrics_json(&self) -> PyResult<String> {
+        Ok(json(&self.result.metrics)?)
+    }
 }
 
 /// Times the pure Rust backtest call (no Python work at all), best of
@@ -453,6 +479,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(time_backtest_rust, m)?)?;
     m.add_class::<Engine>()?;
+    m.add_class::<BacktestOutput>()?;
     m.add("EngineError", py.get_type::<EngineError>())?;
     Ok(())
 }

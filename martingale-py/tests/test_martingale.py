@@ -117,6 +117,18 @@ def test_result_frames_series_and_pickle(btc):
     assert set(r.to_dict()) == {"metrics", "deals", "fills", "equity", "open_deal"}
 
 
+def test_result_is_serialized_on_demand(btc):
+    # The metrics alone (before anything else is read) equal those of the
+    # whole result; a result pickled before any access carries everything.
+    bot = mg.BotConfig.example()
+    fresh = mg.backtest(btc, bot)
+    stats = fresh.stats
+    assert "raw" not in fresh._cache and repr(fresh).startswith(f"BacktestResult({stats['closed_deals']} deals")
+    assert stats.equals(pd.Series(fresh.to_dict()["metrics"], name="metrics"))
+    unread = pickle.loads(pickle.dumps(mg.backtest(btc, bot)))
+    assert unread.to_dict() == fresh.to_dict() and unread.stats.equals(stats)
+
+
 def test_reference_mode_and_signals(btc):
     bot = mg.BotConfig.example().replace(start_condition="signal")
     signals = np.zeros(len(btc), dtype=bool)

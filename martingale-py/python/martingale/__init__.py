@@ -285,18 +285,35 @@ class BacktestResult:
     (dict or None), ``to_dict()``; pickles.
     """
 
-    def __init__(self, raw_json: str, times: Sequence[int]):
-        # Parsed and converted on first access: a backtest call costs the
-        # Rust run plus one JSON string.
-        self._json = raw_json
+    def __init__(self, raw: Any, times: Sequence[int]):
+        # `raw` is the result held in Rust (from `backtest`) or its JSON text
+        # (unpickled). Serialized, parsed and converted on first access: a
+        # backtest call costs the Rust run alone.
+        self._native = None if isinstance(raw, str) else raw
+        self._text: Optional[str] = raw if isinstance(raw, str) else None
         self._times = times
         self._cache: Dict[str, Any] = {}
+
+    @property
+    def _json(self) -> str:
+        if self._text is None:
+            self._text = self._native.json()
+        return self._text
 
     @property
     def _raw(self) -> Dict[str, Any]:
         if "raw" not in self._cache:
             self._cache["raw"] = _decimals(json.loads(self._json))
         return self._cache["raw"]
+
+    @property
+    def _metrics(self) -> Dict[str, Any]:
+        # The metrics alone, without serializing every deal and fill.
+        if "raw" in self._cache or self._native is None:
+            return self._raw["metrics"]
+        if "metrics" not in self._cache:
+            self._cache["metrics"] = _decimals(json.loads(self._native.metrics_json()))
+        return self._cache["metrics"]
 
     def _get(self, key: str, build):
         if key not in self._cache:
@@ -306,7 +323,7 @@ class BacktestResult:
     @property
     def stats(self) -> pd.Series:
         """The SPEC metrics."""
-        return self._get("stats", lambda: pd.Series(self._raw["metrics"], name="metrics"))
+        return self._get("stats", lambda: pd.Series(self._metrics, name="metrics"))
 
     @property
     def deals(self) -> pd.DataFrame:
@@ -378,7 +395,7 @@ class BacktestResult:
         return fig
 
     def __repr__(self) -> str:
-        m = self._raw["metrics"]
+        m = self._metrics
         return f"BacktestResult({m['closed_deals']} deals, realized P&L {m['realized_pnl']}, max drawdown {m['max_drawdown_pct']} %)"
 
 
