@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, docs, Rust tests
-# (unit, integration, property and doc tests). Installs nothing system-wide.
+# (unit, integration, property and doc tests), the benches once each, and the
+# Python tests. Installs nothing system-wide (Python packages go to .venv).
 # Usage: scripts/test.sh        (from anywhere inside the checkout)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 step "cargo test (unit, integration, property and doc tests)"
 # Property tests run in release mode: same cases, a fraction of the time.
 cargo test --workspace --locked --release
+
+step "benches, each run once (criterion's test mode: W5 fast / reference, the 1,000-set sweep, the fleet)"
+cargo test --locked --release -p martingale-toolkit --benches
 
 step "python: build the extension into .venv (maturin) and run pytest"
 # Everything the Python side needs is installed here, into a project-local
