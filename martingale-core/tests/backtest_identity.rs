@@ -221,3 +221,30 @@ fn drawdown_equals_the_plain_definition() {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// On random walks from calm to wild, for every configuration (both
+    /// sides, stops, trailing), the fast backtest's drawdown equals the plain
+    /// per-close definition and its metrics equal the reference walk's.
+    #[test]
+    fn drawdown_equals_the_plain_definition_on_random_walks(
+        seed in proptest::prelude::any::<u64>(),
+        n in 100usize..20_000,
+        vol in 0.0003f64..0.01,
+        which in 0usize..12,
+    ) {
+        let candles = martingale_core::backtest::synthetic::random_walk(seed, n, 60_000, 30_000.0, vol);
+        let (name, bot) = configs().swap_remove(which);
+        let opts = BacktestOptions { record_equity: true, mode: Mode::Reference, ..Default::default() };
+        match (backtest(&bot, &candles, &opts), backtest(&bot, &candles, &BacktestOptions::default())) {
+            (Ok(with_curve), Ok(fast)) => {
+                let plain = plain_drawdown(&with_curve.equity);
+                proptest::prop_assert_eq!((fast.metrics.max_drawdown, fast.metrics.max_drawdown_pct), plain, "{}", name);
+                proptest::prop_assert_eq!(&fast.metrics, &with_curve.metrics, "{}", name);
+            }
+            (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b, "{}", name),
+            (a, b) => proptest::prop_assert!(false, "{name}: {:?} vs {:?}", a.err(), b.err()),
+        }
+    }
+}

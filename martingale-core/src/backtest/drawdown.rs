@@ -396,3 +396,93 @@ impl Drawdown {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backtest::equity::EquityState;
+    use proptest::prelude::*;
+
+    /// Closes: a drift with noise, and sharp V's (a crash and its recovery
+    /// inside a few candles), so peaks, troughs and the largest drawdown
+    /// fall inside single blocks as well as across them. In cents, or with
+    /// 10 more digits (17 or so significant: different prices can share an
+    /// `f64` image, so the filters must leave the exact choice to Decimal).
+    fn closes() -> impl Strategy<Value = Vec<Decimal>> {
+        let steps = prop::collection::vec((-30i64..40, 0u8..40, 1i64..4_000, 0i64..3), 64..1_500);
+        (steps, 1_000_000i64..5_000_000, any::<bool>()).prop_map(|(steps, start, fine)| {
+            let mut x = start;
+            let mut out = Vec::with_capacity(steps.len());
+            for (step, kind, size, digits) in steps {
+                x += step * 50;
+                // One candle in 40 crashes, the next one in 40 recovers.
+                match kind {
+                    0 => x -= size * 100,
+                    1 => x += size * 100,
+                    _ => {}
+                }
+                x = x.max(100);
+                out.push(if fine { Decimal::new(x * 10_000_000_000 + digits, 12) } else { Decimal::new(x, 2) });
+            }
+            out
+        })
+    }
+
+    /// Segments: (start, a, q) with q of either sign (and zero).
+    fn segments(n: usize) -> impl Strategy<Value = Vec<(usize, i64, i64)>> {
+        prop::collection::vec((0..n, -50_000i64..200_000, -30i64..30), 0..6).prop_map(move |mut s| {
+            s.push((0, 100_000, 2));
+            s.sort_by_key(|x| x.0);
+            s.dedup_by_key(|x| x.0);
+            s
+        })
+    }
+
+    fn state(a: i64, q: i64) -> EquityState {
+        // a in whole quote, q in tenths of a unit.
+        let (a, q) = (Decimal::from(a), Decimal::new(q, 1));
+        EquityState::new(a, q, Decimal::ZERO, q, q != Decimal::ZERO)
+    }
+
+    /// Peak, largest drawdown and its percent, candle by candle, exactly.
+    fn plain(c: &Candles, segs: &[(usize, i64, i64)]) -> (Decimal, Decimal) {
+        let (mut peak, mut dd, mut pct) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
+        for (i, close) in c.closes().iter().enumerate() {
+            let &(_, a, q) = segs.iter().rev().find(|s| s.0 <= i).unwrap();
+            let s = state(a, q);
+            let e = s.a + s.q * close;
+            let p = *peak.get_or_insert(e);
+            if e > p {
+                peak = Some(e);
+                continue;
+            }
+            dd = dd.max(p - e);
+            if p > Decimal::ZERO {
+                pct = pct.max((p - e) * Decimal::ONE_HUNDRED / p);
+            }
+        }
+        (dd, pct)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// Whatever the block filters pass over (quiet blocks, blocks below
+        /// the peak, climbing blocks), the result is the per-candle one.
+        #[test]
+        fn filters_equal_the_per_candle_loop((prices, segs) in closes().prop_flat_map(|c| {
+            let n = c.len();
+            (Just(c), segments(n))
+        })) {
+            let n = prices.len();
+            let time = (0..n as i64).map(|i| i * 60_000).collect();
+            let c = Candles::new(time, prices.clone(), prices.clone(), prices.clone(), prices).unwrap();
+            let mut dd = Drawdown::new();
+            for (k, &(start, a, q)) in segs.iter().enumerate() {
+                let end = segs.get(k + 1).map_or(n, |s| s.0);
+                dd.run(&c, &state(a, q), start..end);
+            }
+            let (max_dd, max_pct, _) = dd.finish();
+            prop_assert_eq!((max_dd, max_pct), plain(&c, &segs));
+        }
+    }
+}
