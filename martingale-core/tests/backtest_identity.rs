@@ -4,7 +4,7 @@
 //! bases (with and without timeout), trailing, fees in base, cooldown,
 //! reinvest, every path model and limit-fill rule, and entry signals.
 
-use martingale_core::backtest::{backtest, BacktestOptions, Candles, Driver, Mode};
+use martingale_core::backtest::{backtest, max_drawdown, BacktestOptions, Candles, Driver, Mode};
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, Engine, Event};
 use rust_decimal::Decimal;
@@ -186,21 +186,10 @@ fn acknowledgments_change_nothing_but_order_states() {
     }
 }
 
-/// The plain definition of the drawdown over the exact equity at each close:
-/// `(max drawdown, max drawdown % of its peak)`.
+/// The plain definition of the drawdown over the exact equity at each close,
+/// rounded like the metrics: `(max drawdown, max drawdown % of its peak)`.
 fn plain_drawdown(equity: &[Decimal]) -> (Decimal, Decimal) {
-    let (mut peak, mut dd, mut pct) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
-    for &e in equity {
-        let p = *peak.get_or_insert(e);
-        if e > p {
-            peak = Some(e);
-            continue;
-        }
-        dd = dd.max(p - e);
-        if p > Decimal::ZERO {
-            pct = pct.max((p - e) * Decimal::ONE_HUNDRED / p);
-        }
-    }
+    let (dd, pct) = max_drawdown(equity);
     (dd, pct.round_dp(6))
 }
 

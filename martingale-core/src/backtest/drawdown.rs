@@ -444,24 +444,18 @@ mod tests {
         EquityState::new(a, q, Decimal::ZERO, q, q != Decimal::ZERO)
     }
 
-    /// Peak, largest drawdown and its percent, candle by candle, exactly.
-    fn plain(c: &Candles, segs: &[(usize, i64, i64)]) -> (Decimal, Decimal) {
-        let (mut peak, mut dd, mut pct) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
-        for (i, close) in c.closes().iter().enumerate() {
-            let &(_, a, q) = segs.iter().rev().find(|s| s.0 <= i).unwrap();
-            let s = state(a, q);
-            let e = s.a + s.q * close;
-            let p = *peak.get_or_insert(e);
-            if e > p {
-                peak = Some(e);
-                continue;
-            }
-            dd = dd.max(p - e);
-            if p > Decimal::ZERO {
-                pct = pct.max((p - e) * Decimal::ONE_HUNDRED / p);
-            }
-        }
-        (dd, pct)
+    /// The exact equity at every close.
+    fn curve(c: &Candles, segs: &[(usize, i64, i64)]) -> Vec<Decimal> {
+        let mut k = 0;
+        (0..c.len())
+            .map(|i| {
+                while segs.get(k + 1).is_some_and(|s| s.0 <= i) {
+                    k += 1;
+                }
+                let s = state(segs[k].1, segs[k].2);
+                s.a + s.q * c.closes()[i]
+            })
+            .collect()
     }
 
     proptest! {
@@ -482,7 +476,7 @@ mod tests {
                 dd.run(&c, &state(a, q), start..end);
             }
             let (max_dd, max_pct, _) = dd.finish();
-            prop_assert_eq!((max_dd, max_pct), plain(&c, &segs));
+            prop_assert_eq!((max_dd, max_pct), crate::backtest::max_drawdown(&curve(&c, &segs)));
         }
     }
 }

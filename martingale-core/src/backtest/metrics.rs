@@ -72,3 +72,37 @@ pub struct Metrics {
     /// Annualised Sortino ratio of per-candle equity returns.
     pub sortino: Option<f64>,
 }
+
+/// The largest drawdown of an equity curve and the largest drawdown in
+/// percent of the peak it falls from (each the largest over the curve, as in
+/// [`Metrics::max_drawdown`] and [`Metrics::max_drawdown_pct`], the percent
+/// unrounded), by the plain definition: one value at a time against the
+/// running peak.
+///
+/// The backtest finds the same figures without visiting every candle; this
+/// is the definition its tests hold it to, and it works on any curve (e.g.
+/// the one kept with `record_equity`).
+///
+/// ```
+/// use martingale_core::backtest::max_drawdown;
+/// use rust_decimal_macros::dec;
+/// // 100 -> 90 is 10 (10 %), 120 -> 96 is 24 (20 %).
+/// let curve = [dec!(100), dec!(90), dec!(120), dec!(96), dec!(130)];
+/// assert_eq!(max_drawdown(&curve), (dec!(24), dec!(20)));
+/// assert_eq!(max_drawdown(&[]), (dec!(0), dec!(0)));
+/// ```
+pub fn max_drawdown(equity: &[Decimal]) -> (Decimal, Decimal) {
+    let (mut peak, mut dd, mut pct) = (None::<Decimal>, Decimal::ZERO, Decimal::ZERO);
+    for &e in equity {
+        let p = *peak.get_or_insert(e);
+        if e > p {
+            peak = Some(e);
+            continue;
+        }
+        dd = dd.max(p - e);
+        if p > Decimal::ZERO {
+            pct = pct.max((p - e) * Decimal::ONE_HUNDRED / p);
+        }
+    }
+    (dd, pct)
+}

@@ -34,6 +34,6 @@ pub mod synthetic;
 
 pub use candles::{parse_time, CandleError, Candles, Gap};
 pub use driver::{Driver, Recorded};
-pub use metrics::Metrics;
+pub use metrics::{max_drawdown, Metrics};
 pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal};
 pub use sim::{FillRecord, Resting, SimExchange};
