@@ -60,7 +60,31 @@ pub enum ExchangeError {
     /// The venue answered something this adapter cannot read.
     #[error("malformed reply: {0}")]
     Malformed(String),
-    /// Any other refusal by the venue, with its code.
+    /// The venue refused the request with a code its documentation says
+    /// means the request was *not executed* (for an order: it was not
+    /// placed). Only this variant, [`ExchangeError::InsufficientBalance`] and
+    /// [`ExchangeError::RuleViolation`] may turn an order into a rejection;
+    /// see [`ExchangeError::is_definite_rejection`].
+    #[error("rejected by the venue ({code}): {message}")]
+    Rejected {
+        /// The venue's code.
+        code: i64,
+        /// The venue's message.
+        message: String,
+    },
+    /// The venue answered with a redirect. Adapters never follow one: the
+    /// signed request and the key headers would go to another host.
+    #[error("the venue redirected the request (HTTP {status}) to {location:?}; not followed, check the base URL")]
+    Redirect {
+        /// The HTTP status (301, 302, 303, 307, 308).
+        status: u16,
+        /// The `Location` header, if any.
+        location: String,
+    },
+    /// Any other error from the venue, with its code. On an order
+    /// submission this does *not* mean the order was refused: the runner
+    /// treats it like [`ExchangeError::OutcomeUnknown`] and queries the
+    /// order by its client order id.
     #[error("venue error {code}: {message}")]
     Venue {
         /// The venue's code.
@@ -78,6 +102,24 @@ impl ExchangeError {
         matches!(
             self,
             ExchangeError::RateLimited { .. } | ExchangeError::Network(_) | ExchangeError::TimestampOutOfWindow
+        )
+    }
+
+    /// True only for answers that *definitely* mean the request was not
+    /// executed, so an order submission answered this way was not placed
+    /// and may be reported to the engine as rejected. Everything else on a
+    /// submission (an unknown code, a timeout, a 5xx) leaves the order's
+    /// outcome unknown: query it by client order id.
+    ///
+    /// ```
+    /// use martingale_exchange::ExchangeError;
+    /// assert!(ExchangeError::Rejected { code: -2010, message: "x".into() }.is_definite_rejection());
+    /// assert!(!ExchangeError::Venue { code: -1007, message: "x".into() }.is_definite_rejection());
+    /// ```
+    pub fn is_definite_rejection(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::InsufficientBalance(_) | ExchangeError::RuleViolation { .. } | ExchangeError::Rejected { .. }
         )
     }
 }
