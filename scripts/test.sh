@@ -17,6 +17,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 
+step "postgres: a throwaway cluster for the service's database tests"
+# Installs Debian's postgresql when missing; stopped and removed on exit.
+. scripts/pg.sh
+
 step "cargo test (unit, integration, property and doc tests)"
 # Property tests run in release mode: same cases, a fraction of the time.
 cargo test --workspace --locked --release

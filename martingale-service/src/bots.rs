@@ -1,0 +1,242 @@
+//! Bots: a user's bot files, where they trade, and what the operator wants
+//! them to do (`desired_state`). Every call is scoped by the owning
+//! account: another user's bot is "not found", never "forbidden".
+
+use std::fmt;
+use std::str::FromStr;
+
+use martingale_core::config::BotFile;
+use martingale_core::engine::BotId;
+use martingale_core::venue::Venue;
+
+use crate::db::{now_ms, Db};
+use crate::error::{Result, ServiceError};
+use crate::users;
+
+/// What the operator wants a bot to do; the running service converges on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DesiredState {
+    /// Trade.
+    Running,
+    /// Keep the open deal's orders, start nothing new.
+    Paused,
+    /// Not running.
+    Stopped,
+}
+
+impl DesiredState {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredState::Running => "running",
+            DesiredState::Paused => "paused",
+            DesiredState::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for DesiredState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DesiredState {
+    type Err = ServiceError;
+    fn from_str(s: &str) -> Result<DesiredState> {
+        match s {
+            "running" => Ok(DesiredState::Running),
+            "paused" => Ok(DesiredState::Paused),
+            "stopped" => Ok(DesiredState::Stopped),
+            other => Err(ServiceError::Invalid(format!("unknown bot state {other:?} (running, paused, stopped)"))),
+        }
+    }
+}
+
+/// A stored bot.
+#[derive(Debug, Clone)]
+pub struct Bot {
+    /// Owning account.
+    pub account: String,
+    /// The bot id (unique in the database, part of every client order id).
+    pub id: BotId,
+    /// Where it trades.
+    pub venue: Venue,
+    /// The venue's market id (e.g. `BTCUSDT`).
+    pub symbol: String,
+    /// The owner's API key label it trades with (none for paper).
+    pub key_label: Option<String>,
+    /// The bot file.
+    pub file: BotFile,
+    /// What the operator wants.
+    pub desired: DesiredState,
+    /// Added at (ms).
+    pub created_at: i64,
+    /// Last changed at (ms).
+    pub updated_at: i64,
+}
+
+/// Adds a bot for `account` from the text of a bot file (JSON or TOML),
+/// validated like every other loader; the bot starts `stopped`.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use martingale_service::{bots, users, Db};
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open_dir(dir.path()).await.unwrap();
+/// users::add(&db, "alice").await.unwrap();
+/// let file = include_str!("../../examples/bots/example.json");
+/// let bot = bots::add(&db, "alice", "btc-dca", file, None).await.unwrap();
+/// assert_eq!((bot.symbol.as_str(), bot.desired), ("BTCUSDT", bots::DesiredState::Stopped));
+/// // Another user cannot see it.
+/// users::add(&db, "bob").await.unwrap();
+/// assert!(bots::get(&db, "bob", "btc-dca").await.is_err());
+/// # });
+/// ```
+pub async fn add(db: &Db, account: &str, bot_id: &str, file_text: &str, key_label: Option<&str>) -> Result<Bot> {
+    users::get(db, account).await?;
+    let id = BotId::new(bot_id).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+    let file: BotFile = file_text.parse().map_err(|e| ServiceError::Invalid(format!("bot file: {e}")))?;
+    let venue = file.venue.unwrap_or(Venue::Paper);
+    let symbol = file.market.symbol.as_deref().ok_or_else(|| {
+        ServiceError::Invalid(
+            "bot file: market.symbol is required for a bot the service runs (e.g. \"BTC/USDT\")".into(),
+        )
+    })?;
+    let symbol = venue.resolve(symbol).map_err(|e| ServiceError::Invalid(format!("bot file: market.symbol: {e}")))?;
+    if venue != Venue::Paper && key_label.is_none() {
+        return Err(ServiceError::Invalid(format!(
+            "a bot on {venue:?} needs an API key: add one with `martingale keys add` and name it with --key"
+        )));
+    }
+    let now = now_ms();
+    let exists: Option<(String,)> = sqlx::query_as("SELECT account FROM bots WHERE bot_id = $1")
+        .bind(id.as_str())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    if exists.is_some() {
+        // Bot ids are global (they are part of every client order id); the
+        // message does not say whose it is.
+        return Err(ServiceError::Exists { kind: "bot", name: id.to_string() });
+    }
+    sqlx::query(
+        "INSERT INTO bots (account, bot_id, venue, symbol, key_label, bot_file, desired_state, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(account)
+    .bind(id.as_str())
+    .bind(venue_name(venue))
+    .bind(symbol.as_str())
+    .bind(key_label)
+    .bind(file.to_json())
+    .bind(DesiredState::Stopped.as_str())
+    .bind(now)
+    .bind(now)
+    .execute(db.pool())
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(_) => ServiceError::Exists { kind: "bot", name: id.to_string() },
+        e => ServiceError::query(e),
+    })?;
+    get(db, account, id.as_str()).await
+}
+
+type Row = (String, String, String, String, Option<String>, String, String, i64, i64);
+const COLUMNS: &str = "account, bot_id, venue, symbol, key_label, bot_file, desired_state, created_at, updated_at";
+
+/// One of `account`'s bots.
+pub async fn get(db: &Db, account: &str, bot_id: &str) -> Result<Bot> {
+    let row: Option<Row> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM bots WHERE account = $1 AND bot_id = $2")))
+            .bind(account)
+            .bind(bot_id)
+            .fetch_optional(db.pool())
+            .await
+            .map_err(ServiceError::query)?;
+    row.map(from_row).unwrap_or_else(|| Err(ServiceError::NotFound { kind: "bot", name: bot_id.to_string() }))
+}
+
+/// `account`'s bots (every user's with `None`: the operator's view), by id.
+pub async fn list(db: &Db, account: Option<&str>) -> Result<Vec<Bot>> {
+    let rows: Vec<Row> = match account {
+        Some(a) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM bots WHERE account = $1 ORDER BY bot_id"
+            )))
+            .bind(a)
+            .fetch_all(db.pool())
+            .await
+        }
+        None => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM bots ORDER BY bot_id")))
+                .fetch_all(db.pool())
+                .await
+        }
+    }
+    .map_err(ServiceError::query)?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// Sets what the operator wants of one of `account`'s bots.
+pub async fn set_desired(db: &Db, account: &str, bot_id: &str, desired: DesiredState) -> Result<Bot> {
+    let done = sqlx::query("UPDATE bots SET desired_state = $1, updated_at = $2 WHERE account = $3 AND bot_id = $4")
+        .bind(desired.as_str())
+        .bind(now_ms())
+        .bind(account)
+        .bind(bot_id)
+        .execute(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    if done.rows_affected() == 0 {
+        return Err(ServiceError::NotFound { kind: "bot", name: bot_id.to_string() });
+    }
+    get(db, account, bot_id).await
+}
+
+/// Removes one of `account`'s bots. A bot that is not stopped is refused
+/// unless `force`.
+pub async fn remove(db: &Db, account: &str, bot_id: &str, force: bool) -> Result<()> {
+    let bot = get(db, account, bot_id).await?;
+    if bot.desired != DesiredState::Stopped && !force {
+        return Err(ServiceError::Invalid(format!(
+            "bot {bot_id} is {}: stop it first (`martingale bot stop`), or remove it with --force",
+            bot.desired
+        )));
+    }
+    sqlx::query("DELETE FROM bots WHERE account = $1 AND bot_id = $2")
+        .bind(account)
+        .bind(bot_id)
+        .execute(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    Ok(())
+}
+
+fn venue_name(v: Venue) -> &'static str {
+    match v {
+        Venue::Binance => "binance",
+        Venue::Coindcx => "coindcx",
+        Venue::Bybit => "bybit",
+        Venue::Okx => "okx",
+        Venue::Paper => "paper",
+    }
+}
+
+fn from_row(r: Row) -> Result<Bot> {
+    let (account, bot_id, venue, symbol, key_label, file, desired, created_at, updated_at) = r;
+    let bad = |what: &str, e: String| ServiceError::Query(format!("stored bot {bot_id}: {what}: {e}"));
+    let venue: Venue =
+        serde_json::from_value(serde_json::Value::String(venue)).map_err(|e| bad("venue", e.to_string()))?;
+    Ok(Bot {
+        id: BotId::new(bot_id.as_str()).map_err(|e| bad("id", e.to_string()))?,
+        file: BotFile::from_json(&file).map_err(|e| bad("bot file", e.to_string()))?,
+        desired: desired.parse().map_err(|e: ServiceError| bad("state", e.to_string()))?,
+        account,
+        venue,
+        symbol,
+        key_label,
+        created_at,
+        updated_at,
+    })
+}

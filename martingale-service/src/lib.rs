@@ -1,0 +1,31 @@
+//! # martingale-service
+//!
+//! What an operator runs: users, their bots and their state in one
+//! database (an embedded SQLite file by default, Postgres when one file is
+//! not enough), driven by the `martingale` program of the root package.
+//!
+//! This crate holds the parts that touch the database:
+//! - [`Db`]: open or create the database, migrate its schema (SQLite and
+//!   Postgres share one set of queries through sqlx's `Any` driver; values
+//!   are exact decimal text and integer milliseconds, never floats);
+//! - [`Ownership`]: one `martingale serve` per database; a second one
+//!   refuses to start and names the holder;
+//! - [`users`] and [`bots`]: accounts and their bot files, every bot query
+//!   scoped by the owning account (another user's bot is "not found").
+//!
+//! Known limits (the service is being built in steps): bots are stored and
+//! controlled here, the runner still keeps engine snapshots and audit logs
+//! in files, and `serve` is not part of this crate yet.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod bots;
+mod db;
+mod error;
+mod owner;
+pub mod users;
+
+pub use db::{now_ms, Backend, Db, DEFAULT_DATA_DIR};
+pub use error::{Result, ServiceError};
+pub use owner::{Ownership, HEARTBEAT, STALE_AFTER};

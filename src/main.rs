@@ -1,0 +1,180 @@
+//! `martingale`: the operator's program. Argument parsing only; the work is
+//! done by `martingale-service` (database, users, bots) and the library
+//! crates.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use martingale_service::bots::{self, Bot};
+use martingale_service::{users, Db, DEFAULT_DATA_DIR};
+
+/// Runs many users' Martingale / DCA bots from one database.
+#[derive(Parser)]
+#[command(name = "martingale", version, about)]
+struct Cli {
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`
+    /// (default: an SQLite file in --data).
+    #[arg(long, global = true, env = "MARTINGALE_DB")]
+    db: Option<String>,
+    /// Data folder of the default SQLite database.
+    #[arg(long, global = true, default_value = DEFAULT_DATA_DIR)]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Users (accounts).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Bots.
+    #[command(subcommand)]
+    Bot(BotCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Adds a user.
+    Add {
+        /// The user's name (1 to 64 characters of [A-Za-z0-9_-]).
+        name: String,
+    },
+    /// Lists the users.
+    List,
+}
+
+#[derive(Args)]
+struct Owner {
+    /// The owning user.
+    #[arg(long)]
+    user: String,
+}
+
+#[derive(Subcommand)]
+enum BotCmd {
+    /// Adds a bot from a bot file (JSON or TOML), validated; it starts stopped.
+    Add {
+        /// The bot file.
+        file: PathBuf,
+        /// The bot id (1 to 15 characters of [A-Za-z0-9_-]; part of every client order id).
+        #[arg(long)]
+        id: String,
+        /// The API key label it trades with (not for paper bots).
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        owner: Owner,
+    },
+    /// Lists bots (every user's without --user).
+    List {
+        /// Only this user's bots.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Shows one bot and its bot file.
+    Show {
+        /// The bot id.
+        id: String,
+        #[command(flatten)]
+        owner: Owner,
+    },
+    /// Removes a stopped bot (--force: whatever its state).
+    Rm {
+        /// The bot id.
+        id: String,
+        #[command(flatten)]
+        owner: Owner,
+        /// Remove it even if it is not stopped.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let mut out = Vec::new();
+    match rt.block_on(run(cli, &mut out)) {
+        Ok(()) => {
+            // A closed pipe (`martingale bot list | head`) ends quietly.
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+async fn open(cli: &Cli) -> Result<Db, String> {
+    match &cli.db {
+        Some(url) => Db::connect(url).await,
+        None => Db::open_dir(&cli.data).await,
+    }
+    .map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
+    let db = open(&cli).await?;
+    let e = |e: martingale_service::ServiceError| e.to_string();
+    match cli.command {
+        Command::User(UserCmd::Add { name }) => {
+            let u = users::add(&db, &name).await.map_err(e)?;
+            line(out, format!("added user {}", u.name));
+        }
+        Command::User(UserCmd::List) => {
+            for u in users::list(&db).await.map_err(e)? {
+                line(out, u.name.to_string());
+            }
+        }
+        Command::Bot(BotCmd::Add { file, id, key, owner }) => {
+            let text = std::fs::read_to_string(&file).map_err(|err| format!("{}: {err}", file.display()))?;
+            let bot = bots::add(&db, &owner.user, &id, &text, key.as_deref()).await.map_err(e)?;
+            line(out, format!("added bot {} for {} on {:?} {} (stopped)", bot.id, bot.account, bot.venue, bot.symbol));
+        }
+        Command::Bot(BotCmd::List { user }) => {
+            line(out, format!("{:<16} {:<16} {:<8} {:<12} {}", "bot", "user", "venue", "symbol", "state"));
+            for b in bots::list(&db, user.as_deref()).await.map_err(e)? {
+                line(out, row(&b));
+            }
+        }
+        Command::Bot(BotCmd::Show { id, owner }) => {
+            let b = bots::get(&db, &owner.user, &id).await.map_err(e)?;
+            line(out, row(&b));
+            line(out, b.file.to_json());
+        }
+        Command::Bot(BotCmd::Rm { id, owner, force }) => {
+            bots::remove(&db, &owner.user, &id, force).await.map_err(e)?;
+            line(out, format!("removed bot {id}"));
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+fn row(b: &Bot) -> String {
+    format!(
+        "{:<16} {:<16} {:<8} {:<12} {}",
+        b.id,
+        b.account,
+        format!("{:?}", b.venue).to_lowercase(),
+        b.symbol,
+        b.desired
+    )
+}
+
+fn line(out: &mut Vec<u8>, text: String) {
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}
