@@ -16,7 +16,7 @@
 
 mod botfile;
 mod de;
-mod document;
+pub(crate) mod document;
 mod validate;
 
 pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
