@@ -91,6 +91,19 @@ fn json_numbers_that_cannot_be_exact_are_refused(#[case] written: &str, #[case] 
     }
 }
 
+/// Python's `json.dumps` writes float nan / inf as `NaN` / `Infinity`.
+#[rstest]
+#[case("NaN")]
+#[case("Infinity")]
+#[case("-Infinity")]
+fn json_non_finite_numbers_name_the_field(#[case] written: &str) {
+    let text = with_strategy("price_deviation", "\"1.5\"", written);
+    let e = BotFile::from_json(&text).unwrap_err();
+    let BotFileError::Field { path, message } = &e else { panic!("{e:?}") };
+    assert_eq!(path, "strategy.price_deviation");
+    assert!(message.contains("not a finite number"), "{message}");
+}
+
 #[rstest]
 #[case("inf")]
 #[case("nan")]

@@ -95,8 +95,7 @@ fn word(options: &'static [&'static str]) -> impl Strategy<Value = String> {
 
 fn custom_levels() -> impl Strategy<Value = String> {
     prop::collection::vec((decimal_value(), size_value()), 0..6).prop_map(|levels| {
-        let items: Vec<String> =
-            levels.iter().map(|(d, s)| format!("{{\"deviation\": {d}, \"size\": {s}}}")).collect();
+        let items: Vec<String> = levels.iter().map(|(d, s)| format!("{{\"deviation\": {d}, \"size\": {s}}}")).collect();
         format!("[{}]", items.join(", "))
     })
 }
@@ -139,7 +138,13 @@ fn random_bot_json(keep: u32) -> impl Strategy<Value = String> {
     );
     let rest = (dec("\"0.001\""), dec("\"0.001\""), w("\"quote\"", &["quote", "base"]), dec("\"0\""), any::<bool>());
     (strategy, market, rest).prop_map(|(s, m, r)| {
-        let ((side, base, safety, n, d, step), (volume, anchor, custom), (tp, tp_base, trailing), (sl, sl_timeout), more) = s;
+        let (
+            (side, base, safety, n, d, step),
+            (volume, anchor, custom),
+            (tp, tp_base, trailing),
+            (sl, sl_timeout),
+            more,
+        ) = s;
         let (cooldown, max_deals, reinvest, active) = more;
         let mut f = vec![
             format!("\"side\": {side}"),

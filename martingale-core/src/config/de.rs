@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
-use super::document::{exact_text, looks_numeric, Node};
+use super::document::{exact_number_text, looks_numeric, Node, NumberError};
 
 /// A deserialization error: the path of the field and the problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,20 +153,18 @@ impl<'a> NodeDe<'a> {
 
     /// An integer field: the number must be written as an integer in range.
     fn integer(&self, min: i128, max: u64) -> Result<i128, Error> {
-        let range = format!("a whole number from {min} to {max}");
+        let range = || self.mismatch(&format!("a whole number from {min} to {max}"));
         let Node::Num(raw) = self.node else {
-            return Err(self.mismatch(&range));
+            return Err(range());
         };
         match raw.parse::<i128>() {
             Ok(v) if v >= min && v <= i128::from(max) => Ok(v),
-            _ => Err(self.mismatch(&range)),
+            _ => Err(range()),
         }
     }
 
     fn number_text(&self, raw: &str) -> Result<String, Error> {
-        exact_text(raw)
-            .and_then(|t| super::document::exact_number(&t).map(|_| t))
-            .map_err(|e| Error::new(format!("{raw} {e}")).at(&self.path))
+        exact_number_text(raw).map_err(|e| Error::new(format!("{raw} {e}")).at(&self.path))
     }
 }
 
@@ -198,11 +196,12 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                     visitor.visit_str(&self.number_text(raw)?)
                 }
             }
-            Node::Str(s) if looks_numeric(s) && s.bytes().any(|b| b.is_ascii_digit()) => {
-                match exact_text(&s.replace('_', "")) {
-                    Ok(_) => visitor.visit_str(&self.number_text(&s.replace('_', ""))?),
+            Node::Str(s) if looks_numeric(s) => {
+                let digits = if s.contains('_') { s.replace('_', "") } else { s.clone() };
+                match exact_number_text(&digits) {
+                    Ok(plain) => visitor.visit_str(&plain),
                     // Not a number after all (e.g. "1-2"): let the visitor judge.
-                    Err(super::document::NumberError::Malformed) => visitor.visit_str(s),
+                    Err(NumberError::Malformed) => visitor.visit_str(s),
                     Err(e) => Err(Error::new(format!("{s} {e}"))),
                 }
             }
@@ -286,7 +285,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        let what = hint(name).map_or_else(|| one_of(variants), str::to_string);
+        let what = || hint(name).map_or_else(|| one_of(variants), str::to_string);
         match self.node {
             Node::Str(s) if hint(name).is_none() => {
                 let de: de::value::StrDeserializer<'_, Error> = s.as_str().into_deserializer();
@@ -297,7 +296,7 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
                 let access = Variant { key, node, path: self.child(key), parent: &self.path };
                 visitor.visit_enum(access).map_err(|e| e.at(&self.path))
             }
-            _ => Err(self.mismatch(&what)),
+            _ => Err(self.mismatch(&what())),
         }
     }
 

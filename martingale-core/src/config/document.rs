@@ -122,6 +122,14 @@ impl Json<'_> {
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
             Some(b'"') => Ok(Node::Str(self.string()?)),
+            // Not JSON, but what Python's `json.dumps` writes for float
+            // nan / inf: read as a number so the field's error says "not a
+            // finite number" instead of a syntax error (never accepted).
+            Some(b'N') => self.literal("NaN", Node::Num("NaN".into())),
+            Some(b'I') => self.literal("Infinity", Node::Num("Infinity".into())),
+            Some(b'-') if self.bytes.get(self.pos + 1) == Some(&b'I') => {
+                self.literal("-Infinity", Node::Num("-Infinity".into()))
+            }
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.literal("true", Node::Bool(true)),
             Some(b'f') => self.literal("false", Node::Bool(false)),
@@ -315,44 +323,55 @@ impl Json<'_> {
 
 /// Parses a TOML document into a [`Node::Map`], keeping each number's text.
 pub(crate) fn parse_toml(text: &str) -> Result<Node, Syntax> {
-    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+    let doc = toml_edit::ImDocument::parse(text).map_err(|e| {
         let (line, column) = position(text, e.span().map_or(0, |s| s.start));
         Syntax { line, column, message: e.message().trim().to_string() }
     })?;
-    Ok(toml_table(doc.as_table()))
+    Ok(Toml { text }.table(doc.as_table()))
 }
 
-fn toml_table(t: &toml_edit::Table) -> Node {
-    Node::Map(t.iter().filter_map(|(k, item)| toml_item(item).map(|n| (k.to_string(), n))).collect())
+/// Converts a parsed TOML document; `text` is its source, which the
+/// document's spans point into.
+struct Toml<'a> {
+    text: &'a str,
 }
 
-fn toml_item(item: &toml_edit::Item) -> Option<Node> {
-    use toml_edit::Item;
-    match item {
-        Item::None => None,
-        Item::Value(v) => Some(toml_value(v)),
-        Item::Table(t) => Some(toml_table(t)),
-        Item::ArrayOfTables(a) => Some(Node::Seq(a.iter().map(toml_table).collect())),
+impl Toml<'_> {
+    fn table(&self, t: &toml_edit::Table) -> Node {
+        Node::Map(t.iter().filter_map(|(k, item)| self.item(item).map(|n| (k.to_string(), n))).collect())
     }
-}
 
-fn toml_value(v: &toml_edit::Value) -> Node {
-    use toml_edit::Value;
-    match v {
-        Value::String(s) => Node::Str(s.value().clone()),
-        // TOML integers are 64-bit and exact; hex, octal and binary
-        // spellings become plain decimal text.
-        Value::Integer(i) => Node::Num(i.value().to_string()),
-        Value::Float(f) => {
-            // The source text (`toml_edit` keeps it), underscores removed;
-            // `inf` and `nan` stay as written and are refused as numbers.
-            let raw = f.as_repr().and_then(|r| r.as_raw().as_str()).map(|s| s.replace('_', ""));
-            Node::Num(raw.unwrap_or_else(|| f.value().to_string()))
+    fn item(&self, item: &toml_edit::Item) -> Option<Node> {
+        use toml_edit::Item;
+        match item {
+            Item::None => None,
+            Item::Value(v) => Some(self.value(v)),
+            Item::Table(t) => Some(self.table(t)),
+            Item::ArrayOfTables(a) => Some(Node::Seq(a.iter().map(|t| self.table(t)).collect())),
         }
-        Value::Boolean(b) => Node::Bool(*b.value()),
-        Value::Datetime(d) => Node::Str(d.value().to_string()),
-        Value::Array(a) => Node::Seq(a.iter().map(toml_value).collect()),
-        Value::InlineTable(t) => Node::Map(t.iter().map(|(k, v)| (k.to_string(), toml_value(v))).collect()),
+    }
+
+    fn value(&self, v: &toml_edit::Value) -> Node {
+        use toml_edit::Value;
+        match v {
+            Value::String(s) => Node::Str(s.value().clone()),
+            // TOML integers are 64-bit and exact; hex, octal and binary
+            // spellings become plain decimal text.
+            Value::Integer(i) => Node::Num(i.value().to_string()),
+            Value::Float(f) => {
+                // The source text, underscores removed; `inf` and `nan`
+                // stay as written and are refused as numbers.
+                let raw = f
+                    .as_repr()
+                    .map(|r| r.as_raw())
+                    .and_then(|r| r.as_str().or_else(|| r.span().and_then(|span| self.text.get(span))));
+                Node::Num(raw.map_or_else(|| f.value().to_string(), |s| s.trim().replace('_', "")))
+            }
+            Value::Boolean(b) => Node::Bool(*b.value()),
+            Value::Datetime(d) => Node::Str(d.value().to_string()),
+            Value::Array(a) => Node::Seq(a.iter().map(|v| self.value(v)).collect()),
+            Value::InlineTable(t) => Node::Map(t.iter().map(|(k, v)| (k.to_string(), self.value(v))).collect()),
+        }
     }
 }
 
@@ -386,32 +405,40 @@ impl fmt::Display for NumberError {
 /// and exponent), exactly, with the scale as written when there is no
 /// exponent (`1.50` keeps two places). Never rounds.
 pub(crate) fn exact_number(raw: &str) -> Result<Decimal, NumberError> {
-    exact_text(raw).and_then(|plain| {
-        Decimal::from_str_exact(&plain).map_err(|e| match e {
-            rust_decimal::Error::Underflow => NumberError::TooManyDigits,
-            rust_decimal::Error::ExceedsMaximumPossibleValue | rust_decimal::Error::LessThanMinimumPossibleValue => {
+    exact_text(raw).and_then(|plain| exact_plain(&plain))
+}
+
+/// Plain text for `raw` that `Decimal` reads exactly (checked), or why not.
+pub(crate) fn exact_number_text(raw: &str) -> Result<String, NumberError> {
+    let plain = exact_text(raw)?;
+    exact_plain(&plain)?;
+    Ok(plain)
+}
+
+fn exact_plain(plain: &str) -> Result<Decimal, NumberError> {
+    Decimal::from_str_exact(plain).map_err(|e| match e {
+        rust_decimal::Error::Underflow => NumberError::TooManyDigits,
+        rust_decimal::Error::ExceedsMaximumPossibleValue | rust_decimal::Error::LessThanMinimumPossibleValue => {
+            NumberError::TooLarge
+        }
+        // Anything else: the digits do not fit the 96-bit mantissa,
+        // too large if the integer part alone does not.
+        _ => {
+            let int = plain.trim_start_matches('-').split('.').next().unwrap_or("");
+            if int.trim_start_matches('0').len() >= 29 {
                 NumberError::TooLarge
+            } else {
+                NumberError::TooManyDigits
             }
-            // Anything else: the digits do not fit the 96-bit mantissa,
-            // too large if the integer part alone does not.
-            _ => {
-                let int = plain.trim_start_matches('-').split('.').next().unwrap_or("");
-                if int.trim_start_matches('0').len() >= 29 {
-                    NumberError::TooLarge
-                } else {
-                    NumberError::TooManyDigits
-                }
-            }
-        })
+        }
     })
 }
 
 /// `raw` as plain decimal text without exponent or `+`, which
 /// `Decimal::from_str_exact` reads exactly when the value fits.
 pub(crate) fn exact_text(raw: &str) -> Result<String, NumberError> {
-    let lower = raw.to_ascii_lowercase();
-    let body = lower.trim_start_matches(['+', '-']);
-    if matches!(body, "inf" | "nan" | "infinity") {
+    let body = raw.trim_start_matches(['+', '-']);
+    if ["inf", "nan", "infinity"].iter().any(|w| body.eq_ignore_ascii_case(w)) {
         return Err(NumberError::NotFinite);
     }
     let (neg, rest) = match raw.as_bytes().first() {
