@@ -265,7 +265,7 @@ fn valid_files_read_as_before() {
 /// later, in the ladder) are refused up front with typed errors.
 #[rstest]
 #[case::deviation_near_100_previous(
-    r#""custom_levels": [{"deviation": "99.9999999999999999999", "size": {"quote": "150"}}, {"deviation": "99.9999999999999999999", "size": {"quote": "150"}}, {"deviation": "99.9999999999999999999", "size": {"quote": "150"}}], "safety_anchor": "previous""#,
+    r#""custom_levels": [{"deviation": "99.9999999999999999999", "size": {"quote": "10000000000"}}, {"deviation": "99.9999999999999999999", "size": {"quote": "150"}}], "safety_anchor": "previous""#,
     "LevelPriceOutOfRange"
 )]
 #[case::deviation_near_100_base(
@@ -349,4 +349,21 @@ fn nominal_deviations_overflow_is_typed_and_names_the_scale() {
     // Validation names the bound first.
     let e = bot.strategy.validate();
     assert!(matches!(e, Err(ConfigError::LevelPriceOutOfRange { .. })), "{e:?}");
+}
+
+/// The unbounded nominal ladder (what the planner and the engine call) used
+/// to panic in `Decimal` division on a level priced at 10^-21 of P0 with a
+/// large size: now a typed overflow naming the custom levels.
+#[test]
+fn nominal_deviations_of_a_near_zero_level_are_an_error_not_a_panic() {
+    let text = EXAMPLE.replace(
+        "\"max_safety_orders\": 5",
+        r#""safety_anchor": "previous", "custom_levels": [{"deviation": "99.9999999999999999999", "size": {"quote": "10000000000"}}]"#,
+    );
+    let bot: BotFile = serde_json::from_str(&text).unwrap();
+    assert_eq!(bot.strategy.nominal_deviations(), Err(ConfigError::Overflow { field: "custom_levels", level: 1 }));
+    assert!(matches!(
+        BotFile::from_json(&text),
+        Err(BotFileError::Invalid(ConfigError::LevelPriceOutOfRange { level: 1, .. }))
+    ));
 }
