@@ -62,7 +62,7 @@ fn run() -> Result<(), String> {
         Some(p) => read(p)?,
         None => EXAMPLE_BOT.to_string(),
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("{}: {e}", args.config.as_deref().unwrap_or("examples/bots/example.json")))?;
     let (candles, source) = match &args.csv {
         Some(p) => {
             let c = Candles::from_csv(&read(p)?).map_err(|e| format!("{p}: {e}"))?;

@@ -69,7 +69,9 @@ fn run() -> Result<(), String> {
         Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
         None => EXAMPLE_BOT.to_string(),
     };
-    let bot = BotFile::from_str(&text).map_err(|e| e.to_string())?;
+    // The error names the file, then the field (`strategy.take_profit`: ...).
+    let bot = BotFile::from_str(&text)
+        .map_err(|e| format!("{}: {e}", args.config.as_deref().unwrap_or("examples/bots/example.json")))?;
     let p = plan(&bot.strategy, &bot.market, args.price).map_err(|e| e.to_string())?;
     if args.json {
         let levels: Vec<_> = p

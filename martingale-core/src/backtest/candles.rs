@@ -31,7 +31,7 @@ pub enum CandleError {
         value: String,
     },
     /// The time cannot be read.
-    #[error("row {row}: time {value:?} is neither ISO-8601 UTC nor epoch milliseconds")]
+    #[error("row {row}: time {value:?} is neither ISO-8601 UTC nor an epoch time (seconds, ms, µs or ns)")]
     BadTime {
         /// Row.
         row: usize,
@@ -72,6 +72,57 @@ pub enum CandleError {
         /// Previous time (ms).
         previous: TimeMs,
     },
+    /// A number that a `Decimal` cannot hold exactly (too many digits, too
+    /// large, not finite): refused rather than rounded.
+    #[error("row {row}: {field} = {value:?} {reason}")]
+    Unrepresentable {
+        /// Row.
+        row: usize,
+        /// Column name.
+        field: &'static str,
+        /// The text.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// A price above the largest the engine accepts.
+    #[error("row {row}: {field} = {value} is above the largest price accepted, {max}")]
+    PriceTooLarge {
+        /// Row.
+        row: usize,
+        /// Column name.
+        field: &'static str,
+        /// The price.
+        value: Decimal,
+        /// Largest price accepted (10^13).
+        max: Decimal,
+    },
+    /// The header lacks a column the series needs.
+    #[error("the header has no `{name}` column (found {header:?}); name the columns time, open, high, low, close")]
+    MissingColumn {
+        /// The column missing.
+        name: &'static str,
+        /// The header line.
+        header: String,
+    },
+    /// The header names a column twice.
+    #[error("the header names the `{name}` column twice ({header:?})")]
+    DuplicateColumn {
+        /// The column.
+        name: &'static str,
+        /// The header line.
+        header: String,
+    },
+    /// Epoch times in different units in one file.
+    #[error("row {row}: time {value} is not in seconds like the first row's {first}: a file's epoch times must share one unit")]
+    MixedTimeUnits {
+        /// Row.
+        row: usize,
+        /// This row's epoch number.
+        value: i64,
+        /// The first row's epoch number (seconds).
+        first: i64,
+    },
     /// Columns of different lengths.
     #[error("columns have different lengths: {0:?}")]
     Lengths(Vec<usize>),
@@ -86,6 +137,9 @@ pub enum CandleError {
         value: f64,
     },
 }
+
+/// Largest price a series may hold (10^13), the engine's limit.
+pub const MAX_PRICE: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
 
 /// Candles per block of the per-block extremes the fast backtester skips by.
 pub(crate) const BLOCK: usize = 64;
@@ -179,6 +233,9 @@ impl Candles {
             if l <= Decimal::ZERO || l > h || o < l || o > h || c < l || c > h {
                 return Err(CandleError::Prices { row: i, open: o, high: h, low: l, close: c });
             }
+            if h > MAX_PRICE {
+                return Err(CandleError::PriceTooLarge { row: i, field: "high", value: h, max: MAX_PRICE });
+            }
             if i > 0 && time[i] <= time[i - 1] {
                 return Err(CandleError::TimeNotIncreasing { row: i, time: time[i], previous: time[i - 1] });
             }
@@ -252,17 +309,46 @@ impl Candles {
         Candles::new(time.to_vec(), conv("open", open)?, conv("high", high)?, conv("low", low)?, conv("close", close)?)
     }
 
-    /// Parses the CSV formats of SPEC section 9: a header
-    /// `time,open,high,low,close[,volume]` with ISO-8601 UTC or epoch
-    /// millisecond times, or Binance's kline export (no header; open time in
-    /// ms or µs first, then open, high, low, close).
+    /// Parses the CSV formats of SPEC section 9: a header naming the
+    /// columns `time,open,high,low,close[,volume]`, or Binance's kline
+    /// export (no header; open time first, then open, high, low, close).
+    ///
+    /// Rules (the README's "Candles" lists them too):
+    /// - a UTF-8 byte-order mark is skipped; blank lines are skipped, and
+    ///   errors name the line of the file (1-based, blank lines counted);
+    /// - a first line starting with a letter (or `"`) is a header, and the
+    ///   columns are taken by name, in any order, case-insensitive (`time`
+    ///   may also be `timestamp`, `date`, `datetime` or `open_time`); other
+    ///   columns are ignored; without a header the order is time, open,
+    ///   high, low, close;
+    /// - times are ISO-8601 (UTC unless an offset is given) or epoch
+    ///   integers. The first row's epoch number decides the unit: from 10^9
+    ///   up to 10^11 it is seconds (2001-09-09 to the year 5138) and every
+    ///   epoch time of the file is seconds (a larger one is an error);
+    ///   otherwise each is milliseconds, or microseconds from 10^14, or
+    ///   nanoseconds from 10^17 (Binance's exports switch units);
+    /// - prices are read exactly (a number a `Decimal` cannot hold exactly
+    ///   is refused) and may not exceed [`MAX_PRICE`].
+    ///
+    /// ```
+    /// use martingale_core::backtest::Candles;
+    /// // Header by name, epoch seconds, a BOM and a blank line.
+    /// let c = Candles::from_csv("\u{feff}time,close,high,low,open\n\n1498906800,2,3,1,1.5\n").unwrap();
+    /// assert_eq!(c.times(), &[1_498_906_800_000]);
+    /// assert_eq!((c.get(0).unwrap().open.to_string(), c.closes()[0].to_string()), ("1.5".into(), "2".into()));
+    /// ```
     pub fn from_csv(text: &str) -> Result<Candles, CandleError> {
-        let mut rows = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).peekable();
-        let has_header =
-            rows.peek().is_some_and(|(_, l)| l.trim_start().starts_with(|c: char| c.is_ascii_alphabetic()));
-        if has_header {
-            rows.next();
-        }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut rows =
+            text.lines().enumerate().map(|(i, l)| (i + 1, l)).filter(|(_, l)| !l.trim().is_empty()).peekable();
+        let columns = match rows.peek() {
+            Some((_, l)) if l.trim_start().starts_with(|c: char| c.is_ascii_alphabetic() || c == '"') => {
+                let columns = Columns::from_header(l)?;
+                rows.next();
+                columns
+            }
+            _ => Columns::POSITIONAL,
+        };
         let n = text.len() / 48;
         let (mut time, mut open, mut high, mut low, mut close) = (
             Vec::with_capacity(n),
@@ -271,25 +357,24 @@ impl Candles {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        for (i, line) in rows {
-            let row = i + 1;
-            let mut fields = line.split(',').map(str::trim);
-            let mut next = |found: usize| fields.next().ok_or(CandleError::Columns { row, expected: 5, found });
-            let t = next(0)?;
-            let num = |field: &'static str, v: &str| {
-                Decimal::from_str(v).or_else(|_| Decimal::from_scientific(v)).map_err(|_| CandleError::BadNumber {
-                    row,
-                    field,
-                    value: v.into(),
-                })
-            };
-            time.push(parse_time(t).ok_or_else(|| CandleError::BadTime { row, value: t.into() })?);
-            open.push(num("open", next(1)?)?);
-            high.push(num("high", next(2)?)?);
-            low.push(num("low", next(3)?)?);
-            close.push(num("close", next(4)?)?);
+        let mut lines = Vec::with_capacity(n);
+        let mut first_epoch: Option<i64> = None;
+        let mut fields: Vec<&str> = Vec::with_capacity(16);
+        for (row, line) in rows {
+            fields.clear();
+            fields.extend(line.split(',').map(str::trim));
+            if fields.len() < columns.needed {
+                return Err(CandleError::Columns { row, expected: columns.needed, found: fields.len() });
+            }
+            let t = fields[columns.time];
+            time.push(csv_time(row, t, &mut first_epoch)?);
+            open.push(csv_number(row, "open", fields[columns.open])?);
+            high.push(csv_number(row, "high", fields[columns.high])?);
+            low.push(csv_number(row, "low", fields[columns.low])?);
+            close.push(csv_number(row, "close", fields[columns.close])?);
+            lines.push(row);
         }
-        Candles::new(time, open, high, low, close).map_err(|e| shift_row(e, usize::from(has_header) + 1))
+        Candles::new(time, open, high, low, close).map_err(|e| at_line(e, &lines))
     }
 
     /// Writes the series as CSV with the SPEC header (volume left empty).
@@ -390,13 +475,128 @@ impl Candles {
     }
 }
 
-fn shift_row(e: CandleError, by: usize) -> CandleError {
+/// Where the series' columns are in a CSV row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Columns {
+    time: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    /// Fields a row needs (the largest index + 1).
+    needed: usize,
+}
+
+impl Columns {
+    const POSITIONAL: Columns = Columns { time: 0, open: 1, high: 2, low: 3, close: 4, needed: 5 };
+
+    fn from_header(header: &str) -> Result<Columns, CandleError> {
+        let names: Vec<String> =
+            header.split(',').map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect();
+        let find = |name: &'static str, aliases: &[&str]| -> Result<usize, CandleError> {
+            let mut at = names.iter().enumerate().filter(|(_, n)| aliases.contains(&n.as_str())).map(|(i, _)| i);
+            let first = at.next().ok_or_else(|| CandleError::MissingColumn { name, header: header.into() })?;
+            if at.next().is_some() {
+                return Err(CandleError::DuplicateColumn { name, header: header.into() });
+            }
+            Ok(first)
+        };
+        let c = Columns {
+            time: find("time", &["time", "timestamp", "date", "datetime", "open_time"])?,
+            open: find("open", &["open"])?,
+            high: find("high", &["high"])?,
+            low: find("low", &["low"])?,
+            close: find("close", &["close"])?,
+            needed: 0,
+        };
+        Ok(Columns { needed: [c.time, c.open, c.high, c.low, c.close].into_iter().max().unwrap_or(0) + 1, ..c })
+    }
+}
+
+/// A CSV price, exactly as written.
+fn csv_number(row: usize, field: &'static str, v: &str) -> Result<Decimal, CandleError> {
+    use crate::config::document::{exact_number, NumberError};
+    // Fast path for plain decimals (`2505.56`), the usual case: read exactly
+    // without rewriting the text.
+    if is_plain_decimal(v) {
+        if let Ok(d) = Decimal::from_str_exact(v) {
+            return Ok(d);
+        }
+    }
+    match exact_number(v) {
+        Ok(d) => Ok(d),
+        // Spellings outside the plain grammar (`.5`, `1_000`): short enough
+        // that `Decimal` reads them without rounding.
+        Err(NumberError::Malformed) if v.len() <= 20 => Decimal::from_str(v)
+            .or_else(|_| Decimal::from_scientific(v))
+            .map_err(|_| CandleError::BadNumber { row, field, value: v.into() }),
+        Err(NumberError::Malformed) => Err(CandleError::BadNumber { row, field, value: v.into() }),
+        Err(e) => Err(CandleError::Unrepresentable { row, field, value: v.into(), reason: e.to_string() }),
+    }
+}
+
+/// `-?digits(.digits)?`, short enough to hold no more than 28 digits (one
+/// pass over the bytes: this runs for every price of a file).
+fn is_plain_decimal(v: &str) -> bool {
+    let b = v.as_bytes();
+    let b = b.strip_prefix(b"-").unwrap_or(b);
+    if b.is_empty() || b.len() > 28 {
+        return false;
+    }
+    let mut dot = None;
+    for (i, c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {}
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => return false,
+        }
+    }
+    dot.is_none_or(|i| i > 0 && i + 1 < b.len())
+}
+
+/// A CSV time in ms; `first_epoch` remembers the first epoch number, whose
+/// magnitude decides whether the file's epoch times are seconds.
+fn csv_time(row: usize, t: &str, first_epoch: &mut Option<i64>) -> Result<TimeMs, CandleError> {
+    let bad = || CandleError::BadTime { row, value: t.into() };
+    let Ok(n) = t.parse::<i64>() else {
+        return parse_time(t).ok_or_else(bad);
+    };
+    let first = *first_epoch.get_or_insert(n);
+    if (EPOCH_SECONDS_MIN..EPOCH_SECONDS_MAX).contains(&first) {
+        if !(-EPOCH_SECONDS_MAX..EPOCH_SECONDS_MAX).contains(&n) {
+            return Err(CandleError::MixedTimeUnits { row, value: n, first });
+        }
+        return n.checked_mul(1000).ok_or_else(bad);
+    }
+    Ok(epoch_ms(n))
+}
+
+/// Epoch numbers of the first row from here (2001-09-09 in seconds) ...
+const EPOCH_SECONDS_MIN: i64 = 1_000_000_000;
+/// ... up to here (the year 5138 in seconds, 1973-03-03 in ms) are seconds.
+const EPOCH_SECONDS_MAX: i64 = 100_000_000_000;
+
+/// An epoch number in ms, µs (from 10^14) or ns (from 10^17), as ms.
+fn epoch_ms(n: i64) -> TimeMs {
+    match n.unsigned_abs() {
+        a if a >= 100_000_000_000_000_000 => n / 1_000_000,
+        a if a >= 100_000_000_000_000 => n / 1000,
+        _ => n,
+    }
+}
+
+/// The error with its row index replaced by the file line of that row.
+fn at_line(e: CandleError, lines: &[usize]) -> CandleError {
+    let line = |row: usize| lines.get(row).copied().unwrap_or(row);
     match e {
         CandleError::Prices { row, open, high, low, close } => {
-            CandleError::Prices { row: row + by, open, high, low, close }
+            CandleError::Prices { row: line(row), open, high, low, close }
         }
         CandleError::TimeNotIncreasing { row, time, previous } => {
-            CandleError::TimeNotIncreasing { row: row + by, time, previous }
+            CandleError::TimeNotIncreasing { row: line(row), time, previous }
+        }
+        CandleError::PriceTooLarge { row, field, value, max } => {
+            CandleError::PriceTooLarge { row: line(row), field, value, max }
         }
         other => other,
     }
@@ -404,10 +604,12 @@ fn shift_row(e: CandleError, by: usize) -> CandleError {
 
 /// Parses an ISO-8601 UTC time (`2017-07-01T11:00:00Z`, with optional
 /// fraction or offset, a space instead of `T`, or a bare date) or an epoch
-/// time in ms (µs when above 10^14, as in Binance's newer exports).
+/// time in ms (µs from 10^14, as in Binance's newer exports, ns from
+/// 10^17). A lone number is never taken as seconds here: in a CSV file,
+/// [`Candles::from_csv`] decides that from the first row.
 pub fn parse_time(s: &str) -> Option<TimeMs> {
     if let Ok(n) = s.parse::<i64>() {
-        return Some(if n.abs() >= 100_000_000_000_000 { n / 1000 } else { n });
+        return Some(epoch_ms(n));
     }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.timestamp_millis());

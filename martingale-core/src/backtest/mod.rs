@@ -32,7 +32,7 @@ mod sim;
 pub mod sweep;
 pub mod synthetic;
 
-pub use candles::{parse_time, CandleError, Candles, Gap};
+pub use candles::{parse_time, CandleError, Candles, Gap, MAX_PRICE};
 pub use driver::{Driver, Recorded};
 pub use metrics::{max_drawdown, Metrics};
 pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal};

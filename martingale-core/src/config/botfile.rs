@@ -6,7 +6,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{validate::check_fee_side, ConfigError, StrategyConfig};
+use super::de;
+use super::document::{parse_json, parse_toml, Node, Syntax};
+use super::{validate::check_fee_side, ConfigError, StrategyConfig, MAX_VALUE};
 use crate::fees::FeeSchedule;
 use crate::market::MarketRules;
 
@@ -96,25 +98,103 @@ pub struct BotFile {
 /// Why a bot file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum BotFileError {
-    /// The document is not valid JSON / TOML or has unknown fields.
-    #[error("cannot parse bot file: {0}")]
+    /// Nothing but whitespace (or a byte-order mark).
+    #[error("bot file is empty: expected a JSON object or a TOML document with a [strategy] and a [market] table")]
+    Empty,
+    /// The document is valid JSON but not an object (`[]`, `null`, `5`, ...).
+    #[error("bot file must be a JSON object or a TOML table, found {found}")]
+    NotATable {
+        /// What the document is instead ("an array", "null", ...).
+        found: String,
+    },
+    /// The text is not valid JSON / TOML.
+    #[error("{format} syntax error at line {line}, column {column}: {message}")]
+    Syntax {
+        /// `JSON` or `TOML`.
+        format: &'static str,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
+    /// A field has the wrong type or form, is unknown, missing, or holds a
+    /// number that cannot be read exactly.
+    #[error("{}", field_message(.path, .message))]
+    Field {
+        /// Dotted path of the field (`strategy.take_profit.percent`,
+        /// `strategy.custom_levels[1].size`); empty for the whole document.
+        path: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// The bot file cannot be written as TOML.
+    #[error("cannot write bot file: {0}")]
     Parse(String),
     /// The document parsed but its values are invalid.
     #[error("invalid bot file: {0}")]
     Invalid(#[from] ConfigError),
 }
 
+fn field_message(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        format!("bot file: {message}")
+    } else {
+        format!("bot file field `{path}`: {message}")
+    }
+}
+
+impl From<de::Error> for BotFileError {
+    fn from(e: de::Error) -> Self {
+        BotFileError::Field { path: e.path.unwrap_or_default(), message: e.message }
+    }
+}
+
+/// The text without a UTF-8 byte-order mark.
+fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 impl BotFile {
     /// Parse and validate a JSON bot file.
+    ///
+    /// Numbers are read exactly as written (`100.12345678901234567891` is
+    /// that decimal, not the nearest `f64`); one that a `Decimal` cannot
+    /// hold exactly is refused. Errors name the field path.
+    ///
+    /// ```
+    /// use martingale_core::config::{BotFile, BotFileError};
+    /// let text = include_str!("../../../examples/bots/example.json")
+    ///     .replace(r#""take_profit": {"percent": "1.5", "base": "average"}"#, r#""take_profit": 5"#);
+    /// let e = BotFile::from_json(&text).unwrap_err();
+    /// assert!(matches!(&e, BotFileError::Field { path, .. } if path == "strategy.take_profit"));
+    /// assert!(e.to_string().contains(r#"expected a table such as {"percent": "1.5""#), "{e}");
+    /// ```
     pub fn from_json(text: &str) -> Result<BotFile, BotFileError> {
-        let bot: BotFile = serde_json::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
-        bot.validate()?;
-        Ok(bot)
+        let text = strip_bom(text);
+        if text.trim().is_empty() {
+            return Err(BotFileError::Empty);
+        }
+        let node = parse_json(text).map_err(|s| syntax("JSON", s))?;
+        BotFile::from_node(&node)
     }
 
-    /// Parse and validate a TOML bot file.
+    /// Parse and validate a TOML bot file (numbers exact, as for JSON).
     pub fn from_toml(text: &str) -> Result<BotFile, BotFileError> {
-        let bot: BotFile = toml::from_str(text).map_err(|e| BotFileError::Parse(e.to_string()))?;
+        let text = strip_bom(text);
+        if text.trim().is_empty() {
+            return Err(BotFileError::Empty);
+        }
+        let node = parse_toml(text).map_err(|s| syntax("TOML", s))?;
+        BotFile::from_node(&node)
+    }
+
+    fn from_node(node: &Node) -> Result<BotFile, BotFileError> {
+        if !matches!(node, Node::Map(_)) {
+            return Err(BotFileError::NotATable { found: node.describe() });
+        }
+        let bot = BotFile::deserialize(de::NodeDe { node, path: String::new() })?;
         bot.validate()?;
         Ok(bot)
     }
@@ -134,6 +214,18 @@ impl BotFile {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.strategy.validate()?;
         self.market.validate()?;
+        let m = &self.market;
+        for (field, value) in [
+            ("market.tick_size", m.tick_size),
+            ("market.step_size", m.step_size),
+            ("market.min_qty", m.min_qty),
+            ("market.min_notional", m.min_notional),
+            ("market.max_qty", m.max_qty.unwrap_or(Decimal::ZERO)),
+        ] {
+            if value > MAX_VALUE {
+                return Err(ConfigError::OutOfRange { field: field.into(), value, min: Decimal::ZERO, max: MAX_VALUE });
+            }
+        }
         self.fees.validate()?;
         check_fee_side(self.strategy.side, self.fees.asset)?;
         if self.fill.slippage_bps < Decimal::ZERO || self.fill.slippage_bps > Decimal::from(10_000) {
@@ -148,16 +240,25 @@ impl BotFile {
     }
 }
 
+fn syntax(format: &'static str, s: Syntax) -> BotFileError {
+    BotFileError::Syntax { format, line: s.line, column: s.column, message: s.message }
+}
+
 impl FromStr for BotFile {
     type Err = BotFileError;
 
-    /// JSON if the text starts with `{`, TOML otherwise.
+    /// JSON if the text (after a byte-order mark and whitespace) starts
+    /// with `{`; any other valid JSON document (`[]`, `null`, ...) is
+    /// refused as not a table; TOML otherwise.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if text.trim_start().starts_with('{') {
-            BotFile::from_json(text)
-        } else {
-            BotFile::from_toml(text)
+        let body = strip_bom(text).trim_start();
+        if body.starts_with('{') {
+            return BotFile::from_json(text);
         }
+        if let Ok(node) = parse_json(body) {
+            return Err(BotFileError::NotATable { found: node.describe() });
+        }
+        BotFile::from_toml(text)
     }
 }
 
@@ -213,7 +314,7 @@ step_size = "0.001"
     #[test]
     fn unknown_field_is_an_error() {
         let bad = TOML.replace("tick_size", "tick");
-        assert!(matches!(BotFile::from_toml(&bad), Err(BotFileError::Parse(_))));
+        assert!(matches!(BotFile::from_toml(&bad), Err(BotFileError::Field { path, .. }) if path == "market.tick"));
     }
 
     #[test]

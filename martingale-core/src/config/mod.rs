@@ -2,8 +2,12 @@
 //!
 //! Every field has its canonical snake_case name; unknown fields are an error
 //! so that a typo never silently becomes a default. Decimals may be written
-//! as JSON strings or numbers (numbers are read through their shortest
-//! decimal representation, so `1.5` is exactly `1.5`); percents are percents.
+//! as strings or numbers; [`BotFile::from_json`] and [`BotFile::from_toml`]
+//! read both exactly as written (`100.12345678901234567891` stays that
+//! decimal) and refuse a number a `Decimal` cannot hold exactly, with an
+//! error naming the field path. (Plain `serde_json::from_str` on these types
+//! still reads JSON numbers through `f64`: bot files go through `BotFile`.)
+//! Percents are percents.
 //!
 //! A [`StrategyConfig`] is only a description. [`StrategyConfig::validate`]
 //! checks everything that can be checked without a price; the
@@ -11,10 +15,14 @@
 //! above the exchange minimums) at the price a deal opens.
 
 mod botfile;
+mod de;
+pub(crate) mod document;
 mod validate;
 
-pub use botfile::{BotFile, FillModel, LimitFill, PathModel};
-pub use validate::ConfigError;
+pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
+pub use validate::{
+    ConfigError, MAX_PERCENT, MAX_PRICE_RATIO, MAX_SAFETY_ORDERS, MAX_SECS, MAX_VALUE, MIN_PRICE_RATIO,
+};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -50,7 +58,28 @@ impl OrderSize {
         }
     }
 
+    /// The same kind of size with the amount multiplied by `factor`, or
+    /// `None` when the product overflows a `Decimal`.
+    ///
+    /// ```
+    /// use martingale_core::config::OrderSize;
+    /// use rust_decimal::Decimal;
+    /// use rust_decimal_macros::dec;
+    /// assert_eq!(OrderSize::Base(dec!(2)).checked_scaled(dec!(1.5)), Some(OrderSize::Base(dec!(3.0))));
+    /// assert_eq!(OrderSize::Quote(Decimal::MAX).checked_scaled(dec!(2)), None);
+    /// ```
+    pub fn checked_scaled(&self, factor: Decimal) -> Option<OrderSize> {
+        if factor == Decimal::ONE {
+            return Some(*self);
+        }
+        Some(self.with_amount(self.amount().checked_mul(factor)?))
+    }
+
     /// The same kind of size with the amount multiplied by `factor`.
+    ///
+    /// Panics when the product overflows a `Decimal` (sizes are bounded by
+    /// validation to 10^13, so only a factor above about 10^15 can);
+    /// [`OrderSize::checked_scaled`] is the checked form.
     pub fn scaled(&self, factor: Decimal) -> OrderSize {
         if factor == Decimal::ONE {
             return *self; // `v * 1` is `v`, to the digit and the scale

@@ -1,4 +1,22 @@
 //! Validation of a [`StrategyConfig`] without a price.
+//!
+//! Besides the rules of SPEC section 1, validation bounds every input so
+//! that nothing downstream (ladder, engine, backtest) meets a value whose
+//! arithmetic overflows a `Decimal` (96-bit mantissa, about 7.9 * 10^28):
+//!
+//! | what | accepted |
+//! | --- | --- |
+//! | sizes: `base_order`, `safety_order`, custom sizes, and every safety level's size after `volume_scale` | above 0, at most [`MAX_VALUE`] (10^13) |
+//! | percents: `take_profit`, `stop_loss`, `price_deviation`, custom deviations | above 0, at most [`MAX_PERCENT`] (10^6) |
+//! | each level's nominal price relative to the entry price P0 | [`MIN_PRICE_RATIO`]..=[`MAX_PRICE_RATIO`] (10^-8..=10^8) |
+//! | `step_scale`, `volume_scale` | 0.1..=10 |
+//! | safety orders (N or custom levels) | 0..=[`MAX_SAFETY_ORDERS`] (200) |
+//! | `cooldown_secs`, `stop_loss_timeout_secs` | at most [`MAX_SECS`] (10^10 s) |
+//! | market `tick_size`, `step_size`, `min_qty`, `max_qty`, `min_notional` | 0..=[`MAX_VALUE`] |
+//!
+//! Every computation here is checked: an input that would overflow is a
+//! [`ConfigError`] naming the field, never a panic (a property test feeds
+//! random and extreme values).
 
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -11,6 +29,23 @@ use crate::Side;
 
 /// Largest N allowed by SPEC section 1.
 pub const MAX_SAFETY_ORDERS: u32 = 200;
+
+/// Largest size (quote or base) of any order, and largest market rule value
+/// accepted: 10^13.
+pub const MAX_VALUE: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
+
+/// Largest percent accepted for take profit, stop loss and deviations: 10^6.
+pub const MAX_PERCENT: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
+
+/// Lowest nominal price of a safety level relative to the entry price: 10^-8.
+pub const MIN_PRICE_RATIO: Decimal = Decimal::from_parts(1, 0, 0, false, 8);
+
+/// Highest nominal price of a safety level relative to the entry price: 10^8.
+pub const MAX_PRICE_RATIO: Decimal = Decimal::from_parts(100_000_000, 0, 0, false, 0);
+
+/// Longest cooldown or stop-loss timeout accepted, in seconds (10^10, about
+/// 317 years: the engine works in milliseconds).
+pub const MAX_SECS: u64 = 10_000_000_000;
 
 /// An invalid configuration: names the field and the bad value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -89,6 +124,29 @@ pub enum ConfigError {
         /// 1-based level.
         level: u32,
     },
+    /// A safety level's nominal price, relative to the entry price, lies
+    /// outside the accepted range.
+    #[error("safety order {level} would be priced at {ratio} times the entry price, outside the accepted {min}..={max}: reduce the deviations")]
+    LevelPriceOutOfRange {
+        /// 1-based level.
+        level: u32,
+        /// Its nominal price with the entry price at 1.
+        ratio: Decimal,
+        /// Lowest ratio accepted.
+        min: Decimal,
+        /// Highest ratio accepted.
+        max: Decimal,
+    },
+    /// A safety level's size (after `volume_scale`) exceeds the largest size accepted.
+    #[error("safety order {level} would have size {size}, above the largest accepted ({max}): lower safety_order, volume_scale or max_safety_orders")]
+    LevelSizeTooLarge {
+        /// 1-based level.
+        level: u32,
+        /// Its size.
+        size: Decimal,
+        /// Largest size accepted.
+        max: Decimal,
+    },
     /// Invalid market rules.
     #[error("market: {0}")]
     Market(#[from] InvalidRules),
@@ -97,15 +155,25 @@ pub enum ConfigError {
     Fees(#[from] InvalidFees),
 }
 
-/// Largest size or percent accepted (10^13), as for prices in the engine.
-const MAX_VALUE: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
-
 fn positive(field: impl Into<String>, value: Decimal) -> Result<(), ConfigError> {
     let field = field.into();
     if value <= Decimal::ZERO {
         return Err(ConfigError::NotPositive { field, value });
     }
     in_range(&field, value, Decimal::ZERO, MAX_VALUE)
+}
+
+/// Above zero and at most [`MAX_PERCENT`].
+fn percent(field: impl Into<String>, value: Decimal) -> Result<(), ConfigError> {
+    let field = field.into();
+    if value <= Decimal::ZERO {
+        return Err(ConfigError::NotPositive { field, value });
+    }
+    in_range(&field, value, Decimal::ZERO, MAX_PERCENT)
+}
+
+fn secs(field: &str, value: u64) -> Result<(), ConfigError> {
+    in_range(field, Decimal::from(value), Decimal::ZERO, Decimal::from(MAX_SECS))
 }
 
 fn in_range(field: &str, value: Decimal, min: Decimal, max: Decimal) -> Result<(), ConfigError> {
@@ -130,7 +198,7 @@ impl StrategyConfig {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive("base_order", self.base_order.amount())?;
-        positive("take_profit.percent", self.take_profit.percent)?;
+        percent("take_profit.percent", self.take_profit.percent)?;
         if self.side == Side::Short {
             // A short's take profit must stay above zero.
             in_range("take_profit.percent", self.take_profit.percent, Decimal::ZERO, dec!(99.99))?;
@@ -147,6 +215,10 @@ impl StrategyConfig {
                     value: Decimal::ZERO,
                 });
             }
+        }
+        secs("cooldown_secs", self.cooldown_secs)?;
+        if let Some(t) = self.stop_loss_timeout_secs {
+            secs("stop_loss_timeout_secs", t)?;
         }
         if self.max_deals == Some(0) {
             return Err(ConfigError::NotPositive { field: "max_deals".into(), value: Decimal::ZERO });
@@ -171,7 +243,7 @@ impl StrategyConfig {
             in_range("custom_levels (count)", count, Decimal::ZERO, Decimal::from(MAX_SAFETY_ORDERS))?;
             let mut previous = Decimal::ZERO;
             for (i, level) in levels.iter().enumerate() {
-                positive(format!("custom_levels[{i}].deviation"), level.deviation)?;
+                percent(format!("custom_levels[{i}].deviation"), level.deviation)?;
                 positive(format!("custom_levels[{i}].size"), level.size.amount())?;
                 if self.safety_anchor == SafetyAnchor::Base && i > 0 && level.deviation <= previous {
                     return Err(ConfigError::DeviationNotIncreasing { index: i, value: level.deviation, previous });
@@ -191,18 +263,17 @@ impl StrategyConfig {
                 let d = self
                     .price_deviation
                     .ok_or(ConfigError::Missing { field: "price_deviation", reason: "max_safety_orders > 0" })?;
-                positive("price_deviation", d)?;
+                percent("price_deviation", d)?;
                 in_range("step_scale", self.step_scale, dec!(0.1), dec!(10))?;
                 in_range("volume_scale", self.volume_scale, dec!(0.1), dec!(10))?;
             }
         }
         // Price must stay above zero for long ladders; also catches overflow.
-        let deviations = self.nominal_deviations()?;
+        let ladder = self.nominal_ladder(true)?;
         if self.side == Side::Long {
-            for (i, dev) in deviations.iter().enumerate() {
-                if *dev >= dec!(100) {
-                    let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                    return Err(ConfigError::LevelPriceNotPositive { level, deviation: *dev });
+            for (level, deviation) in (1u32..).zip(&ladder) {
+                if *deviation >= dec!(100) {
+                    return Err(ConfigError::LevelPriceNotPositive { level, deviation: *deviation });
                 }
             }
         }
@@ -216,7 +287,7 @@ impl StrategyConfig {
             }
             return Ok(());
         };
-        positive("stop_loss.percent", sl.percent)?;
+        percent("stop_loss.percent", sl.percent)?;
         if self.side == Side::Long {
             in_range("stop_loss.percent", sl.percent, Decimal::ZERO, dec!(99.99))?;
         }
@@ -232,9 +303,22 @@ impl StrategyConfig {
     /// Cumulative deviation of every safety level from P0, in percent,
     /// before rounding to the tick grid. For the `average` anchor it assumes
     /// every level fills at its planned price.
+    ///
+    /// Every step is checked: an input whose ladder overflows a `Decimal`
+    /// gives [`ConfigError::Overflow`] naming the field that grew, never a
+    /// panic. It does not apply the bounds of [`StrategyConfig::validate`].
     pub fn nominal_deviations(&self) -> Result<Vec<Decimal>, ConfigError> {
+        self.nominal_ladder(false)
+    }
+
+    /// The nominal ladder relative to P0 = 1 (each level's cumulative
+    /// deviation), every operation checked (see [`StrategyConfig::nominal_deviations`]).
+    /// With `bounded`, each level is held to the bounds of the module
+    /// documentation as soon as it is computed (so an absurd level is named
+    /// as such rather than as the overflow it leads to).
+    fn nominal_ladder(&self, bounded: bool) -> Result<Vec<Decimal>, ConfigError> {
         let n = self.safety_count();
-        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let mut out = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(MAX_SAFETY_ORDERS as usize));
         let sign = match self.side {
             Side::Long => Decimal::NEGATIVE_ONE,
             Side::Short => Decimal::ONE,
@@ -243,41 +327,80 @@ impl StrategyConfig {
         // Relative prices with P0 = 1; the average tracks quote / base sizes.
         let (mut price, mut cum_dev) = (Decimal::ONE, Decimal::ZERO);
         let (mut qty, mut cost) = (Decimal::ONE, Decimal::ONE);
-        let base_quote = match self.base_order {
-            OrderSize::Quote(q) => q,
-            OrderSize::Base(b) => b,
+        let base_quote = self.base_order.amount();
+        // Which field makes a level overflow: the deviations for prices,
+        // the sizes for the average's weights.
+        let (dev_field, size_field) = match (self.is_custom(), self.safety_anchor) {
+            (true, _) => ("custom_levels", "custom_levels"),
+            (false, SafetyAnchor::Base) => ("step_scale", "volume_scale"),
+            (false, _) => ("price_deviation", "volume_scale"),
         };
-        let overflow = |level| ConfigError::Overflow { field: "step_scale", level };
         for level in 1..=n {
-            let (dev, size) = self.safety_level(level).ok_or(overflow(level))?;
+            let over = |field| ConfigError::Overflow { field, level };
+            let (dev, size) = self.safety_level(level).ok_or_else(|| over(self.overflowing_scale(level)))?;
+            if bounded && size.amount() > MAX_VALUE {
+                return Err(ConfigError::LevelSizeTooLarge { level, size: size.amount(), max: MAX_VALUE });
+            }
             let anchor_price = match self.safety_anchor {
                 SafetyAnchor::Base => Decimal::ONE,
                 SafetyAnchor::Previous => price,
-                SafetyAnchor::Average => cost.checked_div(qty).ok_or(overflow(level))?,
+                SafetyAnchor::Average => cost.checked_div(qty).ok_or(over(size_field))?,
             };
             let dist = match (self.safety_anchor, self.is_custom()) {
                 (SafetyAnchor::Base, false) => {
-                    cum_dev = cum_dev.checked_add(dev).ok_or(overflow(level))?;
+                    cum_dev = cum_dev.checked_add(dev).ok_or(over(dev_field))?;
                     cum_dev
                 }
                 _ => dev,
             };
-            let factor = Decimal::ONE + sign * dist / hundred;
-            price = anchor_price.checked_mul(factor).ok_or(overflow(level))?;
+            let factor = sign
+                .checked_mul(dist)
+                .and_then(|x| x.checked_div(hundred))
+                .and_then(|x| Decimal::ONE.checked_add(x))
+                .ok_or(over(dev_field))?;
+            price = anchor_price.checked_mul(factor).ok_or(over(dev_field))?;
             if price <= Decimal::ZERO {
-                return Err(ConfigError::LevelPriceNotPositive { level, deviation: (Decimal::ONE - price) * hundred });
+                let deviation = Decimal::ONE.checked_sub(price).and_then(|x| x.checked_mul(hundred));
+                return Err(match deviation {
+                    Some(deviation) => ConfigError::LevelPriceNotPositive { level, deviation },
+                    None => over(dev_field),
+                });
+            }
+            if bounded && (price < MIN_PRICE_RATIO || price > MAX_PRICE_RATIO) {
+                return Err(ConfigError::LevelPriceOutOfRange {
+                    level,
+                    ratio: price,
+                    min: MIN_PRICE_RATIO,
+                    max: MAX_PRICE_RATIO,
+                });
             }
             // Weights relative to the base order, in the base order's unit.
-            let w = size.amount().checked_div(base_quote).ok_or(overflow(level))?;
+            let w = size.amount().checked_div(base_quote).ok_or(over(size_field))?;
             let q = match size {
-                OrderSize::Quote(_) => w / price,
+                OrderSize::Quote(_) => w.checked_div(price).ok_or(over(size_field))?,
                 OrderSize::Base(_) => w,
             };
-            qty = qty.checked_add(q).ok_or(overflow(level))?;
-            cost = cost.checked_add(q * price).ok_or(overflow(level))?;
-            out.push(((price - Decimal::ONE).abs() * hundred).normalize());
+            qty = qty.checked_add(q).ok_or(over(size_field))?;
+            cost = q.checked_mul(price).and_then(|c| cost.checked_add(c)).ok_or(over(size_field))?;
+            let deviation = price
+                .checked_sub(Decimal::ONE)
+                .and_then(|x| x.abs().checked_mul(hundred))
+                .ok_or(over(dev_field))?
+                .normalize();
+            out.push(deviation);
         }
         Ok(out)
+    }
+
+    /// Which scale makes progression level `level` overflow: the gap
+    /// `d * s^(n-1)` or the size `S_1 * v^(n-1)`.
+    fn overflowing_scale(&self, level: u32) -> &'static str {
+        let gap = self.price_deviation.zip(super::pow(self.step_scale, level.saturating_sub(1)));
+        if gap.and_then(|(d, p)| d.checked_mul(p)).is_none() {
+            "step_scale"
+        } else {
+            "volume_scale"
+        }
     }
 }
 
