@@ -58,6 +58,8 @@ mod error;
 mod event;
 mod fsm;
 mod ids;
+mod reports;
+mod snapshot;
 
 pub use action::{Action, OrderKind, OrderRequest};
 pub use deal::{Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
@@ -65,6 +67,8 @@ pub use error::EngineError;
 pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
 pub use fsm::{candle_path, MAX_AMOUNT};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
+pub use reports::MAX_PRICE_IMPROVEMENT;
+pub use snapshot::SnapshotError;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -151,6 +155,11 @@ pub struct Output {
     pub actions: Vec<Action>,
     /// Deals that closed.
     pub closed: Vec<DealReport>,
+    /// Reports ignored because they are about one of the engine's own
+    /// orders of a deal that has already ended (late or duplicate reports):
+    /// harmless, listed so a runner can log them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<ClientOrderId>,
 }
 
 impl Output {
@@ -167,6 +176,7 @@ impl Output {
         } else {
             self.closed.extend(other.closed);
         }
+        self.stale.extend(other.stale);
     }
 }
 
@@ -197,13 +207,14 @@ pub struct Watch {
 /// assert_eq!(Engine::from_json(&e.to_json()).unwrap(), e);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "snapshot::EngineState")]
 pub struct Engine {
     bot: BotId,
     strategy: StrategyConfig,
     /// The strategy's nominal deviations, computed once at validation.
     deviations: Vec<Decimal>,
     /// Each safety level's distance from its anchor and size, computed once.
-    levels_spec: Vec<fsm::LevelSpec>,
+    levels_spec: Vec<ladder::LevelSpec>,
     rules: MarketRules,
     fees: FeeSchedule,
     mode: Mode,
@@ -222,10 +233,11 @@ impl Engine {
     /// A new engine for a validated bot file, in mode `Created`.
     pub fn new(bot: BotId, file: &BotFile) -> Result<Engine, ConfigError> {
         file.validate()?;
+        let deviations = file.strategy.nominal_deviations()?;
         Ok(Engine {
             bot,
-            deviations: file.strategy.nominal_deviations()?,
-            levels_spec: fsm::level_specs(&file.strategy)?,
+            levels_spec: ladder::level_specs(&file.strategy, &deviations)?,
+            deviations,
             strategy: file.strategy.clone(),
             rules: file.market.clone(),
             fees: file.fees,
@@ -320,6 +332,23 @@ impl Engine {
     }
 
     /// Restores a state serialized with [`Engine::to_json`].
+    ///
+    /// A snapshot is input like a bot file: its strategy, market rules and
+    /// fees go through the same validation ([`BotFile::validate`]), the
+    /// values derived from them are recomputed, and every amount of the
+    /// state is bounded (see [`SnapshotError`]); anything else is refused
+    /// with the field and the value. The same checks run whenever an
+    /// `Engine` is deserialized (e.g. inside a runner's snapshot).
+    ///
+    /// ```
+    /// use martingale_core::engine::Engine;
+    /// let text = include_str!("../../../examples/bots/example.json");
+    /// let bot: martingale_core::BotFile = text.parse().unwrap();
+    /// let e = Engine::new(martingale_core::engine::BotId::new("b").unwrap(), &bot).unwrap();
+    /// let huge = e.to_json().replace(r#""max_safety_orders":5"#, r#""max_safety_orders":4294967295"#);
+    /// let err = Engine::from_json(&huge).unwrap_err().to_string();
+    /// assert!(err.contains("max_safety_orders"), "{err}");
+    /// ```
     pub fn from_json(text: &str) -> Result<Engine, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -334,3 +363,7 @@ impl Engine {
 }
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_edge;
+#[cfg(test)]
+mod tests_fuzz;
