@@ -21,10 +21,55 @@
 //!   change nothing; a rejected safety order is skipped and the position is
 //!   untouched; a rejected exit is retried on the next tick;
 //! - a deal ends only when no order of it can still fill; a quantity that
-//!   filled late is sold by a residual exit, what is below the step is dust.
+//!   filled late is sold by a residual exit, what is below the step is dust
+//!   (so is a take profit's remainder below the market's minimums once no
+//!   order can fill any more).
+//!
+//! Rules where reports can be late, absurd or hostile (issue 14):
+//! - **Late exit fills.** A fill of an exit order the engine had already
+//!   let go of (cancel requested or confirmed) is applied; if the exit-side
+//!   orders still resting then offer more than the deal holds, all of them
+//!   are canceled and a take profit sized to what is left is placed once the
+//!   cancels are confirmed. The engine never offers more than its books
+//!   hold. A fill of an order whose cancel was still in flight can only be
+//!   refused by the venue, not by the engine.
+//! - **Stop while the base order is in flight.** `stop { cancel_orders:
+//!   true }` cancels the base order too; if it fills anyway, the fill is
+//!   recorded and the position is left unmanaged exactly as a stop of an
+//!   open deal leaves it (no ladder, no take profit, no stop loss) until
+//!   `start` or `close_now`. `stop { cancel_orders: false }` stops new deals
+//!   only: the deal in progress, including its ladder, runs to its end.
+//! - **Limit fill prices.** A limit buy fills at or below its limit, a limit
+//!   sell at or above it (price improvement allowed), but not beyond
+//!   [`MAX_PRICE_IMPROVEMENT`] times better; a worse or absurd price is
+//!   refused ([`EngineError::FillPriceOutOfBounds`]). A market order has no
+//!   limit: any price in `(0, MAX_AMOUNT]` (slippage is the venue's).
+//! - **Amounts at the API edge.** Prices are in `(0, MAX_AMOUNT]`; candles
+//!   must have all four prices so and `low <= open, close <= high`;
+//!   cumulative fill quantities are not negative and not above the order's;
+//!   a reported fee is not negative, in quote at most the fill's value, in
+//!   base only on a long's buys and at most the quantity filled; `add_funds`
+//!   sizes are in `(0, MAX_AMOUNT]` and worth at most `MAX_AMOUNT` quote.
+//!   Running totals are checked ([`crate::position::MAX_TOTAL`]). Each
+//!   refusal is an [`EngineError`] naming the field and the value, and
+//!   changes nothing.
+//! - **Stale reports.** A report for one of the engine's own orders of a
+//!   deal that has ended (read with [`ClientOrderId::parse_for`]: an earlier
+//!   deal of this generation, or any deal of an earlier generation of this
+//!   bot) is ignored and listed in [`Output::stale`]; an id the engine never
+//!   issued (another bot's, a later deal's, one the open deal does not
+//!   have) is still [`EngineError::UnknownOrder`].
+//! - **Snapshots** are input: [`Engine::from_json`] (and any deserialization
+//!   of an `Engine`) validates the strategy, rules and fees with the bot
+//!   file's code, recomputes what derives from them and bounds every amount.
+//! - **Ladder arithmetic** is the planner's, checked
+//!   ([`crate::ladder::LevelSpec`]): a ladder that overflows is a
+//!   [`EngineError::Ladder`] error and the deal does not start.
 //!
 //! Known limitations: without a resting stop order on the exchange, stops
-//! and trailing exits fire on the ticks the engine is given.
+//! and trailing exits fire on the ticks the engine is given. A cancel report
+//! carries no final filled quantity, so a fill that arrives after the deal
+//! has ended is only reported as stale, not applied.
 //!
 //! ```
 //! use martingale_core::engine::{Action, BotId, Command, Engine, Event, OrderKind, OrderUpdate};

@@ -122,30 +122,30 @@ impl Engine {
 }
 
 impl Engine {
-    /// True when `id` is one of this engine's ids for a deal that has ended.
-    /// The open deal keeps every order it sent, so an id of the open deal
-    /// that it does not have was never issued.
+    /// True when `id` reads as one of this bot's ids ([`ClientOrderId::parse_for`])
+    /// for a deal that has ended: a deal of the current generation numbered
+    /// below the open deal (or up to the last deal when none is open), or
+    /// any deal of an earlier generation of this bot. The open deal keeps
+    /// every order it sent, so an id of the open deal that it does not have,
+    /// like an id of a later deal or generation, was never issued.
     fn issued_earlier(&self, id: &ClientOrderId) -> bool {
-        let Some(deal) = own_deal_number(id.as_str(), self.bot.as_str()) else {
+        let Some(parts) = id.parse_for(&self.bot) else {
             return false;
         };
-        match self.phase.deal() {
-            Some(open) => deal >= 1 && deal < open.number,
-            None => deal >= 1 && deal <= self.deals_started,
-        }
+        let ended = match self.phase.deal() {
+            Some(open) => open.number.saturating_sub(1),
+            None => self.deals_started,
+        };
+        let number = match (parts.generation, self.generation) {
+            (None, None) => Some(parts.deal),
+            (Some(stamp), Some(g)) if stamp < g.stamp => return true,
+            (Some(stamp), Some(g)) if stamp == g.stamp => {
+                parts.deal.checked_add(g.first_deal).and_then(|n| n.checked_sub(1))
+            }
+            _ => None,
+        };
+        parts.deal >= 1 && number.is_some_and(|n| n <= ended)
     }
-}
-
-/// The deal number of an id `{bot}-{deal}-{role}-{seq}` built by this bot
-/// (interim: replaced by the parser of `ids.rs` once it lands).
-fn own_deal_number(id: &str, bot: &str) -> Option<u32> {
-    let rest = id.strip_prefix(bot)?.strip_prefix('-')?;
-    let mut parts = rest.split('-');
-    let (deal, role, seq) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || role.is_empty() || seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    u32::from_str_radix(deal, 36).ok()
 }
 
 /// What a valid, new fill adds.

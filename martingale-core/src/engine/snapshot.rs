@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use super::deal::Deal;
 use super::fsm::price_ok;
-use super::{BotId, Engine, Mode, OrderKind, Phase, TimeMs, MAX_AMOUNT};
+use super::{BotId, Engine, IdGeneration, Mode, OrderKind, Phase, TimeMs, MAX_AMOUNT};
 use crate::config::{BotFile, ConfigError, FillModel, StrategyConfig};
 use crate::fees::FeeSchedule;
 use crate::ladder;
@@ -64,6 +64,8 @@ pub(super) struct EngineState {
     retry_on_tick: bool,
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
+    #[serde(default)]
+    generation: Option<IdGeneration>,
 }
 
 const PRICE: &str = "must be in (0, 10^13]";
@@ -114,6 +116,7 @@ impl TryFrom<EngineState> for Engine {
             price("last_price", p)?;
         }
         total("reinvest_pool", s.reinvest_pool)?;
+        check_generation(s.generation)?;
         check_totals(&s.totals)?;
         match &s.phase {
             Phase::Idle => {}
@@ -145,7 +148,24 @@ impl TryFrom<EngineState> for Engine {
             retry_on_tick: s.retry_on_tick,
             last_price: s.last_price,
             last_time: s.last_time,
+            generation: s.generation,
         })
+    }
+}
+
+/// Largest generation stamp accepted (2^40 seconds, ~35,000 years): keeps
+/// the stamp arithmetic of later generations far from overflow.
+const MAX_STAMP: u64 = 1 << 40;
+
+fn check_generation(g: Option<IdGeneration>) -> Result<(), SnapshotError> {
+    match g {
+        Some(g) if g.stamp > MAX_STAMP => Err(SnapshotError::OutOfBounds {
+            field: "generation.stamp",
+            value: Decimal::from(g.stamp),
+            reason: "must be at most 2^40 (a Unix second)",
+        }),
+        Some(g) if g.first_deal == 0 => Err(SnapshotError::Inconsistent("generation.first_deal starts at 1")),
+        _ => Ok(()),
     }
 }
 
@@ -182,6 +202,7 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
     if let Some(e) = d.exit {
         total("deal.exit.reference_price", e.reference_price)?;
     }
+    check_generation(d.generation)?;
     if d.next_level == 0 {
         return Err(SnapshotError::Inconsistent("deal.next_level starts at 1"));
     }

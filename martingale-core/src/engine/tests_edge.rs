@@ -297,6 +297,30 @@ fn late_reports_of_an_ended_deal_are_stale_not_errors() {
     assert!(matches!(err, Err(EngineError::UnknownOrder(_))));
 }
 
+#[test]
+fn stale_reports_with_start_generations() {
+    // 1_765_000_000_000 ms -> generation stamp "t6u2ps".
+    let e = Engine::starting_at(BotId::new("bot").unwrap(), &bot(""), 1_765_000_000_000).unwrap();
+    let mut t = T { e, t: 1_765_000_000_000 };
+    t.cmd(Command::Start).unwrap();
+    let out = t.open_at(dec!(100));
+    let tp = placed(&out)[3].clone();
+    assert_eq!(tp.client_order_id.as_str(), "bot-t6u2ps-1-tp-4");
+    let out = t.fill(&tp.client_order_id, tp.quantity, dec!(101));
+    for id in canceled(&out) {
+        let _ = t.cancel_ok(&id);
+    }
+    let _ = t.open_at(dec!(100));
+    let stale = |t: &mut T, id: &str| t.upd(OrderUpdate::Canceled { client_order_id: ClientOrderId::from_raw(id) });
+    // Deal 1 of this generation, and any deal of an earlier generation of this bot.
+    assert_eq!(stale(&mut t, "bot-t6u2ps-1-s2-2").unwrap().stale.len(), 1);
+    assert_eq!(stale(&mut t, "bot-t6u2pr-9-tp-4").unwrap().stale.len(), 1);
+    // A later generation, a later deal, the short form, another bot: never issued.
+    for id in ["bot-t6u2pt-1-tp-4", "bot-t6u2ps-3-b-0", "bot-1-b-0", "bo-t6u2ps-1-b-0", "bot-t6u2ps-2-s1-99"] {
+        assert!(matches!(stale(&mut t, id), Err(EngineError::UnknownOrder(_))), "{id}");
+    }
+}
+
 // ----- item 8: snapshots are input --------------------------------------
 
 #[rstest]

@@ -211,7 +211,7 @@ fn feed(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     /// Item 5: reports reordered, delayed and duplicated never make the
     /// engine sell more than it holds, and the deal still closes.
@@ -307,7 +307,7 @@ fn h_op() -> impl Strategy<Value = HOp> {
               prop::option::of((any::<bool>(), hostile_decimal())))
             .prop_map(|(order, cum, frac, price, fee)| HOp::Fill { order, cum, frac, price, fee }),
         3 => (0usize..32, 0u8..4).prop_map(|(i, s)| HOp::Status(i, s)),
-        1 => (0u8..4).prop_map(HOp::Foreign),
+        1 => (0u8..5).prop_map(HOp::Foreign),
         2 => (0u8..8, hostile_decimal()).prop_map(|(c, d)| HOp::Command(c, d)),
         1 => Just(HOp::Signal),
         1 => Just(HOp::Back),
@@ -347,7 +347,7 @@ fn hostile_event(op: HOp, time: TimeMs, sent: &[OrderRequest]) -> Option<Event> 
             Event::Order { time, update }
         }
         HOp::Foreign(k) => {
-            let id = ["fz-1-s1-0", "fz-zzzzzz-tp-1", "other-1-b-0", ""][usize::from(k % 4)];
+            let id = ["fz-1-s1-0", "fz-zzzzzz-1-tp-1", "other-1-b-0", "fz-0-1-b-0", ""][usize::from(k % 5)];
             Event::Order { time, update: OrderUpdate::Canceled { client_order_id: ClientOrderId::from_raw(id) } }
         }
         HOp::Command(c, d) => Event::Command {
@@ -401,16 +401,18 @@ fn run_hostile(e: &mut Engine, ops: Vec<HOp>, sent: &mut Vec<OrderRequest>) -> R
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     /// Hostile events: no panic, refusals change nothing.
     #[test]
     fn hostile_event_sequences_never_panic(
         short in any::<bool>(),
+        generation in any::<bool>(),
         ops in prop::collection::vec(h_op(), 1..80),
     ) {
         let side = if short { Side::Short } else { Side::Long };
-        let mut e = Engine::new(BotId::new("fz").unwrap(), &bot_for(side, 3)).unwrap();
+        let (id, file) = (BotId::new("fz").unwrap(), bot_for(side, 3));
+        let mut e = if generation { Engine::starting_at(id, &file, 0) } else { Engine::new(id, &file) }.unwrap();
         e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         e.handle(Event::Tick { time: 1, price: dec!(100) }).unwrap();
         run_hostile(&mut e, ops, &mut Vec::new())?;
@@ -422,8 +424,9 @@ proptest! {
 /// Real snapshots: idle, opening, open with fills, closing, after a deal.
 fn real_snapshots() -> Vec<String> {
     let mut out = Vec::new();
-    for side in [Side::Long, Side::Short] {
-        let mut e = Engine::new(BotId::new("sn").unwrap(), &bot_for(side, 3)).unwrap();
+    for (side, generation) in [(Side::Long, false), (Side::Short, true)] {
+        let (id, file) = (BotId::new("sn").unwrap(), bot_for(side, 3));
+        let mut e = if generation { Engine::starting_at(id, &file, 0) } else { Engine::new(id, &file) }.unwrap();
         out.push(e.to_json());
         e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         let o = e.handle(Event::Tick { time: 1, price: dec!(100) }).unwrap();
@@ -502,7 +505,7 @@ fn hostile_json() -> impl Strategy<Value = serde_json::Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     /// Perturbed snapshots are refused with an error or restore into an
     /// engine that survives hostile events.
