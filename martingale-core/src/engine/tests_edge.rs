@@ -390,21 +390,25 @@ fn overflowing_ladders_are_typed_errors_in_plan_engine_and_backtest() {
     use crate::backtest::{backtest, synthetic, BacktestOptions, Mode as BtMode};
     let candles = synthetic::random_walk(3, 300, 60_000, 43_250.0, 0.002);
     for (name, json) in overflow_bots() {
-        // Validation may refuse the file (the config's bounds): that is a
-        // typed error too. Whatever it accepts must not panic below.
-        let Ok(file) = BotFile::from_json(&json) else { continue };
-        let _ = crate::ladder::plan(&file.strategy, &file.market, dec!(43250.17));
-        let Ok(mut e) = Engine::new(BotId::new("ovf").unwrap(), &file) else { continue };
+        // Validation may refuse a file (the config's bounds): a typed error,
+        // fine. What it accepts must be refused below, never panic.
+        let file: BotFile = serde_json::from_str(&json).unwrap_or_else(|err| panic!("{name}: fixture: {err}"));
+        if file.validate().is_err() {
+            continue;
+        }
+        let planned = crate::ladder::plan(&file.strategy, &file.market, dec!(43250.17));
+        assert!(planned.is_err(), "{name}: plan accepted {planned:?}");
+        let mut e = Engine::new(BotId::new("ovf").unwrap(), &file).unwrap();
         e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         for (i, p) in [dec!(43250.17), dec!(0.01), dec!(10000000000000)].into_iter().enumerate() {
             let time = 1 + i64::try_from(i).unwrap();
-            if let Err(err) = e.handle(Event::Tick { time, price: p }) {
-                assert!(matches!(err, EngineError::Ladder(_)), "{name}: {err}");
-            }
+            let before = e.clone();
+            let err = e.handle(Event::Tick { time, price: p }).unwrap_err();
+            assert!(matches!(err, EngineError::Ladder(_)), "{name}: {err}");
+            assert_eq!(e, before);
         }
         for mode in [BtMode::Fast, BtMode::Reference] {
             let _ = backtest(&file, &candles, &BacktestOptions { mode, ..Default::default() });
         }
-        let _ = name;
     }
 }
