@@ -396,7 +396,7 @@ impl Engine {
     /// Funds one deal needs at `price` (SPEC section 2), including reinvested profit.
     pub fn funds_required(&self, price: Decimal) -> Result<Decimal, ladder::LadderError> {
         let unit = ladder::plan(&self.strategy, &self.rules, price)?;
-        Ok(unit.funds_required + self.reinvest_pool)
+        unit.funds_required.checked_add(self.reinvest_pool).ok_or(ladder::LadderError::Overflow { level: 0 })
     }
 
     /// The whole state, for persistence. Equal to `self.clone()`; restoring
