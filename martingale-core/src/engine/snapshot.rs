@@ -5,11 +5,13 @@
 //! file's own code ([`BotFile::validate`], which bounds `max_safety_orders`
 //! and the sizes before anything is allocated for the ladder), the values
 //! derived from them (nominal deviations, level specs) are recomputed, never
-//! read, and every amount of the state is bounded: prices in
-//! `(0, MAX_AMOUNT]`, running totals in `[0, MAX_TOTAL]` (P&L totals in
-//! `[-MAX_TOTAL, MAX_TOTAL]`), and the phase must agree with its deal.
+//! read, and every amount of the state is bounded as the engine itself
+//! keeps it: prices seen in `(0, MAX_AMOUNT]`, a position's running totals
+//! in `[0, MAX_TOTAL]`, quantities and planned prices positive, an order's
+//! fills within its quantity, and the phase must agree with its deal.
 //! Within those bounds no later event can make the engine's arithmetic
-//! overflow.
+//! overflow (what could is checked or saturating), and every state the
+//! engine reaches restores (tested by fuzzing).
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -17,7 +19,7 @@ use thiserror::Error;
 
 use super::deal::Deal;
 use super::fsm::price_ok;
-use super::{BotId, Engine, IdGeneration, Mode, OrderKind, Phase, TimeMs, MAX_AMOUNT};
+use super::{BotId, Engine, IdGeneration, Mode, OrderKind, Phase, TimeMs};
 use crate::config::{BotFile, ConfigError, FillModel, StrategyConfig};
 use crate::fees::FeeSchedule;
 use crate::ladder;
@@ -87,19 +89,19 @@ fn total(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
     }
 }
 
-fn positive_total(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
-    if value > Decimal::ZERO && value <= MAX_TOTAL {
+fn positive(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
+    if value > Decimal::ZERO {
         Ok(())
     } else {
-        Err(SnapshotError::OutOfBounds { field, value, reason: "must be in (0, 10^28]" })
+        Err(SnapshotError::OutOfBounds { field, value, reason: "must be positive" })
     }
 }
 
-fn signed_total(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
-    if value.abs() <= MAX_TOTAL {
+fn not_negative(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
+    if value >= Decimal::ZERO {
         Ok(())
     } else {
-        Err(SnapshotError::OutOfBounds { field, value, reason: "must be in [-10^28, 10^28]" })
+        Err(SnapshotError::OutOfBounds { field, value, reason: "must not be negative" })
     }
 }
 
@@ -115,9 +117,8 @@ impl TryFrom<EngineState> for Engine {
         if let Some(p) = s.last_price {
             price("last_price", p)?;
         }
-        total("reinvest_pool", s.reinvest_pool)?;
+        not_negative("reinvest_pool", s.reinvest_pool)?;
         check_generation(s.generation)?;
-        check_totals(&s.totals)?;
         match &s.phase {
             Phase::Idle => {}
             Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => check_deal(d, &file.strategy)?,
@@ -153,29 +154,21 @@ impl TryFrom<EngineState> for Engine {
     }
 }
 
-/// Largest generation stamp accepted (2^40 seconds, ~35,000 years): keeps
-/// the stamp arithmetic of later generations far from overflow.
-const MAX_STAMP: u64 = 1 << 40;
+/// Largest generation stamp accepted (2^62 seconds; a start at any `TimeMs`
+/// gives at most ~9.2 * 10^15): keeps rolling to later generations far from
+/// overflow.
+const MAX_STAMP: u64 = 1 << 62;
 
 fn check_generation(g: Option<IdGeneration>) -> Result<(), SnapshotError> {
     match g {
         Some(g) if g.stamp > MAX_STAMP => Err(SnapshotError::OutOfBounds {
             field: "generation.stamp",
             value: Decimal::from(g.stamp),
-            reason: "must be at most 2^40 (a Unix second)",
+            reason: "must be at most 2^62 (a Unix second)",
         }),
         Some(g) if g.first_deal == 0 => Err(SnapshotError::Inconsistent("generation.first_deal starts at 1")),
         _ => Ok(()),
     }
-}
-
-fn check_totals(t: &BotTotals) -> Result<(), SnapshotError> {
-    signed_total("totals.realized_pnl", t.realized_pnl)?;
-    total("totals.gross_profit", t.gross_profit)?;
-    signed_total("totals.gross_loss", t.gross_loss)?;
-    total("totals.fees_quote", t.fees_quote)?;
-    total("totals.fees_base", t.fees_base)?;
-    signed_total("totals.dust", t.dust)
 }
 
 fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> {
@@ -183,10 +176,8 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
         return Err(SnapshotError::Inconsistent("the deal's position side differs from the strategy's"));
     }
     d.position.check_bounds().map_err(|(field, value)| SnapshotError::OutOfBounds { field, value, reason: TOTAL })?;
-    if d.scale <= Decimal::ZERO || d.scale > MAX_AMOUNT {
-        return Err(SnapshotError::OutOfBounds { field: "deal.scale", value: d.scale, reason: PRICE });
-    }
-    total("deal.base_quote", d.base_quote)?;
+    positive("deal.scale", d.scale)?;
+    not_negative("deal.base_quote", d.base_quote)?;
     // Computed from fills (an average can round to zero): bounded as totals.
     for (field, p) in [("deal.entry_price", d.entry_price), ("deal.planned_at", d.planned_at)] {
         if let Some(p) = p {
@@ -194,7 +185,7 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
         }
     }
     if let Some(tp) = d.take_profit_price {
-        positive_total("deal.take_profit_price", tp)?;
+        positive("deal.take_profit_price", tp)?;
     }
     if let Some(t) = d.trailing {
         price("deal.trailing.peak", t.peak)?;
@@ -210,19 +201,19 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
         return Err(SnapshotError::Inconsistent("the deal has more levels than the strategy"));
     }
     for l in &d.levels {
-        positive_total("deal.levels.price", l.price)?;
-        total("deal.levels.quantity", l.quantity)?;
+        positive("deal.levels.price", l.price)?;
+        positive("deal.levels.quantity", l.quantity)?;
     }
     for o in &d.orders {
         let q = o.request.quantity;
-        positive_total("deal.orders.quantity", q)?;
+        positive("deal.orders.quantity", q)?;
         if o.filled < Decimal::ZERO || o.filled > q {
             let reason = "must be in [0, the order's quantity]";
             return Err(SnapshotError::OutOfBounds { field: "deal.orders.filled", value: o.filled, reason });
         }
         total("deal.orders.filled_value", o.filled_value)?;
         match o.request.kind {
-            OrderKind::Limit { price: p } => positive_total("deal.orders.price", p)?,
+            OrderKind::Limit { price: p } => positive("deal.orders.price", p)?,
             OrderKind::Market { reference_price } => total("deal.orders.reference_price", reference_price)?,
         }
     }

@@ -329,7 +329,7 @@ fn stale_reports_with_start_generations() {
 #[case::tick(r#""tick_size":"0.01""#, r#""tick_size":"-1""#, "tick")]
 #[case::negative_position(r#""entry_qty":"1""#, r#""entry_qty":"-1""#, "position.entry_qty")]
 #[case::huge_position(r#""entry_qty":"1""#, r#""entry_qty":"79228162514264337593543950335""#, "position.entry_qty")]
-#[case::huge_pool(r#""reinvest_pool":"0""#, r#""reinvest_pool":"79228162514264337593543950335""#, "reinvest_pool")]
+#[case::negative_pool(r#""reinvest_pool":"0""#, r#""reinvest_pool":"-1""#, "reinvest_pool")]
 #[case::price(r#""last_price":"100""#, r#""last_price":"-5""#, "last_price")]
 #[case::scale(r#""scale":"1""#, r#""scale":"0""#, "deal.scale")]
 fn hostile_snapshots_are_refused(#[case] from: &str, #[case] to: &str, #[case] named: &str) {
@@ -341,6 +341,16 @@ fn hostile_snapshots_are_refused(#[case] from: &str, #[case] to: &str, #[case] n
     assert!(err.contains(named), "{err}");
     // The untouched snapshot restores exactly.
     assert_eq!(Engine::from_json(&json).unwrap(), t.e);
+}
+
+#[test]
+fn a_zero_level_quantity_in_a_snapshot_is_refused() {
+    let mut t = T::new(&bot(""));
+    let _ = t.open_at(dec!(100));
+    let mut v: serde_json::Value = serde_json::from_str(&t.e.to_json()).unwrap();
+    v["phase"]["deal"]["levels"][0]["quantity"] = serde_json::json!("0");
+    let err = Engine::from_json(&v.to_string()).unwrap_err().to_string();
+    assert!(err.contains("deal.levels.quantity"), "{err}");
 }
 
 #[test]
