@@ -100,12 +100,14 @@ impl FeeSchedule {
         }
     }
 
-    /// The fee of one fill, in the asset it is paid in.
+    /// The fee of one fill, in the asset it is paid in. Saturating: for
+    /// absurd amounts (beyond `Decimal`'s range) the fee saturates instead
+    /// of panicking; the engine refuses such fills before charging them.
     pub fn charge(&self, side: OrderSide, liquidity: Liquidity, price: Decimal, qty: Decimal) -> FeeCharge {
         let rate = self.rate(liquidity);
         match (self.asset, side) {
-            (FeeAsset::Base, OrderSide::Buy) => FeeCharge::Base(qty * rate),
-            _ => FeeCharge::Quote(price * qty * rate),
+            (FeeAsset::Base, OrderSide::Buy) => FeeCharge::Base(qty.saturating_mul(rate)),
+            _ => FeeCharge::Quote(price.saturating_mul(qty).saturating_mul(rate)),
         }
     }
 }

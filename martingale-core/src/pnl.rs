@@ -54,25 +54,27 @@ impl BotTotals {
     pub fn record(&mut self, deal: &DealReport) {
         match deal.exit {
             ExitKind::Aborted => {
-                self.aborted += 1;
+                self.aborted = self.aborted.saturating_add(1);
                 return;
             }
-            ExitKind::TakeProfit => self.take_profit += 1,
-            ExitKind::StopLoss => self.stop_loss += 1,
-            ExitKind::Trailing => self.trailing += 1,
-            ExitKind::Manual => self.manual += 1,
+            ExitKind::TakeProfit => self.take_profit = self.take_profit.saturating_add(1),
+            ExitKind::StopLoss => self.stop_loss = self.stop_loss.saturating_add(1),
+            ExitKind::Trailing => self.trailing = self.trailing.saturating_add(1),
+            ExitKind::Manual => self.manual = self.manual.saturating_add(1),
         }
-        self.closed_deals += 1;
-        self.realized_pnl += deal.pnl;
+        // Saturating: a deal's amounts are bounded by the engine, but a
+        // report may come from anywhere.
+        self.closed_deals = self.closed_deals.saturating_add(1);
+        self.realized_pnl = self.realized_pnl.saturating_add(deal.pnl);
         if deal.pnl > Decimal::ZERO {
-            self.wins += 1;
-            self.gross_profit += deal.pnl;
+            self.wins = self.wins.saturating_add(1);
+            self.gross_profit = self.gross_profit.saturating_add(deal.pnl);
         } else {
-            self.gross_loss += deal.pnl;
+            self.gross_loss = self.gross_loss.saturating_add(deal.pnl);
         }
-        self.fees_quote += deal.fees_quote;
-        self.fees_base += deal.fees_base;
-        self.dust += deal.dust;
+        self.fees_quote = self.fees_quote.saturating_add(deal.fees_quote);
+        self.fees_base = self.fees_base.saturating_add(deal.fees_base);
+        self.dust = self.dust.saturating_add(deal.dust);
     }
 
     /// Share of closed deals with positive P&L, in `[0, 1]`.
@@ -82,6 +84,10 @@ impl BotTotals {
 
     /// Gross profit over gross loss; `None` without losses.
     pub fn profit_factor(&self) -> Option<Decimal> {
-        (self.gross_loss < Decimal::ZERO).then(|| self.gross_profit / -self.gross_loss)
+        if self.gross_loss < Decimal::ZERO {
+            self.gross_profit.checked_div(-self.gross_loss)
+        } else {
+            None
+        }
     }
 }

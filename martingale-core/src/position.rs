@@ -18,6 +18,16 @@ use serde::{Deserialize, Serialize};
 use crate::fees::FeeCharge;
 use crate::Side;
 
+/// Largest running total a position keeps (10^28): three such totals still
+/// add up inside `Decimal`'s range (~7.9 * 10^28), so the P&L formulas
+/// cannot overflow.
+pub const MAX_TOTAL: Decimal = Decimal::from_parts(268_435_456, 1_042_612_833, 542_101_086, false, 0);
+
+/// A fill would take a position's running totals above [`MAX_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the fill takes the position's running totals above 10^28")]
+pub struct PositionOverflow;
+
 /// Running totals of one deal's fills.
 ///
 /// ```
@@ -67,27 +77,98 @@ impl Position {
     }
 
     /// Record an entry fill of `qty` at `price` paying `fee`.
+    ///
+    /// Overflow is impossible for the amounts the engine accepts (see
+    /// [`crate::engine::MAX_AMOUNT`]); for anything else use
+    /// [`Position::try_apply_entry`]. On overflow the totals saturate.
     pub fn apply_entry(&mut self, price: Decimal, qty: Decimal, fee: FeeCharge) {
-        self.entry_qty += qty;
-        self.entry_value += price * qty;
-        self.entry_fills += 1;
+        if self.try_apply_entry(price, qty, fee).is_err() {
+            self.entry_qty = self.entry_qty.saturating_add(qty);
+            self.entry_value = self.entry_value.saturating_add(price.saturating_mul(qty));
+            self.entry_fills = self.entry_fills.saturating_add(1);
+        }
+    }
+
+    /// Record an exit fill of `qty` at `price` paying `fee` (saturating on
+    /// overflow, like [`Position::apply_entry`]).
+    pub fn apply_exit(&mut self, price: Decimal, qty: Decimal, fee: FeeCharge) {
+        if self.try_apply_exit(price, qty, fee).is_err() {
+            self.exit_qty = self.exit_qty.saturating_add(qty);
+            self.exit_value = self.exit_value.saturating_add(price.saturating_mul(qty));
+        }
+    }
+
+    /// [`Position::apply_entry`] with checked arithmetic: on overflow the
+    /// position is unchanged.
+    ///
+    /// ```
+    /// use martingale_core::position::Position;
+    /// use martingale_core::fees::FeeCharge;
+    /// use martingale_core::Side;
+    /// use rust_decimal::Decimal;
+    /// let mut p = Position::new(Side::Long);
+    /// let before = p.clone();
+    /// assert!(p.try_apply_entry(Decimal::MAX, Decimal::TWO, FeeCharge::Quote(Decimal::ZERO)).is_err());
+    /// assert_eq!(p, before);
+    /// ```
+    pub fn try_apply_entry(&mut self, price: Decimal, qty: Decimal, fee: FeeCharge) -> Result<(), PositionOverflow> {
+        let entry_qty = bounded(self.entry_qty.checked_add(qty))?;
+        let entry_value = bounded(price.checked_mul(qty).and_then(|v| self.entry_value.checked_add(v)))?;
+        let (quote_fees, base_fees) = self.fees_after(fee)?;
+        self.entry_qty = entry_qty;
+        self.entry_value = entry_value;
+        self.quote_fees = quote_fees;
+        self.base_fees = base_fees;
+        self.entry_fills = self.entry_fills.saturating_add(1);
         self.min_entry_price = Some(self.min_entry_price.map_or(price, |m| m.min(price)));
         self.max_entry_price = Some(self.max_entry_price.map_or(price, |m| m.max(price)));
-        self.add_fee(fee);
+        Ok(())
     }
 
-    /// Record an exit fill of `qty` at `price` paying `fee`.
-    pub fn apply_exit(&mut self, price: Decimal, qty: Decimal, fee: FeeCharge) {
-        self.exit_qty += qty;
-        self.exit_value += price * qty;
-        self.add_fee(fee);
+    /// [`Position::apply_exit`] with checked arithmetic: on overflow the
+    /// position is unchanged.
+    pub fn try_apply_exit(&mut self, price: Decimal, qty: Decimal, fee: FeeCharge) -> Result<(), PositionOverflow> {
+        let exit_qty = bounded(self.exit_qty.checked_add(qty))?;
+        let exit_value = bounded(price.checked_mul(qty).and_then(|v| self.exit_value.checked_add(v)))?;
+        let (quote_fees, base_fees) = self.fees_after(fee)?;
+        self.exit_qty = exit_qty;
+        self.exit_value = exit_value;
+        self.quote_fees = quote_fees;
+        self.base_fees = base_fees;
+        Ok(())
     }
 
-    fn add_fee(&mut self, fee: FeeCharge) {
-        match fee {
-            FeeCharge::Quote(f) => self.quote_fees += f,
-            FeeCharge::Base(f) => self.base_fees += f,
+    fn fees_after(&self, fee: FeeCharge) -> Result<(Decimal, Decimal), PositionOverflow> {
+        Ok(match fee {
+            FeeCharge::Quote(f) => (bounded(self.quote_fees.checked_add(f))?, self.base_fees),
+            FeeCharge::Base(f) => (self.quote_fees, bounded(self.base_fees.checked_add(f))?),
+        })
+    }
+
+    /// Checks a restored position: every total in `[0, MAX_TOTAL]`, entry
+    /// prices positive; returns the first field out of bounds.
+    pub fn check_bounds(&self) -> Result<(), (&'static str, Decimal)> {
+        let totals = [
+            ("position.entry_qty", self.entry_qty),
+            ("position.entry_value", self.entry_value),
+            ("position.exit_qty", self.exit_qty),
+            ("position.exit_value", self.exit_value),
+            ("position.quote_fees", self.quote_fees),
+            ("position.base_fees", self.base_fees),
+        ];
+        for (field, v) in totals {
+            if v < Decimal::ZERO || v > MAX_TOTAL {
+                return Err((field, v));
+            }
         }
+        for (field, p) in
+            [("position.min_entry_price", self.min_entry_price), ("position.max_entry_price", self.max_entry_price)]
+        {
+            if let Some(p) = p.filter(|p| *p <= Decimal::ZERO || *p > MAX_TOTAL) {
+                return Err((field, p));
+            }
+        }
+        Ok(())
     }
 
     /// Deal side.
@@ -204,6 +285,11 @@ impl Position {
         let open = self.open_qty();
         open - crate::market::round_to(open, step, crate::market::Rounding::Down)
     }
+}
+
+/// A running total, refused above [`MAX_TOTAL`] or on overflow.
+fn bounded(total: Option<Decimal>) -> Result<Decimal, PositionOverflow> {
+    total.filter(|t| *t <= MAX_TOTAL).ok_or(PositionOverflow)
 }
 
 #[cfg(test)]

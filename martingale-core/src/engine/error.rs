@@ -67,4 +67,32 @@ pub enum EngineError {
     /// A manual order needs a price, and no price has been seen yet.
     #[error("no market price seen yet")]
     NoPrice,
+    /// An amount from outside (a fee, a size, a quantity, a candle price) is
+    /// negative, absurdly large or inconsistent with the rest of the event.
+    #[error("`{field}` = {value} is refused: {reason}")]
+    InvalidAmount {
+        /// The field, e.g. `fill.fee`, `add_funds.size`, `candle.low`.
+        field: &'static str,
+        /// The value given.
+        value: Decimal,
+        /// What the value must be.
+        reason: &'static str,
+    },
+    /// A fill reported at a price its order could not fill at: a limit buy
+    /// above its limit, a limit sell below it, or a price improvement of
+    /// more than [`super::MAX_PRICE_IMPROVEMENT`] times (see the module docs).
+    #[error("fill of {id} at {price} is outside the prices its order can fill at ({min}..={max})")]
+    FillPriceOutOfBounds {
+        /// The order.
+        id: ClientOrderId,
+        /// The reported price.
+        price: Decimal,
+        /// Lowest acceptable price.
+        min: Decimal,
+        /// Highest acceptable price.
+        max: Decimal,
+    },
+    /// The fill would overflow the deal's running totals.
+    #[error("fill of {0} overflows the position's totals")]
+    Overflow(ClientOrderId),
 }

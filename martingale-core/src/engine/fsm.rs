@@ -14,61 +14,15 @@ use rust_decimal::Decimal;
 
 use super::deal::{Deal, ExitKind, LevelOrder, OrderState, PendingExit, Trailing};
 use super::{
-    Candle, Command, DealReport, Engine, EngineError, Event, Mode, OrderKind, OrderRole, OrderUpdate, Output, Phase,
-    PhaseKind, TimeMs, Watch,
+    Candle, Command, DealReport, Engine, EngineError, Event, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind,
+    TimeMs, Watch,
 };
 use crate::config::{OrderSize, PathModel, SafetyAnchor, StartCondition};
-use crate::ladder::{self, order_quantity, safety_price_at, stop_loss_price, take_profit_price};
+use crate::ladder::{self, stop_loss_price, take_profit_price};
 use crate::market::Rounding;
 use crate::Side;
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
-
-/// Each safety level's distance from its anchor (percent) and size: `D_n`
-/// from P0 for the `base` anchor (or the custom deviation), the gap `g_n`
-/// for `previous` and `average`.
-/// A safety level's distance from its anchor (percent) and size. Stored as
-/// `[distance, size]`; the fraction `distance / 100` is derived on creation
-/// and on deserialization, so pricing a level never divides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(from = "(Decimal, OrderSize)", into = "(Decimal, OrderSize)")]
-pub(super) struct LevelSpec {
-    pub distance: Decimal,
-    pub fraction: Decimal,
-    pub size: OrderSize,
-}
-
-impl From<(Decimal, OrderSize)> for LevelSpec {
-    fn from((distance, size): (Decimal, OrderSize)) -> Self {
-        LevelSpec { distance, fraction: distance / HUNDRED, size }
-    }
-}
-
-impl From<LevelSpec> for (Decimal, OrderSize) {
-    fn from(l: LevelSpec) -> Self {
-        (l.distance, l.size)
-    }
-}
-
-pub(super) fn level_specs(
-    strategy: &crate::config::StrategyConfig,
-) -> Result<Vec<LevelSpec>, crate::config::ConfigError> {
-    let deviations = strategy.nominal_deviations()?;
-    (1..=strategy.safety_count())
-        .map(|n| {
-            let (dev, size) = strategy
-                .safety_level(n)
-                .ok_or(crate::config::ConfigError::Overflow { field: "step_scale", level: n })?;
-            let distance = match (strategy.safety_anchor, strategy.is_custom()) {
-                (SafetyAnchor::Base, false) => {
-                    deviations.get(usize::try_from(n - 1).unwrap_or(0)).copied().unwrap_or(dev)
-                }
-                _ => dev,
-            };
-            Ok(LevelSpec::from((distance, size)))
-        })
-        .collect()
-}
 
 /// Size of a deal's base order.
 struct BaseOrder {
@@ -81,7 +35,7 @@ struct BaseOrder {
 /// no arithmetic can overflow whatever an exchange reports.
 pub const MAX_AMOUNT: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
 
-fn price_ok(price: Decimal) -> bool {
+pub(super) fn price_ok(price: Decimal) -> bool {
     price > Decimal::ZERO && price <= MAX_AMOUNT
 }
 
@@ -148,7 +102,9 @@ impl Engine {
             (Command::Resume, Paused, _) => self.mode = Running,
             (Command::Stop { cancel_orders }, Running | Paused, _) => {
                 self.mode = Stopped;
-                if let (true, Phase::Open(deal)) = (*cancel_orders, &mut self.phase) {
+                // Also while the base order is in flight: stopped means no
+                // new orders, so its fill will place no ladder.
+                if let (true, Phase::Open(deal) | Phase::Opening(deal)) = (*cancel_orders, &mut self.phase) {
                     deal.managed = false;
                     deal.take_profit_wanted = false;
                     deal.trailing = None;
@@ -161,12 +117,21 @@ impl Engine {
             }
             (Command::AddFunds { size }, _, P::Open) => {
                 let price = self.last_price.ok_or(EngineError::NoPrice)?;
+                let amount = size.amount();
+                if amount <= Decimal::ZERO || amount > MAX_AMOUNT {
+                    let reason = "must be positive and at most 10^13";
+                    return Err(EngineError::InvalidAmount { field: "add_funds.size", value: amount, reason });
+                }
                 let quantity = self.rules.round_qty(match size {
                     OrderSize::Quote(q) => q.checked_div(price).unwrap_or(Decimal::ZERO),
                     OrderSize::Base(b) => *b,
                 });
                 let on_grid = self.rules.round_limit_price(price, self.strategy.side.entry());
                 self.rules.validate_order(on_grid, quantity)?;
+                if on_grid.checked_mul(quantity).is_none_or(|notional| notional > MAX_AMOUNT) {
+                    let reason = "the order's value at the last price must be at most 10^13 quote";
+                    return Err(EngineError::InvalidAmount { field: "add_funds.size", value: amount, reason });
+                }
                 let (bot, side) = (self.bot.clone(), self.strategy.side.entry());
                 if let Some(deal) = self.phase.deal_mut() {
                     let kind = OrderKind::Market { reference_price: price };
@@ -186,6 +151,7 @@ impl Engine {
     // ----- prices ---------------------------------------------------------
 
     fn on_candle(&mut self, c: Candle) -> Result<Output, EngineError> {
+        check_candle(&c)?;
         // All four points or none: undo on error.
         let backup = self.clone();
         let mut out = Output::default();
@@ -259,7 +225,10 @@ impl Engine {
         let mut scale = Decimal::ONE;
         if self.reinvest_pool > Decimal::ZERO && funds > Decimal::ZERO {
             // Reinvested profit scales every size; plan again at that scale.
-            scale = (funds + self.reinvest_pool) / funds;
+            scale = funds
+                .checked_add(self.reinvest_pool)
+                .and_then(|f| f.checked_div(funds))
+                .ok_or(ladder::LadderError::Overflow { level: 0 })?;
             (base, levels, _) = self.ladder_at(price, scale)?;
         }
         let number = self.deals_started.wrapping_add(1);
@@ -274,7 +243,7 @@ impl Engine {
         let action = deal.place(&self.bot, OrderRole::Base, self.strategy.side.entry(), kind, base.quantity);
         self.deals_started = number;
         self.phase = Phase::Opening(deal);
-        Ok(Output { actions: vec![action], closed: vec![] })
+        Ok(Output { actions: vec![action], ..Output::default() })
     }
 
     /// The base order, the safety levels and the funds a deal needs at
@@ -287,28 +256,18 @@ impl Engine {
             let b = plan.levels[0];
             return Ok((BaseOrder { quantity: b.quantity, quote: b.quote }, Vec::new(), plan.funds_required));
         }
-        if price <= Decimal::ZERO {
-            return Err(ladder::LadderError::EntryPriceNotPositive { price }.into());
-        }
-        let size = self.strategy.base_order.scaled(scale);
-        let quantity = order_quantity(size, price, &self.rules, 0)?;
-        let nominal = |size: OrderSize, price: Decimal, q: Decimal| match size {
-            OrderSize::Quote(v) => v,
-            OrderSize::Base(_) => price * q,
-        };
-        let base = BaseOrder { quantity, quote: nominal(size, price, quantity) };
+        let b = ladder::base_order(&self.strategy, &self.rules, price, scale)?;
+        let base = BaseOrder { quantity: b.quantity, quote: b.quote };
         let mut funds = base.quote;
         let mut levels = Vec::with_capacity(self.levels_spec.len());
         let mut previous = price;
         for (k, spec) in self.levels_spec.iter().enumerate() {
             let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
-            let size = spec.size.scaled(scale);
             let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { price } else { previous };
-            let level_price = safety_price_at(self.strategy.side, &self.rules, anchor, spec.fraction, n)?;
-            let q = order_quantity(size, level_price, &self.rules, n)?;
-            funds += nominal(size, level_price, q);
-            levels.push(LevelOrder { price: level_price, quantity: q });
-            previous = level_price;
+            let q = spec.order(self.strategy.side, &self.rules, anchor, scale, n)?;
+            funds = funds.checked_add(q.quote).ok_or(ladder::LadderError::Overflow { level: n })?;
+            levels.push(LevelOrder { price: q.price, quantity: q.quantity });
+            previous = q.price;
         }
         Ok((base, levels, funds))
     }
@@ -331,7 +290,8 @@ impl Engine {
 
     fn check_exits(&mut self, time: TimeMs, price: Decimal) -> Output {
         let side = self.strategy.side;
-        let timeout_ms = self.strategy.stop_loss_timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX) * 1000);
+        let timeout_ms =
+            self.strategy.stop_loss_timeout_secs.map(|s| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000));
         let trailing_pct = self.strategy.trailing_take_profit;
         let Phase::Open(deal) = &self.phase else {
             return Output::default();
@@ -399,105 +359,11 @@ impl Engine {
         out
     }
 
-    // ----- order reports --------------------------------------------------
-
-    fn on_order(&mut self, time: TimeMs, update: OrderUpdate) -> Result<Output, EngineError> {
-        let fees = self.fees;
-        let id = update.client_order_id().clone();
-        let deal = self.phase.deal_mut().ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
-        let idx = deal.find(&id).ok_or_else(|| EngineError::UnknownOrder(id.clone()))?;
-        let order = &deal.orders[idx];
-        let mut out = Output::default();
-        match update {
-            OrderUpdate::Accepted { .. } => {
-                if order.state == OrderState::Sent {
-                    deal.orders[idx].state = OrderState::Open;
-                }
-                return Ok(Output::default());
-            }
-            OrderUpdate::Fill { cumulative_qty, price, fee, .. } => {
-                let invalid = |reason: String| Err(EngineError::InvalidFill { id: id.clone(), reason });
-                if !price_ok(price) {
-                    return invalid(format!("price {price} is not in (0, {MAX_AMOUNT}]"));
-                }
-                if order.state == OrderState::Rejected {
-                    return invalid("the order was rejected".into());
-                }
-                if cumulative_qty <= order.filled {
-                    return Ok(Output::default()); // duplicate or stale
-                }
-                if cumulative_qty > order.request.quantity {
-                    return invalid(format!(
-                        "cumulative quantity {cumulative_qty} exceeds the order quantity {}",
-                        order.request.quantity
-                    ));
-                }
-                let (role, side, liquidity) = (order.request.role, order.request.side, order.liquidity());
-                let dq = cumulative_qty - order.filled;
-                let fee = fee.unwrap_or_else(|| fees.charge(side, liquidity, price, dq));
-                let order = &mut deal.orders[idx];
-                order.filled = cumulative_qty;
-                order.filled_value += price * dq;
-                if cumulative_qty == order.request.quantity {
-                    order.state = OrderState::Filled;
-                }
-                deal.last_fill_at = Some(time);
-                if role.is_entry() {
-                    deal.position.apply_entry(price, dq, fee);
-                    if let (OrderRole::Safety(_), OrderState::Filled) = (role, deal.orders[idx].state) {
-                        deal.levels_filled += 1;
-                    }
-                    // The position changed: the take profit must follow it.
-                    if deal.exit.is_none() && deal.managed && deal.entry_price.is_some() {
-                        deal.take_profit_wanted = true;
-                        deal.trailing = None;
-                        deal.cancel_into(&mut out.actions, |o| o.request.role == OrderRole::TakeProfit);
-                    }
-                } else {
-                    deal.position.apply_exit(price, dq, fee);
-                }
-            }
-            OrderUpdate::Canceled { .. } | OrderUpdate::Expired { .. } => {
-                if !order.state.is_live() {
-                    return Ok(Output::default());
-                }
-                let unexpected = order.state != OrderState::CancelRequested;
-                let role = order.request.role;
-                deal.orders[idx].state = OrderState::Canceled;
-                if unexpected && role == OrderRole::TakeProfit && deal.exit.is_none() {
-                    deal.take_profit_wanted = true;
-                }
-            }
-            OrderUpdate::Rejected { .. } => {
-                if !order.state.is_live() {
-                    return Ok(Output::default());
-                }
-                let role = order.request.role;
-                deal.orders[idx].state = OrderState::Rejected;
-                match role {
-                    OrderRole::TakeProfit if deal.exit.is_none() => {
-                        deal.take_profit_wanted = true;
-                        self.retry_on_tick = true;
-                    }
-                    OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual => {
-                        if let Some(exit) = deal.exit.as_mut() {
-                            exit.sent = false;
-                        }
-                        self.retry_on_tick = true;
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out.extend(self.reconcile(time));
-        Ok(out)
-    }
-
     // ----- reconciliation -------------------------------------------------
 
     /// From the deal's state, sends what should now be sent and moves the
     /// phase forward. Called after every order report and command.
-    fn reconcile(&mut self, time: TimeMs) -> Output {
+    pub(super) fn reconcile(&mut self, time: TimeMs) -> Output {
         let mut out = Output::default();
         // Bounded: each pass either changes the phase or returns.
         for _ in 0..4 {
@@ -544,7 +410,9 @@ impl Engine {
         if deal.planned_at != Some(p0) || self.strategy.safety_anchor == SafetyAnchor::Average {
             deal.levels = self.plan_levels(p0, deal.scale);
         }
-        deal.take_profit_wanted = true;
+        // A deal stopped with `cancel_orders` while its base order was in
+        // flight records the fill but places nothing (see the module docs).
+        deal.take_profit_wanted = deal.managed;
         self.phase = Phase::Open(deal);
     }
 
@@ -559,14 +427,11 @@ impl Engine {
         for (k, spec) in self.levels_spec.iter().enumerate() {
             let n = u32::try_from(k + 1).unwrap_or(u32::MAX);
             let anchor = if self.strategy.safety_anchor == SafetyAnchor::Base { p0 } else { previous };
-            let Ok(price) = safety_price_at(self.strategy.side, &self.rules, anchor, spec.fraction, n) else {
+            let Ok(q) = spec.order(self.strategy.side, &self.rules, anchor, scale, n) else {
                 break;
             };
-            let Ok(quantity) = order_quantity(spec.size.scaled(scale), price, &self.rules, n) else {
-                break;
-            };
-            levels.push(LevelOrder { price, quantity });
-            previous = price;
+            levels.push(LevelOrder { price: q.price, quantity: q.quantity });
+            previous = q.price;
         }
         levels
     }
@@ -576,9 +441,8 @@ impl Engine {
     fn average_level(&self, deal: &Deal, n: u32) -> Option<LevelOrder> {
         let spec = *self.levels_spec.get(usize::try_from(n.checked_sub(1)?).ok()?)?;
         let avg = deal.position.average_price()?;
-        let price = safety_price_at(self.strategy.side, &self.rules, avg, spec.fraction, n).ok()?;
-        let quantity = order_quantity(spec.size.scaled(deal.scale), price, &self.rules, n).ok()?;
-        Some(LevelOrder { price, quantity })
+        let q = spec.order(self.strategy.side, &self.rules, avg, deal.scale, n).ok()?;
+        Some(LevelOrder { price: q.price, quantity: q.quantity })
     }
 
     fn reconcile_open(&mut self, out: &mut Output) {
@@ -586,10 +450,17 @@ impl Engine {
         let Phase::Open(deal) = &self.phase else {
             return;
         };
-        // A take profit that filled completely ends the deal.
+        // A take profit that filled completely ends the deal; so does one
+        // that left a remainder no order can sell (below the market's
+        // minimums) once no order of the deal can fill any more.
         let tp_filled = deal.orders.iter().any(|o| o.request.role == OrderRole::TakeProfit && o.filled > Decimal::ZERO);
-        let sellable = || self.rules.round_qty(deal.position.open_qty());
-        if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && sellable().is_zero() {
+        let sellable = || self.rules.round_qty(deal.position.open_qty().max(Decimal::ZERO));
+        let unsellable = |qty: Decimal| {
+            qty.is_zero()
+                || (!deal.has_live_orders()
+                    && deal.take_profit_price.is_none_or(|p| self.rules.validate_order(p, qty).is_err()))
+        };
+        if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && unsellable(sellable()) {
             let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
                 return;
             };
@@ -672,7 +543,7 @@ impl Engine {
         // Computed only past the early returns: a deal's end cancels every
         // resting order, and this runs once per cancel confirmation.
         let exit_side_live = || deal.orders.iter().any(|o| o.state.is_live() && !o.request.role.is_entry());
-        let sellable = || self.rules.round_qty(deal.position.open_qty());
+        let sellable = || self.rules.round_qty(deal.position.open_qty().max(Decimal::ZERO));
         let can_sell = |qty: Decimal| {
             let price = self.rules.round_price(slippage_free_ref, Rounding::Down);
             !qty.is_zero() && self.rules.validate_order(price.max(self.rules.tick_size), qty).is_ok()
@@ -721,7 +592,8 @@ impl Engine {
         let report = self.report(&deal, time, exit.kind);
         self.totals.record(&report);
         if report.pnl > Decimal::ZERO {
-            self.reinvest_pool += report.pnl * self.strategy.reinvest_percent / HUNDRED;
+            let share = report.pnl.saturating_mul(self.strategy.reinvest_percent) / HUNDRED;
+            self.reinvest_pool = self.reinvest_pool.saturating_add(share);
         }
         self.last_closed_at = Some(time);
         out.closed.push(report);
@@ -758,12 +630,34 @@ fn trailing_exit_price(side: Side, rules: &crate::MarketRules, peak: Decimal, pc
     rules.round_price(raw, Rounding::for_stop(side.exit()))
 }
 
+/// A candle's prices must each be in (0, 10^13], with `low <= open, close <= high`.
+fn check_candle(c: &Candle) -> Result<(), EngineError> {
+    let bound = "must be in (0, 10^13]";
+    for (field, value) in
+        [("candle.open", c.open), ("candle.high", c.high), ("candle.low", c.low), ("candle.close", c.close)]
+    {
+        if !price_ok(value) {
+            return Err(EngineError::InvalidAmount { field, value, reason: bound });
+        }
+    }
+    if c.low > c.open.min(c.close) {
+        let reason = "must be at most the open and the close";
+        return Err(EngineError::InvalidAmount { field: "candle.low", value: c.low, reason });
+    }
+    if c.high < c.open.max(c.close) {
+        let reason = "must be at least the open and the close";
+        return Err(EngineError::InvalidAmount { field: "candle.high", value: c.high, reason });
+    }
+    Ok(())
+}
+
 /// The four path points of a candle (SPEC section 6).
 pub fn candle_path(c: &Candle, model: PathModel) -> [Decimal; 4] {
     let low_first = match model {
         PathModel::Ohlc => false,
         PathModel::Olhc => true,
-        PathModel::Adaptive => (c.open - c.low) <= (c.high - c.open),
+        // Saturating: a public function must not panic on absurd candles.
+        PathModel::Adaptive => c.open.saturating_sub(c.low) <= c.high.saturating_sub(c.open),
     };
     if low_first {
         [c.open, c.low, c.high, c.close]

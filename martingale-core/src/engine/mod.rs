@@ -21,10 +21,55 @@
 //!   change nothing; a rejected safety order is skipped and the position is
 //!   untouched; a rejected exit is retried on the next tick;
 //! - a deal ends only when no order of it can still fill; a quantity that
-//!   filled late is sold by a residual exit, what is below the step is dust.
+//!   filled late is sold by a residual exit, what is below the step is dust
+//!   (so is a take profit's remainder below the market's minimums once no
+//!   order can fill any more).
+//!
+//! Rules where reports can be late, absurd or hostile (issue 14):
+//! - **Late exit fills.** A fill of an exit order the engine had already
+//!   let go of (cancel requested or confirmed) is applied; if the exit-side
+//!   orders still resting then offer more than the deal holds, all of them
+//!   are canceled and a take profit sized to what is left is placed once the
+//!   cancels are confirmed. The engine never offers more than its books
+//!   hold. A fill of an order whose cancel was still in flight can only be
+//!   refused by the venue, not by the engine.
+//! - **Stop while the base order is in flight.** `stop { cancel_orders:
+//!   true }` cancels the base order too; if it fills anyway, the fill is
+//!   recorded and the position is left unmanaged exactly as a stop of an
+//!   open deal leaves it (no ladder, no take profit, no stop loss) until
+//!   `start` or `close_now`. `stop { cancel_orders: false }` stops new deals
+//!   only: the deal in progress, including its ladder, runs to its end.
+//! - **Limit fill prices.** A limit buy fills at or below its limit, a limit
+//!   sell at or above it (price improvement allowed), but not beyond
+//!   [`MAX_PRICE_IMPROVEMENT`] times better; a worse or absurd price is
+//!   refused ([`EngineError::FillPriceOutOfBounds`]). A market order has no
+//!   limit: any price in `(0, MAX_AMOUNT]` (slippage is the venue's).
+//! - **Amounts at the API edge.** Prices are in `(0, MAX_AMOUNT]`; candles
+//!   must have all four prices so and `low <= open, close <= high`;
+//!   cumulative fill quantities are not negative and not above the order's;
+//!   a reported fee is not negative, in quote at most the fill's value, in
+//!   base only on a long's buys and at most the quantity filled; `add_funds`
+//!   sizes are in `(0, MAX_AMOUNT]` and worth at most `MAX_AMOUNT` quote.
+//!   Running totals are checked ([`crate::position::MAX_TOTAL`]). Each
+//!   refusal is an [`EngineError`] naming the field and the value, and
+//!   changes nothing.
+//! - **Stale reports.** A report for one of the engine's own orders of a
+//!   deal that has ended (read with [`ClientOrderId::parse_for`]: an earlier
+//!   deal of this generation, or any deal of an earlier generation of this
+//!   bot) is ignored and listed in [`Output::stale`]; an id the engine never
+//!   issued (another bot's, a later deal's, one the open deal does not
+//!   have) is still [`EngineError::UnknownOrder`].
+//! - **Snapshots** are input: [`Engine::from_json`] (and any deserialization
+//!   of an `Engine`) validates the strategy, rules and fees with the bot
+//!   file's code, recomputes what derives from them and bounds every amount.
+//! - **Ladder arithmetic** is the planner's, checked
+//!   ([`crate::ladder::LevelSpec`]): a ladder that overflows is a
+//!   [`EngineError::Ladder`] error and the deal does not start.
 //!
 //! Known limitations: without a resting stop order on the exchange, stops
-//! and trailing exits fire on the ticks the engine is given.
+//! and trailing exits fire on the ticks the engine is given. A cancel report
+//! carries no final filled quantity, so a fill that arrives after the deal
+//! has ended is only reported as stale, not applied.
 //!
 //! ```
 //! use martingale_core::engine::{Action, BotId, Command, Engine, Event, OrderKind, OrderUpdate};
@@ -59,6 +104,8 @@ mod event;
 mod fsm;
 mod generation;
 mod ids;
+mod reports;
+mod snapshot;
 
 pub use action::{Action, OrderKind, OrderRequest};
 pub use deal::{Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
@@ -67,6 +114,8 @@ pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
 pub use fsm::{candle_path, MAX_AMOUNT};
 pub use generation::{IdGeneration, OrderIdParts, MAX_CLIENT_ORDER_ID_LEN};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
+pub use reports::MAX_PRICE_IMPROVEMENT;
+pub use snapshot::SnapshotError;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -153,6 +202,11 @@ pub struct Output {
     pub actions: Vec<Action>,
     /// Deals that closed.
     pub closed: Vec<DealReport>,
+    /// Reports ignored because they are about one of the engine's own
+    /// orders of a deal that has already ended (late or duplicate reports):
+    /// harmless, listed so a runner can log them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<ClientOrderId>,
 }
 
 impl Output {
@@ -169,6 +223,7 @@ impl Output {
         } else {
             self.closed.extend(other.closed);
         }
+        self.stale.extend(other.stale);
     }
 }
 
@@ -199,13 +254,14 @@ pub struct Watch {
 /// assert_eq!(Engine::from_json(&e.to_json()).unwrap(), e);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "snapshot::EngineState")]
 pub struct Engine {
     bot: BotId,
     strategy: StrategyConfig,
     /// The strategy's nominal deviations, computed once at validation.
     deviations: Vec<Decimal>,
     /// Each safety level's distance from its anchor and size, computed once.
-    levels_spec: Vec<fsm::LevelSpec>,
+    levels_spec: Vec<ladder::LevelSpec>,
     rules: MarketRules,
     fees: FeeSchedule,
     mode: Mode,
@@ -228,10 +284,11 @@ impl Engine {
     /// A new engine for a validated bot file, in mode `Created`.
     pub fn new(bot: BotId, file: &BotFile) -> Result<Engine, ConfigError> {
         file.validate()?;
+        let deviations = file.strategy.nominal_deviations()?;
         Ok(Engine {
             bot,
-            deviations: file.strategy.nominal_deviations()?,
-            levels_spec: fsm::level_specs(&file.strategy)?,
+            levels_spec: ladder::level_specs(&file.strategy, &deviations)?,
+            deviations,
             strategy: file.strategy.clone(),
             rules: file.market.clone(),
             fees: file.fees,
@@ -339,7 +396,7 @@ impl Engine {
     /// Funds one deal needs at `price` (SPEC section 2), including reinvested profit.
     pub fn funds_required(&self, price: Decimal) -> Result<Decimal, ladder::LadderError> {
         let unit = ladder::plan(&self.strategy, &self.rules, price)?;
-        Ok(unit.funds_required + self.reinvest_pool)
+        unit.funds_required.checked_add(self.reinvest_pool).ok_or(ladder::LadderError::Overflow { level: 0 })
     }
 
     /// The whole state, for persistence. Equal to `self.clone()`; restoring
@@ -354,6 +411,23 @@ impl Engine {
     }
 
     /// Restores a state serialized with [`Engine::to_json`].
+    ///
+    /// A snapshot is input like a bot file: its strategy, market rules and
+    /// fees go through the same validation ([`BotFile::validate`]), the
+    /// values derived from them are recomputed, and every amount of the
+    /// state is bounded (see [`SnapshotError`]); anything else is refused
+    /// with the field and the value. The same checks run whenever an
+    /// `Engine` is deserialized (e.g. inside a runner's snapshot).
+    ///
+    /// ```
+    /// use martingale_core::engine::Engine;
+    /// let text = include_str!("../../../examples/bots/example.json");
+    /// let bot: martingale_core::BotFile = text.parse().unwrap();
+    /// let e = Engine::new(martingale_core::engine::BotId::new("b").unwrap(), &bot).unwrap();
+    /// let huge = e.to_json().replace(r#""max_safety_orders":5"#, r#""max_safety_orders":4294967295"#);
+    /// let err = Engine::from_json(&huge).unwrap_err().to_string();
+    /// assert!(err.contains("max_safety_orders"), "{err}");
+    /// ```
     pub fn from_json(text: &str) -> Result<Engine, serde_json::Error> {
         serde_json::from_str(text)
     }
@@ -368,3 +442,7 @@ impl Engine {
 }
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_edge;
+#[cfg(test)]
+mod tests_fuzz;

@@ -7,7 +7,7 @@ use super::*;
 use crate::config::{BotFile, OrderSize, PriceBase, StopLoss};
 use crate::fees::{FeeAsset, FeeSchedule};
 
-fn bot(strategy_extra: &str) -> BotFile {
+pub(super) fn bot(strategy_extra: &str) -> BotFile {
     let json = format!(
         r#"{{"strategy": {{"base_order": {{"quote": "100"}}, "safety_order": {{"quote": "200"}},
             "max_safety_orders": 3, "price_deviation": "2", "take_profit": {{"percent": "1"}} {strategy_extra} }},
@@ -17,51 +17,51 @@ fn bot(strategy_extra: &str) -> BotFile {
     BotFile::from_json(&json).unwrap()
 }
 
-struct T {
-    e: Engine,
-    t: TimeMs,
+pub(super) struct T {
+    pub(super) e: Engine,
+    pub(super) t: TimeMs,
 }
 
 impl T {
-    fn new(file: &BotFile) -> T {
+    pub(super) fn new(file: &BotFile) -> T {
         let mut e = Engine::new(BotId::new("bot").unwrap(), file).unwrap();
         e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         T { e, t: 0 }
     }
-    fn ev(&mut self, event: Event) -> Output {
+    pub(super) fn ev(&mut self, event: Event) -> Output {
         self.e.handle(event).unwrap()
     }
-    fn tick(&mut self, p: Decimal) -> Output {
+    pub(super) fn tick(&mut self, p: Decimal) -> Output {
         self.t += 1000;
         self.ev(Event::Tick { time: self.t, price: p })
     }
-    fn upd(&mut self, update: OrderUpdate) -> Result<Output, EngineError> {
+    pub(super) fn upd(&mut self, update: OrderUpdate) -> Result<Output, EngineError> {
         self.t += 1000;
         self.e.handle(Event::Order { time: self.t, update })
     }
-    fn fill(&mut self, id: &ClientOrderId, cum: Decimal, price: Decimal) -> Output {
+    pub(super) fn fill(&mut self, id: &ClientOrderId, cum: Decimal, price: Decimal) -> Output {
         self.upd(OrderUpdate::Fill { client_order_id: id.clone(), cumulative_qty: cum, price, fee: None }).unwrap()
     }
-    fn cancel_ok(&mut self, id: &ClientOrderId) -> Output {
+    pub(super) fn cancel_ok(&mut self, id: &ClientOrderId) -> Output {
         self.upd(OrderUpdate::Canceled { client_order_id: id.clone() }).unwrap()
     }
-    fn cmd(&mut self, command: Command) -> Result<Output, EngineError> {
+    pub(super) fn cmd(&mut self, command: Command) -> Result<Output, EngineError> {
         self.t += 1000;
         self.e.handle(Event::Command { time: self.t, command })
     }
     /// Opens a deal at `p` and fills the base order.
-    fn open_at(&mut self, p: Decimal) -> Output {
+    pub(super) fn open_at(&mut self, p: Decimal) -> Output {
         let out = self.tick(p);
         let base = placed(&out)[0].clone();
         self.fill(&base.client_order_id, base.quantity, p)
     }
-    fn order(&self, role: OrderRole) -> TrackedOrder {
+    pub(super) fn order(&self, role: OrderRole) -> TrackedOrder {
         let d = self.e.deal().unwrap();
         d.orders.iter().rev().find(|o| o.request.role == role).unwrap().clone()
     }
 }
 
-fn placed(out: &Output) -> Vec<OrderRequest> {
+pub(super) fn placed(out: &Output) -> Vec<OrderRequest> {
     out.actions
         .iter()
         .filter_map(|a| match a {
@@ -71,7 +71,7 @@ fn placed(out: &Output) -> Vec<OrderRequest> {
         .collect()
 }
 
-fn canceled(out: &Output) -> Vec<ClientOrderId> {
+pub(super) fn canceled(out: &Output) -> Vec<ClientOrderId> {
     out.actions
         .iter()
         .filter_map(|a| match a {
@@ -81,7 +81,7 @@ fn canceled(out: &Output) -> Vec<ClientOrderId> {
         .collect()
 }
 
-fn limit_price(o: &OrderRequest) -> Decimal {
+pub(super) fn limit_price(o: &OrderRequest) -> Decimal {
     match o.kind {
         OrderKind::Limit { price } => price,
         OrderKind::Market { reference_price } => reference_price,

@@ -16,8 +16,10 @@
 //! level from the real average when the previous one fills).
 
 mod budget;
+mod levels;
 
 pub use budget::{budget_strategy, solve_budget, Budget};
+pub use levels::{base_order, level_specs, nominal_quote, scaled, LevelQuote, LevelSpec};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -169,35 +171,25 @@ pub(crate) fn plan_with(
         return Err(LadderError::EntryPriceNotPositive { price: p0 });
     }
     let side = strategy.side;
-    let n = strategy.safety_count();
-    let mut levels = Vec::with_capacity(usize::try_from(n).unwrap_or(0) + 1);
+    let specs = level_specs(strategy, deviations)?;
+    let mut levels = Vec::with_capacity(specs.len() + 1);
     let mut totals = Totals::default();
 
-    let base = strategy.base_order.scaled(scale);
-    let q0 = order_quantity(base, p0, rules, 0)?;
-    levels.push(totals.add(strategy, rules, 0, p0, Decimal::ZERO, q0, nominal_quote(base, p0, q0))?);
+    let base = base_order(strategy, rules, p0, scale)?;
+    levels.push(totals.add(strategy, rules, 0, p0, Decimal::ZERO, base.quantity, base.quote)?);
 
     let mut previous_price = p0;
-    for level in 1..=n {
-        let (dev, size) = strategy.safety_level(level).ok_or(LadderError::Overflow { level })?;
-        let size = size.scaled(scale);
+    for (k, spec) in specs.iter().enumerate() {
+        let level = u32::try_from(k + 1).map_err(|_| LadderError::Overflow { level: u32::MAX })?;
         let anchor = match strategy.safety_anchor {
             SafetyAnchor::Base => p0,
             SafetyAnchor::Previous => previous_price,
-            SafetyAnchor::Average => totals.exact_average(),
+            SafetyAnchor::Average => totals.exact_average().ok_or(LadderError::Overflow { level })?,
         };
-        let distance = match (strategy.safety_anchor, strategy.is_custom()) {
-            (SafetyAnchor::Base, false) => deviations
-                .get(usize::try_from(level - 1).unwrap_or(0))
-                .copied()
-                .ok_or(LadderError::Overflow { level })?,
-            _ => dev,
-        };
-        let price = safety_price(side, rules, anchor, distance, level)?;
-        let q = order_quantity(size, price, rules, level)?;
-        let nominal = deviations.get(usize::try_from(level - 1).unwrap_or(0)).copied().unwrap_or(dev);
-        levels.push(totals.add(strategy, rules, level, price, nominal, q, nominal_quote(size, price, q))?);
-        previous_price = price;
+        let q = spec.order(side, rules, anchor, scale, level)?;
+        let nominal = deviations.get(k).copied().unwrap_or(spec.distance);
+        levels.push(totals.add(strategy, rules, level, q.price, nominal, q.quantity, q.quote)?);
+        previous_price = q.price;
     }
     Ok(LadderPlan {
         side,
@@ -262,13 +254,6 @@ pub fn order_quantity(
     Ok(q)
 }
 
-fn nominal_quote(size: OrderSize, price: Decimal, q: Decimal) -> Decimal {
-    match size {
-        OrderSize::Quote(v) => v,
-        OrderSize::Base(_) => price * q,
-    }
-}
-
 /// Take-profit price of a position (SPEC section 3), rounded in the exit
 /// side's favour. `base_quote` is the base order's quote size; for a long,
 /// `net_cost` is the quote spent minus the quote already received
@@ -286,8 +271,8 @@ pub fn take_profit_price(
     let raw = match (strategy.take_profit.base, side) {
         (PriceBase::Average, Side::Long) => average.checked_mul(Decimal::ONE + tp)?,
         (PriceBase::Average, Side::Short) => average.checked_mul(Decimal::ONE - tp)?,
-        (PriceBase::BaseOrder, Side::Long) => net_cost.checked_add(tp * base_quote)?.checked_div(qty)?,
-        (PriceBase::BaseOrder, Side::Short) => net_cost.checked_sub(tp * base_quote)?.checked_div(qty)?,
+        (PriceBase::BaseOrder, Side::Long) => net_cost.checked_add(tp.checked_mul(base_quote)?)?.checked_div(qty)?,
+        (PriceBase::BaseOrder, Side::Short) => net_cost.checked_sub(tp.checked_mul(base_quote)?)?.checked_div(qty)?,
     };
     let price = rules.round_limit_price(raw, side.exit());
     // A short's target can fall below one tick; never price at or below zero.
@@ -309,8 +294,8 @@ pub fn stop_loss_price(
     };
     let pct = sl.percent / HUNDRED;
     let raw = match strategy.side {
-        Side::Long => anchor * (Decimal::ONE - pct),
-        Side::Short => anchor * (Decimal::ONE + pct),
+        Side::Long => anchor.checked_mul(Decimal::ONE - pct)?,
+        Side::Short => anchor.checked_mul(Decimal::ONE + pct)?,
     };
     Some(rules.round_price(raw, Rounding::for_stop(strategy.side.exit())))
 }
@@ -324,11 +309,11 @@ struct Totals {
 }
 
 impl Totals {
-    fn exact_average(&self) -> Decimal {
+    fn exact_average(&self) -> Option<Decimal> {
         if self.qty.is_zero() {
-            Decimal::ZERO
+            Some(Decimal::ZERO)
         } else {
-            self.cost / self.qty
+            self.cost.checked_div(self.qty)
         }
     }
 
@@ -348,7 +333,7 @@ impl Totals {
         self.qty = self.qty.checked_add(quantity).ok_or(overflow.clone())?;
         self.cost = self.cost.checked_add(cost).ok_or(overflow.clone())?;
         self.funds = self.funds.checked_add(quote).ok_or(overflow.clone())?;
-        let average = self.exact_average();
+        let average = self.exact_average().ok_or(overflow.clone())?;
         if level == 0 {
             self.base_quote = quote;
         }
