@@ -119,9 +119,7 @@ impl ExchangeError {
     pub fn is_definite_rejection(&self) -> bool {
         matches!(
             self,
-            ExchangeError::InsufficientBalance(_)
-                | ExchangeError::RuleViolation { .. }
-                | ExchangeError::Rejected { .. }
+            ExchangeError::InsufficientBalance(_) | ExchangeError::RuleViolation { .. } | ExchangeError::Rejected { .. }
         )
     }
 }
