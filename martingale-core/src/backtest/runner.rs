@@ -10,7 +10,7 @@ use super::equity::{equity_curve, to_f64, EquityPath, EquitySegment, EquityState
 use super::metrics::Metrics;
 use super::returns;
 use super::sim::FillRecord;
-use crate::config::{BotFile, ConfigError};
+use crate::config::{BotFile, ConfigError, OrderSize};
 use crate::engine::{BotId, Command, Engine, EngineError, Event, ExitKind, Phase, PhaseKind, TimeMs};
 use crate::ladder;
 use crate::{OrderSide, Side};
@@ -181,8 +181,11 @@ pub struct BacktestResult {
     #[serde(default)]
     pub equity_path: Vec<EquitySegment>,
     /// The first time equity could not fund the next deal: checked at the
-    /// start and after every deal that closes, against the funds the ladder
-    /// needs at that close. `None` when it always could.
+    /// start and at the close of every losing deal (of every deal when
+    /// order sizes are in base, whose funds grow with the price), against
+    /// the funds the ladder needs at that close. `None` when it always
+    /// could. Known limit: a winning deal that leaves equity short of a
+    /// quote-sized ladder only by the ladder's rounding is not reported.
     #[serde(default)]
     pub unfunded: Option<Unfunded>,
     /// The deal open at the end.
@@ -272,6 +275,9 @@ struct Run<'a> {
     deals: Vec<DealRecord>,
     deal_start: Vec<(u32, usize)>,
     unfunded: Option<Unfunded>,
+    /// Order sizes in base: a deal's funds grow with the price, so every
+    /// close is checked for [`Unfunded`], not only losing deals.
+    check_every_close: bool,
     max_cost: Decimal,
     max_safety: u32,
 }
@@ -313,6 +319,13 @@ impl<'a> Run<'a> {
             deals: Vec::with_capacity(deals),
             deal_start: Vec::with_capacity(deals),
             unfunded: None,
+            check_every_close: matches!(bot.strategy.base_order, OrderSize::Base(_))
+                || matches!(bot.strategy.safety_order, Some(OrderSize::Base(_)))
+                || bot
+                    .strategy
+                    .custom_levels
+                    .as_ref()
+                    .is_some_and(|l| l.iter().any(|c| matches!(c.size, OrderSize::Base(_)))),
             max_cost: Decimal::ZERO,
             max_safety: 0,
         }
@@ -486,13 +499,18 @@ impl<'a> Run<'a> {
             });
         }
         self.state = equity_state(e, self.initial);
+        let lost = driver.recorded.deals.get(closed_before..).unwrap_or_default().iter().any(|r| r.pnl < Decimal::ZERO);
         driver.recorded.deals.clear();
         let deal_seen = before || newly_closed || self.state.in_deal;
         self.path.set(i, self.state);
         if deal_seen && !self.state.in_deal {
             self.path.deal_seen();
         }
-        if newly_closed && self.unfunded.is_none() {
+        // Equity only falls through a losing deal; with base-sized orders the
+        // funds a deal needs also grow with the price. Planning a ladder costs
+        // microseconds, so only those closes are checked.
+        let check = lost || self.check_every_close;
+        if newly_closed && check && self.unfunded.is_none() {
             // Could this equity fund the next deal, at this close?
             let needed = driver.engine().funds_required(candle.close).unwrap_or_default();
             let equity = self.state.a + self.state.q * candle.close;
