@@ -517,8 +517,7 @@ fn check_axes(bot: &BotFile, grid: &backtest::sweep::Grid) -> Result<(), Error> 
             .iter()
             .filter_map(|v| backtest::sweep::Grid::new().axis(path.clone(), [v.clone()]).bot(bot, 0).err())
             .collect();
-        let unknown =
-            |e: &String| e.contains("unknown field") || e.contains("unknown variant") || e.contains("is not inside");
+        let unknown = |e: &String| e.contains("unknown field") || e.contains("is not inside");
         if !values.is_empty() && errors.len() == values.len() && errors.iter().all(unknown) {
             let first = errors.first().map(|e| without_position(e)).unwrap_or_default();
             return Err(Error::Config(format!("grid axis {path:?} names no bot-file field: {first}")));
