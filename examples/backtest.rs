@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release --example backtest -- [--csv FILE] [--config BOT.json|BOT.toml]
 //!                                          [--json OUT.json] [--svg OUT.svg] [--reference]
+//!                                          [--stop-when-unfunded]
 //! ```
 //!
 //! With no arguments it runs the example bot (`examples/bots/example.json`,
@@ -30,6 +31,7 @@ struct Args {
     json: Option<String>,
     svg: Option<String>,
     reference: bool,
+    stop_when_unfunded: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -43,8 +45,9 @@ fn parse_args() -> Result<Args, String> {
             "--json" => a.json = Some(value("--json")?),
             "--svg" => a.svg = Some(value("--svg")?),
             "--reference" => a.reference = true,
+            "--stop-when-unfunded" => a.stop_when_unfunded = true,
             "-h" | "--help" => {
-                return Err("usage: backtest [--csv FILE] [--config BOT] [--json OUT] [--svg OUT] [--reference]".into())
+                return Err("usage: backtest [--csv FILE] [--config BOT] [--json OUT] [--svg OUT] [--reference] [--stop-when-unfunded]".into())
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -83,6 +86,7 @@ fn run() -> Result<(), String> {
     let opts = BacktestOptions {
         mode: if args.reference { Mode::Reference } else { Mode::Fast },
         record_equity: args.svg.is_some(),
+        stop_when_unfunded: args.stop_when_unfunded,
         ..Default::default()
     };
     let t = std::time::Instant::now();
@@ -137,6 +141,18 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
             format!("{} / {}", opt(m.sharpe.map(|v| format!("{v:.3}"))), opt(m.sortino.map(|v| format!("{v:.3}")))),
         ),
         ("fills", m.fills.to_string()),
+        (
+            "capital ran out",
+            match &r.unfunded {
+                None => "never".to_string(),
+                Some(u) => format!(
+                    "candle {}: equity {} < {} needed",
+                    u.index,
+                    u.equity.round_dp(2),
+                    u.funds_required.round_dp(2)
+                ),
+            },
+        ),
     ];
     println!("\n{:-^60}", " metrics ");
     for (k, v) in rows {

@@ -41,4 +41,18 @@ PY=${PYTHON:-python3}
 )
 .venv/bin/python -m pytest martingale-py/tests -q -W error::DeprecationWarning
 
+step "python: the abi3 wheel, installed into a clean virtualenv (no compiler there), imports and backtests"
+# Reuses the release build above (same target directory and features).
+rm -f target/wheels/martingale_toolkit-*.whl
+(
+  . .venv/bin/activate
+  cd martingale-py
+  maturin build --release --quiet --out ../target/wheels
+)
+rm -rf target/wheel-venv
+"$PY" -m venv target/wheel-venv
+# --only-binary: the package must come from the wheel, never be compiled.
+target/wheel-venv/bin/python -m pip install --quiet --disable-pip-version-check --only-binary=:all: target/wheels/martingale_toolkit-*.whl
+(cd target && wheel-venv/bin/python ../martingale-py/tests/wheel_smoke.py)
+
 step "all checks passed"

@@ -19,16 +19,18 @@ use pyo3::prelude::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
-create_exception!(_core, MartingaleError, PyValueError, "Base class of every martingale error (a ValueError).");
+// Declared in module `martingale` (which re-exports them), so pickle finds
+// them by name: errors cross process pools intact.
+create_exception!(martingale, MartingaleError, PyValueError, "Base class of every martingale error (a ValueError).");
 create_exception!(
-    _core,
+    martingale,
     ConfigError,
     MartingaleError,
     "Invalid bot file or strategy; the message names the field and value."
 );
-create_exception!(_core, CandleError, MartingaleError, "Malformed candles; the message names the row.");
-create_exception!(_core, BacktestError, MartingaleError, "A backtest could not run.");
-create_exception!(_core, EngineError, MartingaleError, "The engine refused an event; its state is unchanged.");
+create_exception!(martingale, CandleError, MartingaleError, "Malformed candles; the message names the row.");
+create_exception!(martingale, BacktestError, MartingaleError, "A backtest could not run.");
+create_exception!(martingale, EngineError, MartingaleError, "The engine refused an event; its state is unchanged.");
 
 /// Every error of the native module, converted to Python in one place.
 enum Error {
@@ -50,7 +52,86 @@ impl From<Error> for PyErr {
 }
 
 fn bot_from_json(text: &str) -> Result<BotFile, Error> {
-    BotFile::from_json(text).map_err(|e| Error::Config(e.to_string()))
+    BotFile::from_json(text).map_err(|e| Error::Config(without_position(&e.to_string())))
+}
+
+/// A JSON error message without its " at line L column C" suffix: the
+/// JSON was written by the Python layer, not by the user.
+fn without_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+/// Options of `run_backtest` / `run_sweep`, as JSON text from the Python
+/// layer.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Options {
+    #[serde(default)]
+    initial_capital: Option<serde_json::Value>,
+    #[serde(default)]
+    interval_ms: Option<i64>,
+    #[serde(default)]
+    record_fills: Option<bool>,
+    #[serde(default)]
+    record_equity: Option<bool>,
+    #[serde(default)]
+    mode: Option<String>,
+    #[serde(default)]
+    periods_per_year: Option<f64>,
+    #[serde(default)]
+    stop_when_unfunded: Option<bool>,
+}
+
+impl Options {
+    fn parse(text: &str) -> Result<Self, Error> {
+        serde_json::from_str(text).map_err(|e| Error::Config(format!("options: {}", without_position(&e.to_string()))))
+    }
+
+    /// The options of the Rust backtest; refuses a capital that is not a
+    /// positive number and an unknown mode.
+    fn backtest(&self) -> Result<BacktestOptions, Error> {
+        let initial_capital = match &self.initial_capital {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => {
+                let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let c = Decimal::from_str(&s)
+                    .or_else(|_| Decimal::from_scientific(&s))
+                    .map_err(|_| Error::Config(format!("initial_capital = {s:?}: expected a positive number")))?;
+                if c <= Decimal::ZERO {
+                    return Err(Error::Config(format!(
+                        "initial_capital = {c}: must be positive (or None for the funds the ladder requires)"
+                    )));
+                }
+                Some(c)
+            }
+        };
+        let mode = match self.mode.as_deref() {
+            None | Some("fast") => Mode::Fast,
+            Some("reference") => Mode::Reference,
+            Some(other) => return Err(Error::Config(format!("mode = {other:?}: expected \"fast\" or \"reference\""))),
+        };
+        if let Some(p) = self.periods_per_year.filter(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(Error::Config(format!(
+                "periods_per_year = {p}: expected a positive number (e.g. 252 for daily stock candles)"
+            )));
+        }
+        if let Some(i) = self.interval_ms.filter(|i| *i <= 0) {
+            return Err(Error::Config(format!("interval_ms = {i}: expected a positive number of milliseconds")));
+        }
+        Ok(BacktestOptions {
+            initial_capital,
+            signals: None,
+            interval_ms: self.interval_ms,
+            record_fills: self.record_fills.unwrap_or(true),
+            record_equity: self.record_equity.unwrap_or(false),
+            mode,
+            periods_per_year: self.periods_per_year,
+            stop_when_unfunded: self.stop_when_unfunded.unwrap_or(false),
+        })
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> Result<String, Error> {
@@ -208,6 +289,17 @@ impl Candles {
         self.inner.times().to_vec()
     }
 
+    /// Open times (ms) as an int64 numpy array (one copy, no Python ints).
+    fn times_array<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<i64>> {
+        numpy::PyArray1::from_slice(py, self.inner.times())
+    }
+
+    /// Close prices as a float64 numpy array (the nearest float of each).
+    fn closes_array<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
+        let closes = self.inner.closes().iter().map(|d| d.to_string().parse::<f64>().unwrap_or(f64::NAN)).collect();
+        numpy::PyArray1::from_vec(py, closes)
+    }
+
     /// Close prices as decimal strings.
     fn closes(&self) -> Vec<String> {
         self.inner.closes().iter().map(|d| d.to_string()).collect()
@@ -241,49 +333,30 @@ impl Candles {
 fn run_backtest(
     py: Python<'_>,
     bot_json: &str,
-    candles: &Candles,
+    candles: &Bound<'_, Candles>,
     options_json: &str,
     signals: Option<PyReadonlyArray1<'_, bool>>,
 ) -> PyResult<BacktestOutput> {
+    let candles_ref: Py<Candles> = candles.clone().unbind();
+    let candles = candles.get();
     let bot = bot_from_json(bot_json)?;
-    let o: serde_json::Value =
-        serde_json::from_str(options_json).map_err(|e| Error::Config(format!("options: {e}")))?;
-    let initial_capital = match o.get("initial_capital") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => {
-            let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-            Some(Decimal::from_str(&s).map_err(|_| Error::Config(format!("initial_capital = {s:?} is not a number")))?)
-        }
-    };
-    let mode = match o.get("mode").and_then(|m| m.as_str()) {
-        None | Some("fast") => Mode::Fast,
-        Some("reference") => Mode::Reference,
-        Some(other) => {
-            return Err(Error::Config(format!("mode = {other:?}: expected \"fast\" or \"reference\"")).into())
-        }
-    };
-    let signals = match signals {
+    let mut opts = Options::parse(options_json)?.backtest()?;
+    opts.signals = match signals {
         Some(s) => Some(s.as_slice().map_err(|e| Error::Candle(e.to_string()))?.to_vec()),
         None => None,
-    };
-    let opts = BacktestOptions {
-        initial_capital,
-        signals,
-        interval_ms: o.get("interval_ms").and_then(|v| v.as_i64()),
-        record_fills: o.get("record_fills").and_then(|v| v.as_bool()).unwrap_or(true),
-        record_equity: o.get("record_equity").and_then(|v| v.as_bool()).unwrap_or(false),
-        mode,
     };
     let result = py
         .allow_threads(|| backtest::backtest(&bot, &candles.inner, &opts))
         .map_err(|e| Error::Backtest(e.to_string()))?;
-    Ok(BacktestOutput { result, json: std::sync::OnceLock::new() })
+    Ok(BacktestOutput { result, candles: candles_ref.clone_ref(py), json: std::sync::OnceLock::new() })
 }
 
-/// A backtest's result, serialized to JSON on first request.
+/// A backtest's result, serialized to JSON on first request; it keeps the
+/// candles it ran on, to build the equity curve from the path on demand.
 #[pyclass(module = "martingale._core", frozen)]
 struct BacktestOutput {
     result: backtest::BacktestResult,
+    candles: Py<Candles>,
     json: std::sync::OnceLock<String>,
 }
 
@@ -301,6 +374,52 @@ impl BacktestOutput {
     /// The SPEC metrics as JSON text (without the deals and fills).
     fn metrics_json(&self) -> PyResult<String> {
         Ok(json(&self.result.metrics)?)
+    }
+
+    /// When equity first could not fund the next deal, as JSON text
+    /// (`null` when it always could).
+    fn unfunded_json(&self) -> PyResult<String> {
+        Ok(json(&self.result.unfunded)?)
+    }
+
+    /// The candles the backtest ran on.
+    fn candles(&self, py: Python<'_>) -> Py<Candles> {
+        self.candles.clone_ref(py)
+    }
+
+    /// Equity at every close as a float64 numpy array (built from the
+    /// equity path: milliseconds for millions of candles).
+    fn equity_f64<'py>(&self, py: Python<'py>) -> Bound<'py, numpy::PyArray1<f64>> {
+        let candles = self.candles.get();
+        let values = py.allow_threads(|| self.result.equity_curve_f64(&candles.inner));
+        numpy::PyArray1::from_vec(py, values)
+    }
+
+    /// Equity at every close as exact decimal strings.
+    fn equity_exact(&self, py: Python<'_>) -> Vec<String> {
+        let candles = self.candles.get();
+        py.allow_threads(|| self.result.equity_curve(&candles.inner).iter().map(|d| d.to_string()).collect())
+    }
+
+    /// The equity path as JSON text: `[{"start", "cash", "base"}, ...]`.
+    fn equity_path_json(&self) -> PyResult<String> {
+        Ok(json(&self.result.equity_path)?)
+    }
+}
+
+/// Equity at every close of `candles` along an equity path (JSON text of
+/// `[{"start", "cash", "base"}, ...]`): a float64 array, or exact decimal
+/// strings with `exact` (for results restored from a pickle).
+#[pyfunction]
+fn equity_curve(py: Python<'_>, path_json: &str, candles: &Candles, exact: bool) -> PyResult<PyObject> {
+    let path: Vec<backtest::EquitySegment> = serde_json::from_str(path_json)
+        .map_err(|e| Error::Backtest(format!("equity path: {}", without_position(&e.to_string()))))?;
+    if exact {
+        let values: Vec<String> = backtest::equity_curve(&path, &candles.inner).iter().map(|d| d.to_string()).collect();
+        Ok(values.into_pyobject(py)?.into_any().unbind())
+    } else {
+        let values = backtest::equity_curve_f64(&path, &candles.inner);
+        Ok(numpy::PyArray1::from_vec(py, values).into_any().unbind())
     }
 }
 
@@ -341,17 +460,10 @@ fn run_sweep(
 ) -> PyResult<String> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let bot = bot_from_json(bot_json)?;
-    let grid: backtest::sweep::Grid =
-        serde_json::from_str(grid_json).map_err(|e| Error::Config(format!("grid: {e}")))?;
-    let o: serde_json::Value =
-        serde_json::from_str(options_json).map_err(|e| Error::Config(format!("options: {e}")))?;
-    let initial_capital = match o.get("initial_capital").and_then(|v| v.as_str()) {
-        Some(s) => {
-            Some(Decimal::from_str(s).map_err(|_| Error::Config(format!("initial_capital = {s:?} is not a number")))?)
-        }
-        None => None,
-    };
-    let opts = BacktestOptions { initial_capital, ..Default::default() };
+    let grid: backtest::sweep::Grid = serde_json::from_str(grid_json)
+        .map_err(|e| Error::Config(format!("grid: {}", without_position(&e.to_string()))))?;
+    let opts = Options::parse(options_json)?.backtest()?;
+    check_axes(&bot, &grid)?;
     let total = grid.len();
     let (done, cancel) = (AtomicUsize::new(0), AtomicBool::new(false));
     let series = &candles.inner;
@@ -394,6 +506,24 @@ fn run_sweep(
     })?;
     let result = outcome.map_err(|e| Error::Config(e.to_string()))?;
     Ok(json(&result)?)
+}
+
+/// Refuses, before anything runs, an axis that names no field of the bot
+/// file (every one of its values, set alone, is refused as an unknown
+/// field or path): one error rather than the same error on every row.
+fn check_axes(bot: &BotFile, grid: &backtest::sweep::Grid) -> Result<(), Error> {
+    for (path, values) in grid.axes() {
+        let errors: Vec<String> = values
+            .iter()
+            .filter_map(|v| backtest::sweep::Grid::new().axis(path.clone(), [v.clone()]).bot(bot, 0).err())
+            .collect();
+        let unknown = |e: &String| e.contains("unknown field") || e.contains("is not inside");
+        if !values.is_empty() && errors.len() == values.len() && errors.iter().all(unknown) {
+            let first = errors.first().map(|e| without_position(e)).unwrap_or_default();
+            return Err(Error::Config(format!("grid axis {path:?} names no bot-file field: {first}")));
+        }
+    }
+    Ok(())
 }
 
 /// The live deal engine, for Python bots that bring their own execution.
@@ -478,8 +608,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run_backtest, m)?)?;
     m.add_function(wrap_pyfunction!(run_sweep, m)?)?;
     m.add_function(wrap_pyfunction!(time_backtest_rust, m)?)?;
+    m.add_function(wrap_pyfunction!(equity_curve, m)?)?;
     m.add_class::<Engine>()?;
     m.add_class::<BacktestOutput>()?;
     m.add("EngineError", py.get_type::<EngineError>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

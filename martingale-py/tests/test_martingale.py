@@ -26,7 +26,7 @@ def btc():
 
 
 def test_plan_reproduces_the_worked_example():
-    ladder = mg.plan(mg.BotConfig.example(), "43250.17")
+    ladder = mg.plan(mg.BotConfig.example(), "43250.17", exact=True)
     assert [str(p) for p in ladder["price"]] == ["43250.17", "42601.41", "41822.91", "40888.71", "39767.66", "38422.41"]
     assert [Decimal(q) for q in ladder["quantity"]] == [Decimal(x) for x in ("0.00231", "0.00469", "0.00717", "0.011", "0.01697", "0.02635")]
     assert ladder.attrs["funds_required"] == Decimal("2737.5")
@@ -67,7 +67,7 @@ def test_invalid_config_raises_value_error_naming_field_and_value():
         mg.plan(mg.BotConfig.example(), "abc")
     with pytest.raises(mg.ConfigError, match="nan"):
         mg.plan(mg.BotConfig.example(), float("nan"))
-    assert mg.plan(mg.BotConfig.example(), np.float64(43250.17))["price"][1] == Decimal("42601.41")
+    assert mg.plan(mg.BotConfig.example(), np.float64(43250.17), exact=True)["price"][1] == Decimal("42601.41")
 
 
 def rust_reference(tmp_path):
@@ -90,7 +90,7 @@ def test_backtest_equals_the_rust_backtest_on_real_data(btc, tmp_path):
     assert py["deals"] == rust["deals"]
     assert py["open_deal"] == rust["open_deal"]
     assert result.stats["closed_deals"] == rust["metrics"]["closed_deals"] == len(result.deals)
-    assert result.stats["realized_pnl"] == rust["metrics"]["realized_pnl"] == Decimal("2822.5461979498")
+    assert result.exact.stats["realized_pnl"] == rust["metrics"]["realized_pnl"] == Decimal("2822.5461979498")
 
 
 def test_inputs_dataframe_time_column_numpy_dict_csv_and_candles(btc):
@@ -111,10 +111,11 @@ def test_result_frames_series_and_pickle(btc):
     assert list(r.deals.columns)[:3] == ["average_price", "cost", "dust"] or "pnl" in r.deals.columns
     assert {"client_order_id", "price", "quantity", "role"} <= set(r.fills.columns)
     assert len(r.equity) == 2000 and isinstance(r.equity.index, pd.DatetimeIndex)
-    assert r.equity.iloc[-1] == r.stats["final_equity"]
+    assert r.exact.equity.iloc[-1] == r.exact.stats["final_equity"]
     again = pickle.loads(pickle.dumps(r))
     assert again.to_dict() == r.to_dict()
-    assert set(r.to_dict()) == {"metrics", "deals", "fills", "equity", "open_deal"}
+    assert again.exact.equity.equals(r.exact.equity) and again.equity.equals(r.equity)
+    assert set(r.to_dict()) == {"metrics", "deals", "fills", "equity_path", "unfunded", "open_deal"}
 
 
 def test_result_is_serialized_on_demand(btc):
@@ -123,8 +124,8 @@ def test_result_is_serialized_on_demand(btc):
     bot = mg.BotConfig.example()
     fresh = mg.backtest(btc, bot)
     stats = fresh.stats
-    assert "raw" not in fresh._cache and repr(fresh).startswith(f"BacktestResult({stats['closed_deals']} deals")
-    assert stats.equals(pd.Series(fresh.to_dict()["metrics"], name="metrics"))
+    assert "raw" not in fresh._shared and repr(fresh).startswith(f"BacktestResult({int(stats['closed_deals'])} deals")
+    assert fresh.exact.stats.equals(pd.Series(fresh.to_dict()["metrics"], name="metrics", dtype=object))
     unread = pickle.loads(pickle.dumps(mg.backtest(btc, bot)))
     assert unread.to_dict() == fresh.to_dict() and unread.stats.equals(stats)
 

@@ -20,6 +20,7 @@
 //! metrics are identical.
 
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 use super::candles::Candles;
 use super::drawdown::Drawdown;
@@ -67,6 +68,82 @@ impl EquityState {
     pub fn new(a: Decimal, q: Decimal, ua: Decimal, uq: Decimal, in_deal: bool) -> Self {
         let f = to_f64;
         EquityState { a, q, ua, uq, a_f: f(a), q_f: f(q), ua_f: f(ua), uq_f: f(uq), in_deal }
+    }
+}
+
+/// One piece of a backtest's equity path: from candle `start` on (until
+/// the next piece starts), equity at a candle's close is
+/// `cash + base * close`. `cash` is quote (initial capital plus realized
+/// P&L plus the open deal's cash flows), `base` the signed quantity held
+/// (negative for a short, dust included). The pieces of a result start at
+/// candle 0 and are sorted by `start`; they change only where a fill
+/// happened, so a multi-million-candle backtest has a few thousand.
+///
+/// ```
+/// use martingale_core::backtest::EquitySegment;
+/// use rust_decimal_macros::dec;
+/// let s = EquitySegment { start: 0, cash: dec!(10), base: dec!(0.5) };
+/// assert_eq!(s.equity_at(dec!(100)), dec!(60));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquitySegment {
+    /// First candle the piece covers.
+    pub start: usize,
+    /// Equity at price zero (quote).
+    pub cash: Decimal,
+    /// Signed base quantity held.
+    pub base: Decimal,
+}
+
+impl EquitySegment {
+    /// Equity at a close of `price`.
+    pub fn equity_at(&self, price: Decimal) -> Decimal {
+        self.cash + self.base * price
+    }
+}
+
+/// Equity at every close of `candles` along `path` (sorted pieces, the
+/// first starting at 0), exact. Candles before the first piece (none in a
+/// backtest's path) count as zero.
+pub fn equity_curve(path: &[EquitySegment], candles: &Candles) -> Vec<Decimal> {
+    let closes = candles.closes();
+    let mut out = Vec::with_capacity(closes.len());
+    for_each_piece(path, closes.len(), |k, range| match path.get(k) {
+        Some(s) => out.extend(closes.get(range).unwrap_or_default().iter().map(|&c| s.equity_at(c))),
+        None => out.extend(std::iter::repeat_n(Decimal::ZERO, range.len())),
+    });
+    out
+}
+
+/// [`equity_curve`] as `f64` images (`cash_f + base_f * close_f`, within a
+/// few ulps of the exact value): for plots and numeric tools, a few
+/// milliseconds for millions of candles.
+pub fn equity_curve_f64(path: &[EquitySegment], candles: &Candles) -> Vec<f64> {
+    let closes = &candles.close_f;
+    let mut out = Vec::with_capacity(closes.len());
+    for_each_piece(path, closes.len(), |k, range| match path.get(k) {
+        Some(s) => {
+            let (a, q) = (to_f64(s.cash), to_f64(s.base));
+            out.extend(closes.get(range).unwrap_or_default().iter().map(|&c| a + q * c));
+        }
+        None => out.extend(std::iter::repeat_n(0.0, range.len())),
+    });
+    out
+}
+
+/// Calls `f(piece, candles)` for the candles `0..n` in order: `piece` is the
+/// index into `path` of the piece covering them (`path.len()` for candles
+/// before the first piece).
+fn for_each_piece(path: &[EquitySegment], n: usize, mut f: impl FnMut(usize, std::ops::Range<usize>)) {
+    let first = path.first().map_or(n, |s| s.start.min(n));
+    if first > 0 {
+        f(path.len(), 0..first);
+    }
+    for (k, s) in path.iter().enumerate() {
+        let end = path.get(k + 1).map_or(n, |t| t.start).min(n);
+        if s.start < end {
+            f(k, s.start..end);
+        }
     }
 }
 
@@ -141,8 +218,14 @@ impl EquityPath {
         self.flat_deal_candles += 1;
     }
 
-    /// Statistics of the path over `candles`, annualised by `interval_ms`.
-    pub fn stats(&self, candles: &Candles, interval_ms: i64) -> EquityStats {
+    /// The path as public pieces.
+    pub fn pieces(&self) -> Vec<EquitySegment> {
+        self.segments.iter().map(|s| EquitySegment { start: s.start, cash: s.state.a, base: s.state.q }).collect()
+    }
+
+    /// Statistics of the path over `candles`, Sharpe and Sortino annualised
+    /// with `periods_per_year` returns a year.
+    pub fn stats(&self, candles: &Candles, periods_per_year: f64) -> EquityStats {
         let n = candles.len();
         let mut dd = Drawdown::new();
         let mut in_deal = self.flat_deal_candles;
@@ -159,7 +242,7 @@ impl EquityPath {
             }
         }
         let (sharpe, sortino) =
-            returns::ratios(returns::sums(&self.segments, &candles.close_f, self.initial_f), interval_ms);
+            returns::ratios(returns::sums(&self.segments, &candles.close_f, self.initial_f), periods_per_year);
         let (max_drawdown, max_drawdown_pct, min_unrealized) = dd.finish();
         EquityStats {
             max_drawdown,

@@ -71,6 +71,12 @@ pub struct Metrics {
     pub sharpe: Option<f64>,
     /// Annualised Sortino ratio of per-candle equity returns.
     pub sortino: Option<f64>,
+    /// Returns a year that Sharpe and Sortino were annualised with: the
+    /// option if given, else the series' calendar (`365.25 days / interval`
+    /// for a series with at least 90 % of the 24/7 candle count, else the
+    /// observed candles a year, e.g. ~252 for daily stock candles).
+    #[serde(default)]
+    pub periods_per_year: f64,
 }
 
 /// The largest drawdown of an equity curve and the largest drawdown in

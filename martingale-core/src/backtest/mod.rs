@@ -34,6 +34,7 @@ pub mod synthetic;
 
 pub use candles::{parse_time, CandleError, Candles, Gap, MAX_PRICE};
 pub use driver::{Driver, Recorded};
+pub use equity::{equity_curve, equity_curve_f64, EquitySegment};
 pub use metrics::{max_drawdown, Metrics};
-pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal};
+pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal, Unfunded};
 pub use sim::{FillRecord, Resting, SimExchange};

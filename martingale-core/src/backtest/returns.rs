@@ -275,14 +275,52 @@ pub(crate) fn sums(segs: &[Segment], closes: &[f64], initial: f64) -> (u64, f64,
     (n as u64, s1, s2, sd)
 }
 
-/// Annualised Sharpe and Sortino from the sums (none without a positive
-/// deviation or with fewer than two returns).
-pub(crate) fn ratios(
-    (count, sum_r, sum_r2, sum_down2): (u64, f64, f64, f64),
-    interval_ms: i64,
-) -> (Option<f64>, Option<f64>) {
+/// Milliseconds in a (Julian) year.
+const YEAR_MS: f64 = 365.25 * 86_400_000.0;
+
+/// Returns a year of a market that trades around the clock, one candle
+/// every `interval_ms` (0 for a non-positive interval).
+pub(crate) fn continuous_periods_per_year(interval_ms: i64) -> f64 {
+    if interval_ms > 0 {
+        YEAR_MS / interval_ms as f64
+    } else {
+        0.0
+    }
+}
+
+/// Share of the around-the-clock candle count a series must have for its
+/// returns to be annualised as a 24/7 market's.
+pub(crate) const CONTINUOUS_SHARE: f64 = 0.9;
+
+/// Returns a year by the series' own calendar: `candles - 1` steps over
+/// the time from the first to the last candle. A series with at least
+/// [`CONTINUOUS_SHARE`] of the candles a 24/7 market would have (a crypto
+/// series with a few gaps) keeps the exact 24/7 figure
+/// `year / interval_ms`; one with fewer (a stock's trading days and hours:
+/// about 252 daily candles a year, not 365.25) gets the observed rate.
+/// Known limit: a series shorter than one closure (e.g. four weekdays)
+/// cannot show its calendar and counts as 24/7.
+pub(crate) fn calendar_periods_per_year(times: &[i64], interval_ms: i64) -> f64 {
+    let nominal = continuous_periods_per_year(interval_ms);
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return nominal;
+    };
+    let span = last.saturating_sub(first);
+    if span <= 0 || times.len() < 2 {
+        return nominal;
+    }
+    let observed = (times.len() - 1) as f64 * YEAR_MS / span as f64;
+    if observed >= CONTINUOUS_SHARE * nominal {
+        nominal
+    } else {
+        observed
+    }
+}
+
+/// Annualised Sharpe and Sortino from the sums, with `ppy` returns a year
+/// (none without a positive deviation or with fewer than two returns).
+pub(crate) fn ratios((count, sum_r, sum_r2, sum_down2): (u64, f64, f64, f64), ppy: f64) -> (Option<f64>, Option<f64>) {
     let n = count as f64;
-    let ppy = if interval_ms > 0 { 365.25 * 86_400_000.0 / interval_ms as f64 } else { 0.0 };
     let mean = if count > 0 { sum_r / n } else { 0.0 };
     let var = if count > 1 { (sum_r2 - n * mean * mean) / (n - 1.0) } else { 0.0 };
     let sd = var.max(0.0).sqrt();
@@ -377,9 +415,27 @@ mod tests {
 
     #[test]
     fn ratios_need_two_returns_and_a_deviation() {
-        assert_eq!(ratios((1, 0.1, 0.01, 0.0), 60_000), (None, None));
-        assert_eq!(ratios((3, 0.0, 0.0, 0.0), 60_000), (None, None));
-        let (sharpe, sortino) = ratios((4, 0.02, 0.0002, 0.0001), 86_400_000);
+        let (minute, day) = (continuous_periods_per_year(60_000), continuous_periods_per_year(86_400_000));
+        assert_eq!(ratios((1, 0.1, 0.01, 0.0), minute), (None, None));
+        assert_eq!(ratios((3, 0.0, 0.0, 0.0), minute), (None, None));
+        let (sharpe, sortino) = ratios((4, 0.02, 0.0002, 0.0001), day);
         assert!(sharpe.is_some() && sortino.is_some());
+    }
+
+    #[test]
+    fn calendar_keeps_the_24_7_figure_for_continuous_series_and_counts_trading_days_otherwise() {
+        const DAY: i64 = 86_400_000;
+        // Every day for two years, and the same with 5 % of the days missing.
+        let every_day: Vec<i64> = (0..730).map(|d| d * DAY).collect();
+        assert_eq!(calendar_periods_per_year(&every_day, DAY), 365.25);
+        let gappy: Vec<i64> = every_day.iter().copied().filter(|t| (t / DAY) % 20 != 7).collect();
+        assert_eq!(calendar_periods_per_year(&gappy, DAY), 365.25);
+        // Weekdays only for two years: about 261 a year.
+        let weekdays: Vec<i64> = every_day.iter().copied().filter(|t| (t / DAY) % 7 < 5).collect();
+        let ppy = calendar_periods_per_year(&weekdays, DAY);
+        assert!((ppy - 260.9).abs() < 0.5, "{ppy}");
+        // Nothing to observe: the nominal figure.
+        assert_eq!(calendar_periods_per_year(&[5], DAY), 365.25);
+        assert_eq!(calendar_periods_per_year(&[], 60_000), continuous_periods_per_year(60_000));
     }
 }

@@ -6,10 +6,11 @@ use thiserror::Error;
 
 use super::candles::{Candles, BLOCK};
 use super::driver::Driver;
-use super::equity::{to_f64, EquityPath, EquityState};
+use super::equity::{equity_curve, to_f64, EquityPath, EquitySegment, EquityState};
 use super::metrics::Metrics;
+use super::returns;
 use super::sim::FillRecord;
-use crate::config::{BotFile, ConfigError};
+use crate::config::{BotFile, ConfigError, OrderSize};
 use crate::engine::{BotId, Command, Engine, EngineError, Event, ExitKind, Phase, PhaseKind, TimeMs};
 use crate::ladder;
 use crate::{OrderSide, Side};
@@ -37,10 +38,21 @@ pub struct BacktestOptions {
     pub interval_ms: Option<TimeMs>,
     /// Keep every fill in the result.
     pub record_fills: bool,
-    /// Keep the equity at every close in the result.
+    /// Keep the equity at every close in the result (built after the walk
+    /// from [`BacktestResult::equity_path`]; both walks record the same).
     pub record_equity: bool,
     /// Fast or reference walk.
     pub mode: Mode,
+    /// Returns a year for annualising Sharpe and Sortino (e.g. 252 for
+    /// daily stock candles). Default: the series' own calendar: the 24/7
+    /// figure `365.25 days / interval` when the series has at least 90 % of
+    /// the candles a market open around the clock would have, else the
+    /// observed number of candles a year (see [`Metrics::periods_per_year`]).
+    pub periods_per_year: Option<f64>,
+    /// Stop opening deals once equity can no longer fund one (see
+    /// [`BacktestResult::unfunded`]): the deal open then runs to its exit,
+    /// no new one starts.
+    pub stop_when_unfunded: bool,
 }
 
 /// Why a backtest could not run.
@@ -55,6 +67,12 @@ pub enum BacktestError {
     /// The interval cannot be inferred (one candle) or is not positive.
     #[error("the candle interval is unknown or not positive: pass interval_ms")]
     Interval,
+    /// The initial capital is zero or negative.
+    #[error("initial_capital = {0}: must be positive (or leave it unset for the funds the ladder requires)")]
+    InitialCapital(Decimal),
+    /// The periods a year are not a positive finite number.
+    #[error("periods_per_year = {0}: must be a positive number (e.g. 252 for daily stock candles)")]
+    PeriodsPerYear(String),
     /// The signal series does not match the candles.
     #[error("{signals} signals for {candles} candles")]
     Signals {
@@ -131,6 +149,21 @@ pub struct OpenDeal {
     pub unrealized_pnl: Decimal,
 }
 
+/// The first time equity could no longer fund a deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unfunded {
+    /// Candle at whose close it was found (0 with an initial capital below
+    /// the first deal's needs).
+    pub index: usize,
+    /// That candle's open time.
+    pub time: TimeMs,
+    /// Equity then (quote).
+    pub equity: Decimal,
+    /// Funds the next deal needs at that candle's close (the ladder's
+    /// funds required, reinvested profit included).
+    pub funds_required: Decimal,
+}
+
 /// Everything a backtest produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestResult {
@@ -142,8 +175,35 @@ pub struct BacktestResult {
     pub fills: Vec<FillRecord>,
     /// Equity at each close (with `record_equity`).
     pub equity: Vec<Decimal>,
+    /// The equity path, always kept: a few thousand pieces for millions of
+    /// candles, from which [`BacktestResult::equity_curve`] builds the
+    /// curve at every close on demand.
+    #[serde(default)]
+    pub equity_path: Vec<EquitySegment>,
+    /// The first time equity could not fund the next deal: checked at the
+    /// start and at the close of every losing deal (of every deal when
+    /// order sizes are in base, whose funds grow with the price), against
+    /// the funds the ladder needs at that close. `None` when it always
+    /// could. Known limit: a winning deal that leaves equity short of a
+    /// quote-sized ladder only by the ladder's rounding is not reported.
+    #[serde(default)]
+    pub unfunded: Option<Unfunded>,
     /// The deal open at the end.
     pub open_deal: Option<OpenDeal>,
+}
+
+impl BacktestResult {
+    /// Equity at every close of `candles` (the series backtested), exact:
+    /// equal to [`BacktestResult::equity`] with `record_equity`.
+    pub fn equity_curve(&self, candles: &Candles) -> Vec<Decimal> {
+        equity_curve(&self.equity_path, candles)
+    }
+
+    /// Equity at every close as `f64` (within a few ulps of the exact
+    /// values): for plots, a few milliseconds for millions of candles.
+    pub fn equity_curve_f64(&self, candles: &Candles) -> Vec<f64> {
+        super::equity::equity_curve_f64(&self.equity_path, candles)
+    }
 }
 
 /// Runs `bot` over `candles`.
@@ -166,6 +226,12 @@ pub fn backtest(bot: &BotFile, candles: &Candles, opts: &BacktestOptions) -> Res
     }
     let interval =
         opts.interval_ms.or_else(|| candles.interval_ms()).filter(|i| *i > 0).ok_or(BacktestError::Interval)?;
+    if let Some(c) = opts.initial_capital.filter(|c| *c <= Decimal::ZERO) {
+        return Err(BacktestError::InitialCapital(c));
+    }
+    if let Some(p) = opts.periods_per_year.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(BacktestError::PeriodsPerYear(p.to_string()));
+    }
     if let Some(s) = &opts.signals {
         if s.len() != candles.len() {
             return Err(BacktestError::Signals { signals: s.len(), candles: candles.len() });
@@ -180,6 +246,13 @@ pub fn backtest(bot: &BotFile, candles: &Candles, opts: &BacktestOptions) -> Res
         source,
     };
     engine.handle(Event::Command { time: TimeMs::MIN, command: Command::Start }).map_err(|e| err(0, e))?;
+    if run.initial < engine.funds_required(first_open).unwrap_or_default() {
+        run.unfunded(&engine, 0, first_open);
+        if opts.stop_when_unfunded {
+            let stop = Command::Stop { cancel_orders: false };
+            engine.handle(Event::Command { time: TimeMs::MIN, command: stop }).map_err(|e| err(0, e))?;
+        }
+    }
     // Acknowledgments change no decision (a test proves the deals and fills
     // equal with and without them); both modes skip them.
     let mut driver = Driver::new(&mut engine, bot.fill, interval).record_fills(opts.record_fills).acknowledge(false);
@@ -201,7 +274,10 @@ struct Run<'a> {
     state: EquityState,
     deals: Vec<DealRecord>,
     deal_start: Vec<(u32, usize)>,
-    equity: Vec<Decimal>,
+    unfunded: Option<Unfunded>,
+    /// Order sizes in base: a deal's funds grow with the price, so every
+    /// close is checked for [`Unfunded`], not only losing deals.
+    check_every_close: bool,
     max_cost: Decimal,
     max_safety: u32,
 }
@@ -242,7 +318,14 @@ impl<'a> Run<'a> {
             state: EquityState::new(initial, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, false),
             deals: Vec::with_capacity(deals),
             deal_start: Vec::with_capacity(deals),
-            equity: Vec::new(),
+            unfunded: None,
+            check_every_close: matches!(bot.strategy.base_order, OrderSize::Base(_))
+                || matches!(bot.strategy.safety_order, Some(OrderSize::Base(_)))
+                || bot
+                    .strategy
+                    .custom_levels
+                    .as_ref()
+                    .is_some_and(|l| l.iter().any(|c| matches!(c.size, OrderSize::Base(_)))),
             max_cost: Decimal::ZERO,
             max_safety: 0,
         }
@@ -251,7 +334,9 @@ impl<'a> Run<'a> {
     fn walk(&mut self, driver: &mut Driver<'_>) -> Result<(), (usize, EngineError)> {
         let c = self.candles;
         let n = c.len();
-        let fast = self.opts.mode == Mode::Fast && !self.opts.record_equity;
+        // The equity curve is built from the path after the walk: recording
+        // it does not slow the walk.
+        let fast = self.opts.mode == Mode::Fast;
         let mut i = 0;
         while i < n {
             if fast {
@@ -414,20 +499,41 @@ impl<'a> Run<'a> {
             });
         }
         self.state = equity_state(e, self.initial);
+        let lost = driver.recorded.deals.get(closed_before..).unwrap_or_default().iter().any(|r| r.pnl < Decimal::ZERO);
         driver.recorded.deals.clear();
         let deal_seen = before || newly_closed || self.state.in_deal;
         self.path.set(i, self.state);
         if deal_seen && !self.state.in_deal {
             self.path.deal_seen();
         }
-        if self.opts.record_equity {
-            self.equity.push(self.state.a + self.state.q * candle.close);
+        // Equity only falls through a losing deal; with base-sized orders the
+        // funds a deal needs also grow with the price. Planning a ladder costs
+        // microseconds, so only those closes are checked.
+        let check = lost || self.check_every_close;
+        if newly_closed && check && self.unfunded.is_none() {
+            // Could this equity fund the next deal, at this close?
+            let needed = driver.engine().funds_required(candle.close).unwrap_or_default();
+            let equity = self.state.a + self.state.q * candle.close;
+            if equity < needed {
+                self.unfunded = Some(Unfunded { index: i, time: candle.time, equity, funds_required: needed });
+                if self.opts.stop_when_unfunded {
+                    let time = candle.time.saturating_add(self.interval - 1);
+                    driver.send(Event::Command { time, command: Command::Stop { cancel_orders: false } }, time)?;
+                }
+            }
         }
         if self.opts.signals.as_deref().is_some_and(|s| s[i]) {
             let time = candle.time.saturating_add(self.interval - 1);
             driver.send(Event::Signal { time }, time)?;
         }
         Ok(())
+    }
+
+    /// Notes that equity (flat, at the start) cannot fund a deal at `price`.
+    fn unfunded(&mut self, engine: &Engine, index: usize, price: Decimal) {
+        let funds_required = engine.funds_required(price).unwrap_or_default();
+        let time = self.candles.times().get(index).copied().unwrap_or_default();
+        self.unfunded = Some(Unfunded { index, time, equity: self.initial, funds_required });
     }
 
     fn finish(
@@ -451,7 +557,13 @@ impl<'a> Run<'a> {
                 unrealized_pnl: d.position.unrealized_pnl(last_close),
             }
         });
-        let stats = self.path.stats(candles, self.interval);
+        let periods_per_year = self
+            .opts
+            .periods_per_year
+            .unwrap_or_else(|| returns::calendar_periods_per_year(candles.times(), self.interval));
+        let stats = self.path.stats(candles, periods_per_year);
+        let equity_path = self.path.pieces();
+        let equity = if self.opts.record_equity { equity_curve(&equity_path, candles) } else { Vec::new() };
         let totals = engine.totals();
         let funds = self
             .funds_required
@@ -490,8 +602,9 @@ impl<'a> Run<'a> {
                 .round_dp(4),
             sharpe: stats.sharpe,
             sortino: stats.sortino,
+            periods_per_year,
         };
-        BacktestResult { metrics, deals: self.deals, fills, equity: self.equity, open_deal }
+        BacktestResult { metrics, deals: self.deals, fills, equity, equity_path, unfunded: self.unfunded, open_deal }
     }
 }
 
@@ -534,11 +647,139 @@ fn equity_state(e: &Engine, initial: Decimal) -> EquityState {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::first_at_or_after;
+    use super::*;
+    use crate::backtest::synthetic;
+    use crate::engine::Candle;
+    use rust_decimal_macros::dec;
+
+    const DAY: TimeMs = 86_400_000;
+
+    fn bot(strategy: &str) -> BotFile {
+        BotFile::from_json(&format!(
+            r#"{{"strategy": {{"base_order": {{"quote": "100"}}, {strategy}}},
+                "market": {{"tick_size": "0.01", "step_size": "0.0001"}}, "fees": {{"maker": "0", "taker": "0"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn candles(rows: &[(Decimal, Decimal, Decimal, Decimal)]) -> Candles {
+        let rows: Vec<Candle> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(open, high, low, close))| Candle { time: i as i64 * 3_600_000, open, high, low, close })
+            .collect();
+        Candles::from_candles(&rows).unwrap()
+    }
+
+    /// Deal 1 buys 1 at 100; candle 1 falls through its 5 % stop: equity
+    /// about 95 cannot fund another 100 deal. Without the option the bot
+    /// trades on; with it, no deal opens after that candle.
+    #[test]
+    fn unfunded_is_reported_and_the_option_stops_new_deals() {
+        let bot = bot(r#""max_safety_orders": 0, "take_profit": {"percent": "10"}, "stop_loss": {"percent": "5"}"#);
+        let flat = (dec!(92), dec!(93), dec!(91), dec!(92));
+        let c = candles(&[
+            (dec!(100), dec!(100), dec!(100), dec!(100)),
+            (dec!(100), dec!(100), dec!(90), dec!(92)),
+            flat,
+            flat,
+            flat,
+        ]);
+        let on = backtest(&bot, &c, &BacktestOptions::default()).unwrap();
+        let u = on.unfunded.clone().expect("reported");
+        assert_eq!((u.index, u.time), (1, 3_600_000));
+        assert!(u.equity < u.funds_required && u.equity < dec!(100), "{u:?}");
+        assert_eq!(on.metrics.closed_deals, 1);
+        assert!(on.open_deal.is_some(), "the bot traded on");
+        for mode in [Mode::Fast, Mode::Reference] {
+            let opts = BacktestOptions { stop_when_unfunded: true, mode, ..Default::default() };
+            let stopped = backtest(&bot, &c, &opts).unwrap();
+            assert_eq!(stopped.unfunded, on.unfunded);
+            assert_eq!((stopped.metrics.closed_deals, stopped.open_deal.is_none()), (1, true));
+            assert_eq!(stopped.metrics.final_equity, u.equity);
+        }
+        // Enough capital: never unfunded.
+        let rich = BacktestOptions { initial_capital: Some(dec!(1000)), ..Default::default() };
+        assert_eq!(backtest(&bot, &c, &rich).unwrap().unfunded, None);
+        // Too little from the start: found at candle 0; stopping opens nothing.
+        let poor = BacktestOptions { initial_capital: Some(dec!(50)), stop_when_unfunded: true, ..Default::default() };
+        let r = backtest(&bot, &c, &poor).unwrap();
+        assert_eq!(r.unfunded.map(|u| (u.index, u.equity)), Some((0, dec!(50))));
+        assert_eq!((r.metrics.fills, r.metrics.final_equity), (0, dec!(50)));
+    }
+
+    #[test]
+    fn non_positive_capital_and_periods_are_refused() {
+        let bot = bot(r#""max_safety_orders": 0, "take_profit": {"percent": "10"}"#);
+        let c = synthetic::random_walk(1, 100, 60_000, 100.0, 0.01);
+        for capital in [dec!(0), dec!(-5)] {
+            let opts = BacktestOptions { initial_capital: Some(capital), ..Default::default() };
+            assert_eq!(backtest(&bot, &c, &opts), Err(BacktestError::InitialCapital(capital)));
+        }
+        for p in [0.0, -1.0, f64::NAN] {
+            let opts = BacktestOptions { periods_per_year: Some(p), ..Default::default() };
+            assert!(matches!(backtest(&bot, &c, &opts), Err(BacktestError::PeriodsPerYear(_))));
+        }
+    }
+
+    /// Daily candles on weekdays only are annualised by their calendar
+    /// (~261 a year, not 365.25); the option overrides it; a 24/7 series
+    /// keeps the figures of `365.25 days / interval` to the bit.
+    #[test]
+    fn sharpe_is_annualised_by_the_series_calendar_or_the_option() {
+        let bot = bot(
+            r#""max_safety_orders": 3, "safety_order": {"quote": "100"}, "price_deviation": "2", "take_profit": {"percent": "2"}"#,
+        );
+        let every_day = synthetic::random_walk(11, 1_500, DAY, 100.0, 0.02);
+        let rows: Vec<Candle> =
+            (0..every_day.len()).filter_map(|i| every_day.get(i)).filter(|c| (c.time / DAY) % 7 < 5).collect();
+        let weekdays = Candles::from_candles(&rows).unwrap();
+        let r = backtest(&bot, &weekdays, &BacktestOptions::default()).unwrap();
+        let m = &r.metrics;
+        assert!((m.periods_per_year - 260.9).abs() < 0.5, "{}", m.periods_per_year);
+        let as_24_7 = BacktestOptions { periods_per_year: Some(365.25), ..Default::default() };
+        let r247 = backtest(&bot, &weekdays, &as_24_7).unwrap();
+        let (s, s247) = (m.sharpe.unwrap(), r247.metrics.sharpe.unwrap());
+        assert!((s / s247 - (m.periods_per_year / 365.25).sqrt()).abs() < 1e-12, "{s} {s247}");
+        let stock = BacktestOptions { periods_per_year: Some(252.0), ..Default::default() };
+        let r252 = backtest(&bot, &weekdays, &stock).unwrap();
+        assert_eq!(r252.metrics.periods_per_year, 252.0);
+        assert!(
+            (r252.metrics.sortino.unwrap() / r247.metrics.sortino.unwrap() - (252.0f64 / 365.25).sqrt()).abs() < 1e-12
+        );
+        // Every day: the 24/7 figure, identical to passing it.
+        let r = backtest(&bot, &every_day, &BacktestOptions::default()).unwrap();
+        let same = backtest(&bot, &every_day, &as_24_7).unwrap();
+        assert_eq!(r.metrics.periods_per_year, 365.25);
+        assert_eq!(r.metrics, same.metrics);
+    }
+
+    /// The curve built from the path equals the per-close equity the
+    /// reference walk records, and the float curve is within rounding.
+    #[test]
+    fn equity_curve_from_the_path_equals_the_recorded_one() {
+        let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+        let c = synthetic::random_walk(3, 30_000, 60_000, 30_000.0, 0.002);
+        let reference = BacktestOptions { mode: Mode::Reference, record_equity: true, ..Default::default() };
+        let recorded = backtest(&bot, &c, &reference).unwrap();
+        let fast = backtest(&bot, &c, &BacktestOptions::default()).unwrap();
+        assert!(fast.equity.is_empty() && fast.equity_path.len() > 10);
+        assert_eq!(fast.equity_path, recorded.equity_path);
+        let curve = fast.equity_curve(&c);
+        assert_eq!(curve.len(), c.len());
+        assert_eq!(curve, recorded.equity);
+        assert_eq!(curve.last().copied(), Some(fast.metrics.final_equity));
+        for (x, d) in fast.equity_curve_f64(&c).iter().zip(&curve) {
+            let d = to_f64(*d);
+            assert!((x - d).abs() <= d.abs() * 1e-12, "{x} {d}");
+        }
+    }
 
     #[test]
     fn galloping_search_equals_partition_point() {
+        use super::first_at_or_after;
         for n in 0..70usize {
             let times: Vec<i64> = (0..n as i64).map(|k| k * 3 + 1).collect();
             for t in -2..(n as i64 * 3 + 4) {

@@ -13,6 +13,9 @@ from ._core import ConfigError as ConfigError
 from ._core import EngineError as EngineError
 from ._core import MartingaleError as MartingaleError
 
+__version__: str
+METRICS: tuple[str, ...]
+
 Number = Union[Decimal, str, int, float]
 ConfigLike = Union["BotConfig", Mapping[str, Any], str, os.PathLike]
 
@@ -45,6 +48,8 @@ class BacktestResult:
     fills: pd.DataFrame
     equity: pd.Series
     open_deal: Optional[Dict[str, Any]]
+    unfunded: Optional[Dict[str, Any]]
+    exact: "BacktestResult"
     def to_dict(self) -> Dict[str, Any]: ...
     def plot(self, candles: Any = None, ax: Any = None) -> Any: ...
 
@@ -65,7 +70,7 @@ class Engine:
     @property
     def status(self) -> Dict[str, Any]: ...
 
-def plan(config: ConfigLike, price: Number) -> pd.DataFrame: ...
+def plan(config: ConfigLike, price: Number, *, exact: bool = False) -> pd.DataFrame: ...
 def to_candles(data: Any, config: Optional[BotConfig] = None) -> Candles: ...
 def backtest(
     candles: Any,
@@ -74,6 +79,10 @@ def backtest(
     signals: Optional[Sequence[bool]] = None,
     initial_capital: Optional[Number] = None,
     mode: str = "fast",
+    interval_ms: Optional[int] = None,
+    periods_per_year: Optional[float] = None,
+    stop_when_unfunded: bool = False,
+    exact: bool = False,
     record_equity: bool = True,
     record_fills: bool = True,
 ) -> BacktestResult: ...
@@ -86,4 +95,6 @@ def sweep(
     ascending: bool = False,
     progress: Union[bool, Callable[[int, int], Any]] = True,
     initial_capital: Optional[Number] = None,
+    periods_per_year: Optional[float] = None,
+    exact: bool = False,
 ) -> pd.DataFrame: ...
