@@ -39,8 +39,12 @@ fn bot(u: usize, k: usize) -> Result<BotFile, String> {
     b.strategy.price_deviation = Some(Decimal::new(60 + 15 * (k % 10) as i64, 2));
     b.strategy.take_profit.percent = Decimal::new(50 + 10 * ((k + u) % 4) as i64, 2);
     let scale = Decimal::new(50 + 25 * (u % 7) as i64, 2);
-    b.strategy.base_order = b.strategy.base_order.scaled(scale);
-    b.strategy.safety_order = b.strategy.safety_order.map(|s| s.scaled(scale));
+    let too_large = || format!("bot {u}/{k}: sizes overflow when scaled by {scale}");
+    b.strategy.base_order = b.strategy.base_order.checked_scaled(scale).ok_or_else(too_large)?;
+    b.strategy.safety_order = match b.strategy.safety_order {
+        Some(s) => Some(s.checked_scaled(scale).ok_or_else(too_large)?),
+        None => None,
+    };
     b.validate().map_err(|e| e.to_string())?;
     Ok(b)
 }

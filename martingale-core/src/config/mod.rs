@@ -38,7 +38,7 @@ use crate::Side;
 /// use rust_decimal_macros::dec;
 /// let s: OrderSize = serde_json::from_str(r#"{"quote": "100"}"#).unwrap();
 /// assert_eq!(s, OrderSize::Quote(dec!(100)));
-/// assert_eq!(s.scaled(dec!(1.5)), OrderSize::Quote(dec!(150)));
+/// assert_eq!(s.checked_scaled(dec!(1.5)), Some(OrderSize::Quote(dec!(150))));
 /// assert!(serde_json::from_str::<OrderSize>(r#"{"usd": "100"}"#).is_err());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,21 +73,6 @@ impl OrderSize {
             return Some(*self);
         }
         Some(self.with_amount(self.amount().checked_mul(factor)?))
-    }
-
-    /// The same kind of size with the amount multiplied by `factor`.
-    ///
-    /// Panics when the product overflows a `Decimal` (sizes are bounded by
-    /// validation to 10^13, so only a factor above about 10^15 can);
-    /// [`OrderSize::checked_scaled`] is the checked form.
-    pub fn scaled(&self, factor: Decimal) -> OrderSize {
-        if factor == Decimal::ONE {
-            return *self; // `v * 1` is `v`, to the digit and the scale
-        }
-        match self {
-            OrderSize::Quote(v) => OrderSize::Quote(*v * factor),
-            OrderSize::Base(v) => OrderSize::Base(*v * factor),
-        }
     }
 }
 

@@ -100,15 +100,9 @@ pub fn level_specs(strategy: &StrategyConfig, deviations: &[Decimal]) -> Result<
 }
 
 /// `size * scale`, checked (`scale == 1` returns `size` unchanged, to the
-/// digit and the scale, as [`OrderSize::scaled`] does).
+/// digit and the scale): [`OrderSize::checked_scaled`].
 pub fn scaled(size: OrderSize, scale: Decimal) -> Option<OrderSize> {
-    if scale == Decimal::ONE {
-        return Some(size);
-    }
-    Some(match size {
-        OrderSize::Quote(v) => OrderSize::Quote(v.checked_mul(scale)?),
-        OrderSize::Base(v) => OrderSize::Base(v.checked_mul(scale)?),
-    })
+    size.checked_scaled(scale)
 }
 
 /// The nominal quote size of an order: a quote size itself, or
