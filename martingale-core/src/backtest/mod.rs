@@ -31,9 +31,11 @@ mod runner;
 mod sim;
 pub mod sweep;
 pub mod synthetic;
+mod walk;
 
 pub use candles::{parse_time, CandleError, Candles, Gap};
 pub use driver::{Driver, Recorded};
 pub use metrics::{max_drawdown, Metrics};
 pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal};
 pub use sim::{FillRecord, Resting, SimExchange};
+pub use walk::{CandleWalk, WalkStep};
