@@ -77,8 +77,9 @@ fn every_example_ends_quietly_on_a_closed_stdout() {
     let (state, out) = (state.to_str().unwrap(), out.to_str().unwrap());
     assert_quiet("plan", &[], 0);
     assert_quiet("plan", &["--json"], 1);
+    // Closed before its first line (after it, the next line comes only
+    // when a deal closes, with a synced snapshot per event before it).
     assert_quiet("paper", &["--state", state], 0);
-    assert_quiet("paper", &["--state", state], 1);
     assert_quiet("fleet", &["--users", "2", "--bots-per-user", "2", "--candles", "300", "--out", out], 0);
     assert_quiet("audit_summary", &[state], 0);
     let _ = std::fs::remove_dir_all(&dir);
