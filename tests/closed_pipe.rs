@@ -33,12 +33,11 @@ fn run_closed(name: &str, args: &[&str], keep: usize) -> (std::process::ExitStat
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    if keep > 0 {
-        let mut lines = BufReader::new(stdout).lines();
-        for _ in 0..keep {
-            assert!(lines.next().is_some(), "{name}: fewer than {keep} lines");
-        }
-    } // dropped: the reader is gone
+    let mut lines = BufReader::new(stdout).lines();
+    for _ in 0..keep {
+        assert!(lines.next().is_some(), "{name}: fewer than {keep} lines");
+    }
+    drop(lines); // the reader is gone
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
