@@ -9,15 +9,16 @@
 //! then summed per account. `--json` prints the summary as JSON.
 
 use martingale_exchange::AuditSummary;
-use martingale_toolkit::cli::{exit, flag};
+use martingale_toolkit::cli::{exit, flag, write_text};
+use martingale_toolkit::outln;
 
 fn run() -> Result<(), String> {
     let dir = std::env::args().nth(1).filter(|a| !a.starts_with("--")).ok_or("usage: audit_summary DIR [--json]")?;
     let summary = AuditSummary::from_dir(&dir).map_err(|e| e.to_string())?;
     if flag("--json") {
-        println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+        outln!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
     } else {
-        print!("{summary}");
+        write_text(&summary.to_string());
     }
     Ok(())
 }

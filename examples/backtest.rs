@@ -13,6 +13,7 @@
 //! `--csv` takes the CSV formats of the SPEC (header
 //! `time,open,high,low,close[,volume]`, or Binance kline exports).
 
+use martingale_toolkit::outln;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -97,18 +98,18 @@ fn run() -> Result<(), String> {
         let doc = json!({ "metrics": result.metrics, "deals": result.deals, "open_deal": result.open_deal });
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("{path}: {e}"))?;
-        println!("wrote {path}");
+        outln!("wrote {path}");
     }
     if let Some(path) = &args.svg {
         std::fs::write(path, svg(&result.equity)).map_err(|e| format!("{path}: {e}"))?;
-        println!("wrote {path}");
+        outln!("wrote {path}");
     }
     Ok(())
 }
 
 fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::time::Duration) {
     let m = &r.metrics;
-    println!("candles: {} from {source}, backtested in {elapsed:.2?}", candles.len());
+    outln!("candles: {} from {source}, backtested in {elapsed:.2?}", candles.len());
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     let rows = [
         ("closed deals", m.closed_deals.to_string()),
@@ -154,13 +155,13 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
             },
         ),
     ];
-    println!("\n{:-^60}", " metrics ");
+    outln!("\n{:-^60}", " metrics ");
     for (k, v) in rows {
-        println!("{k:<36}{v:>24}");
+        outln!("{k:<36}{v:>24}");
     }
-    println!("\n{:-^60}", " deals ");
+    outln!("\n{:-^60}", " deals ");
     let show = |d: &martingale_core::backtest::DealRecord| {
-        println!(
+        outln!(
             "#{:<5} candles {:>7}..{:<7} {:<11} SOs {:<2} avg {:>12} exit {:>12} P&L {:>10}",
             d.number,
             d.start_index,
@@ -177,26 +178,26 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
         show(d);
     }
     if n > 10 {
-        println!("... {} more ...", n - 10);
+        outln!("... {} more ...", n - 10);
     }
     for d in r.deals.iter().skip(n.saturating_sub(5).max(5)) {
         show(d);
     }
     let worst = r.deals.iter().filter(|d| d.exit == ExitKind::StopLoss).count();
     if worst > 0 {
-        println!("{worst} deals closed by stop loss");
+        outln!("{worst} deals closed by stop loss");
     }
     match &r.open_deal {
-        Some(o) => println!(
+        Some(o) => outln!(
             "open at the end: deal #{} qty {} avg {} unrealized P&L {}",
             o.number,
             o.quantity,
             o.average_price.map(|p| p.round_dp(2).to_string()).unwrap_or_default(),
             o.unrealized_pnl.round_dp(4)
         ),
-        None => println!("no deal open at the end"),
+        None => outln!("no deal open at the end"),
     }
-    println!("\n{:-^60}", " equity (realized P&L per deal, cumulative) ");
+    outln!("\n{:-^60}", " equity (realized P&L per deal, cumulative) ");
     let curve: Vec<f64> = r
         .deals
         .iter()
@@ -211,7 +212,7 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
 /// A small ASCII chart of `values` (resampled to `width` columns).
 fn terminal_chart(values: &[f64], width: usize, height: usize) {
     if values.len() < 2 {
-        println!("(not enough deals to draw)");
+        outln!("(not enough deals to draw)");
         return;
     }
     let cols: Vec<f64> = (0..width).map(|c| values[c * (values.len() - 1) / (width - 1)]).collect();
@@ -223,7 +224,7 @@ fn terminal_chart(values: &[f64], width: usize, height: usize) {
             .iter()
             .map(|v| if ((v - lo) / span * (height - 1) as f64).round() as usize == row { '*' } else { ' ' })
             .collect();
-        println!("{level:>12.2} |{line}");
+        outln!("{level:>12.2} |{line}");
     }
 }
 

@@ -8,6 +8,7 @@
 //! Public data: no keys needed. Run it again with the same `--out` and it
 //! resumes after the last candle in the file.
 
+use martingale_toolkit::outln;
 use std::process::ExitCode;
 
 use martingale_toolkit::cli::{arg, run_async};
@@ -39,7 +40,7 @@ async fn run() -> Result<(), String> {
     let added = download_csv(api.as_ref(), &symbol, interval, from, to, std::path::Path::new(&out))
         .await
         .map_err(|e| e.to_string())?;
-    println!("{added} candles added to {out}");
+    outln!("{added} candles added to {out}");
     Ok(())
 }
 

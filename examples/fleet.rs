@@ -16,6 +16,7 @@
 //! `--out` the files go to a temporary directory (on `/dev/shm` when there
 //! is one) removed at the end.
 
+use martingale_toolkit::outln;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -81,16 +82,12 @@ async fn run() -> Result<(), String> {
     let mut accounts: HashMap<AccountId, Arc<PaperExchange>> = HashMap::new();
     for u in 0..users {
         let account = AccountId::new(format!("user{u:04}")).map_err(|e| e.to_string())?;
-        let paper = PaperExchange::new(
-            "BTCUSDT",
-            "BTC",
-            "USDT",
-            template.market.clone(),
-            template.fees,
-            template.fill,
-            Decimal::from(100_000),
-            Decimal::ZERO,
-        );
+        let paper = PaperExchange::builder("BTCUSDT", template.market.clone())
+            .assets("BTC", "USDT")
+            .fees(template.fees)
+            .fill(template.fill)
+            .quote_balance(Decimal::from(100_000))
+            .build();
         accounts.insert(account, Arc::new(paper));
     }
     let venues = accounts.clone();
@@ -123,7 +120,7 @@ async fn run() -> Result<(), String> {
         }
     }
     let bots = sup.len();
-    println!(
+    outln!(
         "fleet: {users} users x {per_user} bots = {bots} bots, {} candles, output in {}",
         candles.len(),
         out.display()
@@ -145,7 +142,7 @@ async fn run() -> Result<(), String> {
     let failed = sup.status().iter().filter(|s| s.state != BotState::Running).count();
     let end = last.map_or(0, |c| c.time + 60_000);
     sup.shutdown(end).await;
-    println!(
+    outln!(
         "{} bot steps in {elapsed:.1} s ({:.0} bot steps/s), {failed} bots not running at the end\n",
         bots * candles.len(),
         (bots * candles.len()) as f64 / elapsed
@@ -155,10 +152,10 @@ async fn run() -> Result<(), String> {
     // Per-user results (the per-bot table: `--example audit_summary`).
     let text = summary.to_string();
     let per_user = text.split("\n\n").next().unwrap_or_default();
-    println!("{per_user}");
-    println!("total realized P&L over {} users: {}", summary.accounts.len(), total.round_dp(2));
+    outln!("{per_user}");
+    outln!("total realized P&L over {} users: {}", summary.accounts.len(), total.round_dp(2));
     if keep {
-        println!("state and audit logs kept in {}", out.display());
+        outln!("state and audit logs kept in {}", out.display());
     } else {
         std::fs::remove_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     }

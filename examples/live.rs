@@ -19,6 +19,7 @@
 //! logs or errors. This environment has no network, so this example is
 //! exercised through the fake-server tests of `martingale-exchange`.
 
+use martingale_toolkit::outln;
 use std::process::ExitCode;
 
 use martingale_toolkit::cli::{arg, flag, run_async};
@@ -101,7 +102,7 @@ async fn run() -> Result<(), String> {
         runner.command(now(), Command::Start).await.map_err(|e| e.to_string())?;
     }
     let poll = Duration::from_secs(arg("--poll-secs").and_then(|s| s.parse().ok()).unwrap_or(5));
-    println!("running on {venue} {symbol}; state in {}", state.display());
+    outln!("running on {venue} {symbol}; state in {}", state.display());
     // Bots sharing a key poll at different points of the interval.
     tokio::time::sleep(martingale_exchange::stagger(runner.engine().bot_id(), poll)).await;
     let stop = shutdown_signal();
@@ -114,13 +115,13 @@ async fn run() -> Result<(), String> {
                     eprintln!("step failed: {e} (retrying next poll)");
                 }
                 for d in runner.take_closed() {
-                    println!("deal #{} closed by {:?}: P&L {}", d.number, d.exit, d.pnl.round_dp(4));
+                    outln!("deal #{} closed by {:?}: P&L {}", d.number, d.exit, d.pnl.round_dp(4));
                 }
             }
         }
     }
     runner.shutdown(now()).await.map_err(|e| e.to_string())?;
-    println!("stopped");
+    outln!("stopped");
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! Replays candles as a live price feed through the runner and the paper
-//! exchange, and prints each deal as it closes.
+//! exchange, and prints each deal as it closes. Each candle's path is walked
+//! with the backtest's walk (`PaperExchange::replay_candle`), so the deals
+//! are those of `--example backtest` on the same candles.
 //!
 //! ```text
 //! cargo run --release --example paper -- [--config BOT.json] [--csv FILE] [--state DIR] [--quote 100000]
@@ -10,6 +12,7 @@
 //! temporary directory); run it twice with the same `--state` and it
 //! resumes from where it stopped.
 
+use martingale_toolkit::outln;
 use std::process::ExitCode;
 
 use martingale_toolkit::cli::{arg, run_async};
@@ -39,38 +42,29 @@ async fn run() -> Result<(), String> {
         arg("--state").map(std::path::PathBuf::from).unwrap_or_else(|| std::env::temp_dir().join("martingale-paper"));
     let quote = Decimal::from_str(&arg("--quote").unwrap_or_else(|| "100000".into())).map_err(|e| e.to_string())?;
     let symbol = bot.market.symbol.clone().unwrap_or_else(|| "BTCUSDT".into());
-    let paper = Arc::new(PaperExchange::new(
-        &symbol,
-        "BASE",
-        "QUOTE",
-        bot.market.clone(),
-        bot.fees,
-        bot.fill,
-        quote,
-        Decimal::ZERO,
-    ));
+    let paper = Arc::new(
+        PaperExchange::builder(&symbol, bot.market.clone()).fees(bot.fees).fill(bot.fill).quote_balance(quote).build(),
+    );
     let store: Arc<dyn StateStore> = Arc::new(JsonFileStore::new(&state_dir).map_err(|e| e.to_string())?);
     let audit = Arc::new(AuditLog::open(state_dir.join("paper-bot.jsonl")).map_err(|e| e.to_string())?);
     let cfg = RunnerConfig { account: "paper".into(), symbol: symbol.clone(), cancel_on_shutdown: true };
     let id = BotId::new("paper-bot").map_err(|e| e.to_string())?;
     let interval = candles.interval_ms().unwrap_or(60_000);
     let first = candles.get(0).ok_or("no candles")?;
-    paper.feed(first);
     let mut runner = Runner::start(id, &bot, paper.clone(), store, Some(audit.clone()), cfg, first.time)
         .await
         .map_err(|e| e.to_string())?;
     if runner.engine().mode() != martingale_core::engine::Mode::Running {
         runner.command(first.time, Command::Start).await.map_err(|e| e.to_string())?;
     }
-    println!("replaying {} candles on the paper exchange ({symbol}); state in {}", candles.len(), state_dir.display());
+    outln!("replaying {} candles on the paper exchange ({symbol}); state in {}", candles.len(), state_dir.display());
     for i in 0..candles.len() {
         let Some(c) = candles.get(i) else { break };
-        if i > 0 {
-            paper.feed(c);
-        }
-        runner.step(c.time + interval - 1).await.map_err(|e| e.to_string())?;
+        // One candle, walked like the backtest walks it: the runner polls at
+        // every point of the path where something happens.
+        paper.replay_candle(&mut runner, c, interval).await.map_err(|e| e.to_string())?;
         for d in runner.take_closed() {
-            println!(
+            outln!(
                 "deal #{:<4} {:?}: {} safety orders, avg {}, exit {}, P&L {}",
                 d.number,
                 d.exit,
@@ -84,16 +78,16 @@ async fn run() -> Result<(), String> {
     let last = candles.get(candles.len() - 1).map_or(0, |c| c.time + interval);
     runner.shutdown(last).await.map_err(|e| e.to_string())?;
     let t = runner.engine().totals();
-    println!(
+    outln!(
         "closed deals {}, realized P&L {}, fees {}",
         t.closed_deals,
         t.realized_pnl.round_dp(4),
         t.fees_quote.round_dp(4)
     );
     for b in paper.balances().await.map_err(|e| e.to_string())? {
-        println!("balance {}: free {} locked {}", b.asset, b.free, b.locked);
+        outln!("balance {}: free {} locked {}", b.asset, b.free, b.locked);
     }
-    println!("audit log: {}", audit.path().display());
+    outln!("audit log: {}", audit.path().display());
     Ok(())
 }
 

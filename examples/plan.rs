@@ -7,6 +7,7 @@
 //! Without `--config` it plans the example bot of `examples/bots/example.json`
 //! (embedded); without `--price` it uses the SPEC's worked-example entry price.
 
+use martingale_toolkit::outln;
 use std::process::ExitCode;
 use std::str::FromStr;
 
@@ -42,12 +43,19 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn print_table(p: &LadderPlan) {
-    println!(
+    outln!(
         "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}",
-        "level", "price", "dev %", "quantity", "quote", "cum. cost", "average", "take profit"
+        "level",
+        "price",
+        "dev %",
+        "quantity",
+        "quote",
+        "cum. cost",
+        "average",
+        "take profit"
     );
     for l in &p.levels {
-        println!(
+        outln!(
             "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}",
             l.level,
             l.price,
@@ -59,8 +67,8 @@ fn print_table(p: &LadderPlan) {
             l.take_profit_price
         );
     }
-    println!("funds required: {}", p.funds_required);
-    println!("max deviation covered: {} %", p.max_deviation);
+    outln!("funds required: {}", p.funds_required);
+    outln!("max deviation covered: {} %", p.max_deviation);
 }
 
 fn run() -> Result<(), String> {
@@ -87,7 +95,7 @@ fn run() -> Result<(), String> {
             })
             .collect();
         let doc = json!({ "levels": levels, "funds_required": p.funds_required, "max_deviation": p.max_deviation });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?);
+        outln!("{}", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?);
     } else {
         print_table(&p);
     }

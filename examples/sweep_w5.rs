@@ -3,6 +3,7 @@
 use martingale_core::backtest::sweep::{sweep, Grid};
 use martingale_core::backtest::{synthetic, BacktestOptions};
 use martingale_core::config::BotFile;
+use martingale_toolkit::outln;
 use serde_json::json;
 
 fn main() {
@@ -17,7 +18,7 @@ fn main() {
     let el = t.elapsed();
     let ok = out.rows.iter().filter(|r| r.outcome.is_ok()).count();
     let fills: usize = out.rows.iter().filter_map(|r| r.outcome.as_ref().ok()).map(|m| m.fills).sum();
-    println!(
+    outln!(
         "{} sets ({ok} ok) over {} candles on {} threads: {el:.2?} ({:.1} ms per backtest per thread), {fills} fills",
         grid.len(),
         candles.len(),

@@ -25,6 +25,18 @@ step "cargo test (unit, integration, property and doc tests)"
 # Property tests run in release mode: same cases, a fraction of the time.
 cargo test --workspace --locked --release
 
+step "packaging: the publishable crates packaged, built from their packages, core's packaged tests run"
+# `cargo package` builds each package from its .crate (martingale-exchange
+# against the just-packaged martingale-core, which is not on crates.io yet;
+# `cargo publish --dry-run` would need it there). Then the packaged core's
+# own tests and doc tests run from an unpacked copy outside the workspace:
+# everything they need must be inside the crate.
+cargo package --locked --allow-dirty -p martingale-core -p martingale-exchange
+PKG=$(mktemp -d)
+trap 'rm -rf "$PKG"' EXIT
+tar -xzf target/package/martingale-core-*.crate -C "$PKG"
+CARGO_TARGET_DIR="$PWD/target" cargo test --release --manifest-path "$PKG"/martingale-core-*/Cargo.toml
+
 step "benches, each run once (criterion's test mode: W5 fast / reference, the 1,000-set sweep, the fleet)"
 cargo test --locked --release -p martingale-toolkit --benches
 

@@ -7,9 +7,53 @@
 pub use martingale_core as core;
 pub use martingale_exchange as exchange;
 
+/// `println!` for programs whose output may be piped: when the reader has
+/// gone away (`... | head`), the program ends quietly (exit code 0) instead
+/// of panicking with "failed printing to stdout: Broken pipe". Any other
+/// write error is reported on stderr and exits with code 1.
+///
+/// ```
+/// martingale_toolkit::outln!("{} deals", 3);
+/// ```
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::cli::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_line(format_args!($($arg)*))
+    };
+}
+
 /// Small helpers shared by the examples' command lines.
 pub mod cli {
+    use std::io::Write;
     use std::process::ExitCode;
+
+    /// Writes one line to stdout (what [`outln!`](crate::outln) expands to).
+    /// A closed stdout ends the program quietly with exit code 0; any other
+    /// write error ends it with a message and exit code 1.
+    pub fn write_line(args: std::fmt::Arguments<'_>) {
+        let mut out = std::io::stdout().lock();
+        handle(out.write_fmt(args).and_then(|()| out.write_all(b"\n")));
+    }
+
+    /// Writes `text` to stdout as it is, with [`write_line`]'s handling of a
+    /// closed stdout.
+    pub fn write_text(text: &str) {
+        handle(std::io::stdout().lock().write_all(text.as_bytes()));
+    }
+
+    fn handle(result: std::io::Result<()>) {
+        if let Err(e) = result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            // stderr may be gone too: nothing more to do about it.
+            let _ = writeln!(std::io::stderr(), "error: writing to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
 
     /// The value after `--name` on the command line.
     pub fn arg(name: &str) -> Option<String> {

@@ -14,9 +14,9 @@
 //! ```
 //! use martingale_core::config::BotFile;
 //! use martingale_core::ladder::plan;
-//! use rust_decimal_macros::dec;
+//! use martingale_core::dec; // Decimal literals; `martingale_core::rust_decimal` is the crate
 //!
-//! let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+//! let bot = BotFile::example().unwrap();
 //! let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
 //! assert_eq!(ladder.levels.len(), 6);
 //! assert_eq!(ladder.levels[3].price, dec!(40888.71));
@@ -44,3 +44,10 @@ pub use engine::{Action, Engine, Event};
 pub mod backtest;
 pub mod fleet;
 pub mod venue;
+
+/// The decimal type of every amount, re-exported: `martingale_core::rust_decimal::Decimal`.
+pub use rust_decimal;
+pub use rust_decimal::Decimal;
+// Last, so the `dec!` macro is in no other module's textual scope.
+#[doc(hidden)]
+pub mod decimal_macro;

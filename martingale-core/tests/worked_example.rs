@@ -7,7 +7,7 @@ use rust_decimal_macros::dec;
 
 #[test]
 fn spec_worked_example() {
-    let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
     let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
     let table: Vec<(u32, Decimal, Decimal, Decimal)> =
         ladder.levels.iter().map(|l| (l.level, l.price, l.quantity, l.quote)).collect();

@@ -13,6 +13,34 @@ use crate::types::{Balance, Fill, OrderInfo};
 /// Adapters must never place an order without its client order id, and must
 /// report an order whose outcome they cannot know (timeout, 5xx after
 /// sending) as [`ExchangeError::OutcomeUnknown`], never retry it blindly.
+///
+/// Any venue is used the same way; here the in-process paper exchange:
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use martingale_core::config::BotFile;
+/// use martingale_core::dec;
+/// use martingale_core::engine::{Candle, ClientOrderId, OrderKind, OrderRequest, OrderRole};
+/// use martingale_core::OrderSide;
+/// use martingale_exchange::{Exchange, ExchangeError, OrderStatus, PaperExchange};
+///
+/// async fn buy_the_dip(venue: &dyn Exchange, symbol: &str) -> Result<OrderStatus, ExchangeError> {
+///     let rules = venue.market_rules(symbol).await?;
+///     let last = venue.last_price(symbol).await?;
+///     let price = rules.round_limit_price(last * dec!(0.98), OrderSide::Buy);
+///     let order = OrderRequest { client_order_id: ClientOrderId::from_raw("dip-1"), role: OrderRole::Safety(1),
+///         side: OrderSide::Buy, kind: OrderKind::Limit { price }, quantity: dec!(0.01) };
+///     venue.place_order(symbol, &order).await?;
+///     Ok(venue.query_order(symbol, &order.client_order_id).await?.status)
+/// }
+///
+/// let paper = PaperExchange::for_bot(&BotFile::example().unwrap(), dec!(1000));
+/// paper.feed(Candle { time: 0, open: dec!(30000), high: dec!(30000), low: dec!(30000), close: dec!(30000) });
+/// assert_eq!(buy_the_dip(&paper, "BTCUSDT").await.unwrap(), OrderStatus::New);
+/// // Unknown markets are typed errors, not panics.
+/// assert!(matches!(buy_the_dip(&paper, "ETHUSDT").await, Err(ExchangeError::UnknownMarket(_))));
+/// # });
+/// ```
 #[async_trait]
 pub trait Exchange: Send + Sync {
     /// The venue's name (`paper`, `binance`, ...).

@@ -16,6 +16,36 @@
 //!   key ([`KeyedBudgets`]) and restarts with backoff;
 //! - the audit trail: [`AuditLog`] per bot, [`replay`] to rebuild a bot from
 //!   its log, [`AuditSummary`] for per-user and per-bot P&L.
+//!
+//! A bot on the paper exchange, candle by candle (each candle walked like
+//! the backtest walks it, so the deals are the backtest's):
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use martingale_core::backtest::synthetic;
+//! use martingale_core::config::BotFile;
+//! use martingale_core::dec;
+//! use martingale_core::engine::{BotId, Command};
+//! use martingale_exchange::{Exchange, JsonFileStore, PaperExchange, Runner, RunnerConfig, StateStore};
+//!
+//! let bot = BotFile::example().unwrap();
+//! let paper = Arc::new(PaperExchange::for_bot(&bot, dec!(100000)));
+//! let dir = tempfile::tempdir().unwrap();
+//! let store: Arc<dyn StateStore> = Arc::new(JsonFileStore::new(dir.path()).unwrap());
+//! let cfg = RunnerConfig { account: "me".into(), symbol: paper.symbol().into(), cancel_on_shutdown: true };
+//! let mut runner = Runner::start(BotId::new("btc").unwrap(), &bot, paper.clone(), store, None, cfg, 0).await.unwrap();
+//! runner.command(0, Command::Start).await.unwrap();
+//! let candles = synthetic::random_walk(1, 500, 60_000, 30_000.0, 0.003);
+//! for i in 0..candles.len() {
+//!     paper.replay_candle(&mut runner, candles.get(i).unwrap(), 60_000).await.unwrap();
+//! }
+//! let closed = runner.take_closed();
+//! assert!(!closed.is_empty());
+//! let usdt = &paper.balances().await.unwrap()[1];
+//! assert_eq!(usdt.asset, "USDT");
+//! # });
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -46,7 +76,7 @@ pub use credentials::{AccountKeys, CredentialError, CredentialStore, KeyLabel, M
 pub use download::{download_csv, DownloadError};
 pub use error::ExchangeError;
 pub use exchange::Exchange;
-pub use paper::PaperExchange;
+pub use paper::{PaperBuilder, PaperExchange};
 pub use ratelimit::{KeyedBudgets, WeightBudget};
 pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, Replay, ReplayError};
 pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};

@@ -216,9 +216,8 @@ struct Shared {
 /// use martingale_exchange::{BotSpec, BotState, Connector, Exchange, PaperExchange, Supervisor, SupervisorConfig};
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
-/// let paper = Arc::new(PaperExchange::new("BTCUSDT", "BTC", "USDT", bot.market.clone(), bot.fees, bot.fill,
-///                                         dec!(100000), dec!(0)));
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
+/// let paper = Arc::new(PaperExchange::for_bot(&bot, dec!(100000)));
 /// let venue = paper.clone();
 /// let connect: Connector = Arc::new(move |_| Ok(venue.clone() as Arc<dyn Exchange>));
 /// let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@ use martingale_exchange::{Exchange, ExchangeError, Runner, RunnerConfig, RunnerE
 use rust_decimal::Decimal;
 
 fn bot() -> BotFile {
-    include_str!("../../examples/bots/example.json").parse().unwrap()
+    martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap()
 }
 
 struct Outcome {

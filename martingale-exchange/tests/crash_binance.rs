@@ -30,7 +30,7 @@ struct Outcome {
 }
 
 async fn scenario(closes: &[Decimal], kill_at: i64, after: bool, timeout_fault: bool) -> Outcome {
-    let b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    let b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
     let mut f = funded();
     f.usdt = Decimal::from(1_000_000);
     f.price = closes[0];

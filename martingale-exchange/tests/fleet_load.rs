@@ -38,7 +38,7 @@ const STEPS: usize = 30;
 
 /// Bot `k` of every user: ten ladder shapes.
 fn bot(k: usize) -> BotFile {
-    let mut b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    let mut b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
     b.strategy.price_deviation = Some(Decimal::new(60 + 15 * k as i64, 2));
     b.strategy.take_profit.percent = Decimal::new(50 + 10 * (k as i64 % 4), 2);
     b

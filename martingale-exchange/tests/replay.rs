@@ -20,7 +20,7 @@ use martingale_exchange::{
 use rust_decimal::Decimal;
 
 fn bot() -> BotFile {
-    include_str!("../../examples/bots/example.json").parse().unwrap()
+    martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap()
 }
 
 /// A store whose save number `fail_at` fails (the process dies after the

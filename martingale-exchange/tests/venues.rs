@@ -18,7 +18,7 @@ use martingale_exchange::{connect, Credentials, Runner, RunnerConfig, Secret, St
 use rust_decimal::Decimal;
 
 fn bot(venue: Venue) -> BotFile {
-    let mut b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    let mut b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
     b.venue = Some(venue);
     b.market.symbol = Some("BTC/USDT".into());
     b

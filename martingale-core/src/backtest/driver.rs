@@ -12,13 +12,11 @@
 use rust_decimal::Decimal;
 
 use super::sim::{FillRecord, SimExchange};
-use crate::config::{FillModel, LimitFill};
+use super::walk::{CandleWalk, WalkStep};
+use crate::config::FillModel;
 use crate::engine::{
-    candle_path, Action, Candle, DealReport, Engine, EngineError, Event, OrderRequest, OrderUpdate, Output, PhaseKind,
-    TimeMs,
+    Action, Candle, DealReport, Engine, EngineError, Event, OrderRequest, OrderUpdate, Output, TimeMs,
 };
-use crate::market::cmp;
-use crate::{OrderSide, Side};
 
 /// What a driven run produced, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +35,7 @@ pub struct Recorded {
 /// use martingale_core::backtest::{synthetic, Driver};
 /// use martingale_core::config::BotFile;
 /// use martingale_core::engine::{BotId, Command, Engine, Event};
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let mut engine = Engine::new(BotId::new("d").unwrap(), &bot).unwrap();
 /// engine.handle(Event::Command { time: -1, command: Command::Start }).unwrap();
 /// let candles = synthetic::random_walk(1, 2_000, 60_000, 30_000.0, 0.002);
@@ -63,12 +61,6 @@ pub struct Driver<'e> {
     updates: Vec<OrderUpdate>,
     /// What happened so far.
     pub recorded: Recorded,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Hit {
-    Watch,
-    Limit(usize),
 }
 
 impl<'e> Driver<'e> {
@@ -194,124 +186,29 @@ impl<'e> Driver<'e> {
     }
 
     /// Processes candle `index`; `prev_close` is the previous candle's close.
+    /// The path is walked by [`CandleWalk`] (the walk the paper exchange
+    /// shares); this executes its steps against the simulated exchange.
     pub fn candle(&mut self, index: usize, c: &Candle, prev_close: Option<Decimal>) -> Result<(), EngineError> {
         self.candle = index;
-        let inside = c.time.saturating_add(self.interval_ms - 1);
-        let points = candle_path(c, self.fill.path);
-        let mut start = prev_close;
-        if self.engine.phase().kind() == PhaseKind::Idle {
-            self.send(Event::Tick { time: c.time, price: c.open }, c.time)?;
-            if self.engine.phase().kind() == PhaseKind::Idle {
-                return Ok(()); // no deal: nothing can happen inside the candle
-            }
-            start = None; // the deal opened at the open: the path starts there
-        }
-        let mut a = start.unwrap_or(points[0]);
-        let first = usize::from(start.is_none());
-        for &b in &points[first..] {
-            self.segment(a, b, inside)?;
-            a = b;
-        }
-        Ok(())
-    }
-
-    /// Walks the straight path from `a` to `b`, firing everything reached,
-    /// nearest first; a stop beats a limit order at the same price.
-    fn segment(&mut self, a: Decimal, b: Decimal, time: TimeMs) -> Result<(), EngineError> {
-        if cmp(a, b).is_eq() {
-            return self.vertex(b, time);
-        }
-        let down = cmp(b, a).is_lt();
-        let touch = self.fill.limit_fill == LimitFill::Touch;
-        let mut cur = a;
-        let mut inert: Vec<Decimal> = Vec::new();
+        let mut walk = CandleWalk::new(c, prev_close, self.fill.path, self.fill.limit_fill, self.interval_ms);
         loop {
-            if self.engine.phase().kind() == PhaseKind::Idle {
-                return Ok(());
-            }
-            let mut best: Option<(Decimal, Hit)> = None;
-            let mut consider = |pos: Decimal, hit: Hit| {
-                let better = match best {
-                    None => true,
-                    Some((p, h)) => {
-                        let order = cmp(pos, p);
-                        let nearer = if down { order.is_gt() } else { order.is_lt() };
-                        nearer || (order.is_eq() && hit == Hit::Watch && h != Hit::Watch)
-                    }
-                };
-                if better {
-                    best = Some((pos, hit));
-                }
-            };
-            for (i, r) in self.sim.resting().iter().enumerate() {
-                let fills_here = (down && r.side == OrderSide::Buy) || (!down && r.side == OrderSide::Sell);
-                if !fills_here {
-                    continue;
-                }
-                let order = cmp(b, r.price);
-                let reached = match (down, touch) {
-                    (true, true) => order.is_le(),
-                    (true, false) => order.is_lt(),
-                    (false, true) => order.is_ge(),
-                    (false, false) => order.is_gt(),
-                };
-                if reached {
-                    // `r.price.min(cur)` / `r.price.max(cur)`, inlined (the
-                    // same operand wins on a tie): the order fills at its
-                    // price, or at the current one if the path starts beyond.
-                    let pos = if down {
-                        if cmp(cur, r.price).is_lt() {
-                            cur
-                        } else {
-                            r.price
-                        }
-                    } else if cmp(r.price, cur).is_gt() {
-                        r.price
-                    } else {
-                        cur
-                    };
-                    consider(pos, Hit::Limit(i));
-                }
-            }
-            let w = self.engine.watch();
-            let side = self.engine.strategy().side;
-            let (downs, ups) = match side {
-                Side::Long => ([w.stop_loss, w.trailing_exit], [w.trailing_arm, None]),
-                Side::Short => ([w.trailing_arm, None], [w.stop_loss, w.trailing_exit]),
-            };
-            for level in (if down { downs } else { ups }).into_iter().flatten() {
-                let reached = if down { b <= level } else { b >= level };
-                let pos = if down { level.min(cur) } else { level.max(cur) };
-                if reached && !inert.contains(&pos) {
-                    consider(pos, Hit::Watch);
-                }
-            }
-            let Some((pos, hit)) = best else { break };
-            cur = pos;
-            match hit {
-                Hit::Watch => {
-                    let out = self.engine.handle(Event::Tick { time, price: pos })?;
-                    if out.actions.is_empty() {
-                        inert.push(pos);
+            match walk.next(Some(self.engine), self.sim.resting()) {
+                WalkStep::Tick { time, price, watch } => {
+                    let out = self.engine.handle(Event::Tick { time, price })?;
+                    if watch && out.actions.is_empty() {
+                        walk.inert();
                     }
                     self.pump(out, time)?;
                 }
-                Hit::Limit(i) => {
-                    if let Some(update) = self.sim.fill_resting(i) {
+                WalkStep::Fill { index, time, .. } => {
+                    if let Some(update) = self.sim.fill_resting(index) {
                         self.record_fill(&update, time);
                         let out = self.engine.handle(Event::Order { time, update })?;
                         self.pump(out, time)?;
                     }
                 }
+                WalkStep::Done => return Ok(()),
             }
         }
-        self.vertex(b, time)
-    }
-
-    fn vertex(&mut self, price: Decimal, time: TimeMs) -> Result<(), EngineError> {
-        if self.engine.phase().kind() == PhaseKind::Idle {
-            return Ok(());
-        }
-        self.send(Event::Tick { time, price }, time)
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 /// use martingale_core::backtest::{backtest, synthetic, BacktestOptions};
 /// use martingale_core::config::BotFile;
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let m = backtest(&bot, &synthetic::random_walk(2, 10_000, 60_000, 30_000.0, 0.0015), &BacktestOptions::default())
 ///     .unwrap().metrics;
 /// assert_eq!(m.candles, 10_000);

@@ -31,6 +31,7 @@ mod runner;
 mod sim;
 pub mod sweep;
 pub mod synthetic;
+mod walk;
 
 pub use candles::{parse_time, CandleError, Candles, Gap, MAX_PRICE};
 pub use driver::{Driver, Recorded};
@@ -38,3 +39,4 @@ pub use equity::{equity_curve, equity_curve_f64, EquitySegment};
 pub use metrics::{max_drawdown, Metrics};
 pub use runner::{backtest, BacktestError, BacktestOptions, BacktestResult, DealRecord, Mode, OpenDeal, Unfunded};
 pub use sim::{FillRecord, Resting, SimExchange};
+pub use walk::{CandleWalk, WalkStep};

@@ -212,7 +212,7 @@ impl BacktestResult {
 /// use martingale_core::backtest::{backtest, synthetic, BacktestOptions, Mode};
 /// use martingale_core::config::BotFile;
 ///
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let candles = synthetic::random_walk(7, 5_000, 60_000, 30_000.0, 0.002);
 /// let fast = backtest(&bot, &candles, &BacktestOptions::default()).unwrap();
 /// let reference = backtest(&bot, &candles, &BacktestOptions { mode: Mode::Reference, ..Default::default() }).unwrap();

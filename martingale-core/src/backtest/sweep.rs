@@ -147,7 +147,7 @@ pub struct SweepResult {
 /// use martingale_core::config::BotFile;
 /// use serde_json::json;
 ///
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let candles = synthetic::random_walk(3, 20_000, 60_000, 30_000.0, 0.0012);
 /// let grid = Grid::new().axis("take_profit.percent", [json!("1"), json!("2")]);
 /// let out = sweep(&bot, &candles, &grid, &BacktestOptions::default(), &|_, _| {}, None).unwrap();
@@ -195,7 +195,7 @@ mod tests {
     use serde_json::json;
 
     fn bot() -> BotFile {
-        include_str!("../../../examples/bots/example.json").parse().unwrap_or_else(|e| panic!("{e}"))
+        crate::config::EXAMPLE_BOT_JSON.parse().unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]

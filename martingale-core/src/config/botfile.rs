@@ -269,8 +269,7 @@ mod tests {
 
     #[test]
     fn venue_field_is_optional_and_checked() {
-        let base: serde_json::Value =
-            serde_json::from_str(include_str!("../../../examples/bots/example.json")).unwrap();
+        let base: serde_json::Value = serde_json::from_str(crate::config::EXAMPLE_BOT_JSON).unwrap();
         let mut v = base.clone();
         v["venue"] = "okx".into();
         let bot = BotFile::from_json(&v.to_string()).unwrap();

@@ -17,9 +17,11 @@
 mod botfile;
 mod de;
 pub(crate) mod document;
+mod example;
 mod validate;
 
 pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
+pub use example::EXAMPLE_BOT_JSON;
 pub use validate::{
     ConfigError, MAX_PERCENT, MAX_PRICE_RATIO, MAX_SAFETY_ORDERS, MAX_SECS, MAX_VALUE, MIN_PRICE_RATIO,
 };
@@ -100,7 +102,7 @@ pub enum SafetyAnchor {
 /// use martingale_core::config::{BotFile, SafetyAnchor};
 /// use martingale_core::ladder::plan;
 /// use rust_decimal_macros::dec;
-/// let mut bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let mut bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// bot.strategy.max_safety_orders = None;
 /// bot.strategy.custom_levels = Some(serde_json::from_str(
 ///     r#"[{"deviation": "2", "size": {"quote": "150"}}, {"deviation": "5", "size": {"quote": "300"}}]"#).unwrap());

@@ -13,7 +13,7 @@ use crate::market::RuleViolation;
 /// ```
 /// use martingale_core::engine::{BotId, Command, Engine, EngineError, Event};
 /// use martingale_core::config::BotFile;
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let mut e = Engine::new(BotId::new("b").unwrap(), &bot).unwrap();
 /// let before = e.clone();
 /// let err = e.handle(Event::Command { time: 0, command: Command::Pause }).unwrap_err();

@@ -76,7 +76,7 @@
 //! use martingale_core::config::BotFile;
 //! use rust_decimal_macros::dec;
 //!
-//! let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+//! let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 //! let mut engine = Engine::new(BotId::new("demo").unwrap(), &bot).unwrap();
 //! engine.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
 //!
@@ -245,7 +245,7 @@ pub struct Watch {
 /// use martingale_core::engine::{BotId, Command, Engine, Event, Mode, PhaseKind};
 /// use martingale_core::config::BotFile;
 /// use rust_decimal_macros::dec;
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let mut e = Engine::new(BotId::new("b").unwrap(), &bot).unwrap();
 /// e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
 /// e.handle(Event::Tick { time: 1, price: dec!(43250.17) }).unwrap();

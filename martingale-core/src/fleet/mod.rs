@@ -109,7 +109,7 @@ struct Slot {
 /// use martingale_core::fleet::{AccountId, EngineKey, Fleet};
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let mut fleet = Fleet::new();
 /// for user in ["alice", "bob"] {
 ///     let key = EngineKey::parse(user, "btc1").unwrap();

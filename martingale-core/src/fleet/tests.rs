@@ -3,7 +3,7 @@ use crate::engine::{BotId, OrderUpdate, PhaseKind};
 use rust_decimal_macros::dec;
 
 fn bot(symbol: &str) -> BotFile {
-    let mut b: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+    let mut b: BotFile = crate::config::EXAMPLE_BOT_JSON.parse().unwrap();
     b.market.symbol = Some(symbol.to_string());
     b
 }

@@ -36,7 +36,7 @@ pub struct Budget {
 /// use martingale_core::ladder::solve_budget;
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// // The example ladder (B = 100, S1 = 200) needs 2737.5; give it 5475.
 /// let b = solve_budget(&bot.strategy, &bot.market, dec!(43250.17), dec!(5475), dec!(2)).unwrap();
 /// assert_eq!((b.base_order, b.safety_order), (dec!(200), dec!(400)));
@@ -108,7 +108,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn bot() -> BotFile {
-        include_str!("../../../examples/bots/example.json").parse().unwrap()
+        crate::config::EXAMPLE_BOT_JSON.parse().unwrap()
     }
 
     #[test]

@@ -37,7 +37,7 @@ const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
 /// use martingale_core::config::BotFile;
 /// use martingale_core::ladder::{plan, LadderError};
 /// use rust_decimal_macros::dec;
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// // At 1e9 a quote of 100 buys less than one step: level 0 is impossible.
 /// assert!(matches!(plan(&bot.strategy, &bot.market, dec!(1000000000)), Err(LadderError::Rule { level: 0, .. })));
 /// ```
@@ -118,7 +118,7 @@ pub struct PlannedLevel {
 /// use martingale_core::ladder::plan;
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+/// let bot: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
 /// let ladder = plan(&bot.strategy, &bot.market, dec!(43250.17)).unwrap();
 /// assert_eq!(ladder.levels[1].price, dec!(42601.41));
 /// assert_eq!(ladder.levels[5].quantity, dec!(0.02635));
@@ -250,7 +250,14 @@ pub fn order_quantity(
         },
         OrderSize::Base(b) => rules.round_qty(b),
     };
-    rules.validate_order(price, q).map_err(|violation| LadderError::Rule { level, price, violation })?;
+    // The base order's price is the market's, which candle data may put off
+    // the tick grid (float noise, SPEC section 10): only prices the bot
+    // places are on the grid, so such a price is checked at its grid floor.
+    match rules.validate_order(price, q) {
+        Err(RuleViolation::PriceOffTick { .. }) => rules.validate_order(rules.round_price(price, Rounding::Down), q),
+        checked => checked,
+    }
+    .map_err(|violation| LadderError::Rule { level, price, violation })?;
     Ok(q)
 }
 

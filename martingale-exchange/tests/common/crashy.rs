@@ -108,14 +108,12 @@ impl StateStore for MemStore {
 
 /// A BTCUSDT paper account for bot file `b` holding 1,000,000 USDT.
 pub fn funded_paper(b: &martingale_core::config::BotFile) -> Arc<martingale_exchange::PaperExchange> {
-    Arc::new(martingale_exchange::PaperExchange::new(
-        "BTCUSDT",
-        "BTC",
-        "USDT",
-        b.market.clone(),
-        b.fees,
-        b.fill,
-        Decimal::from(1_000_000),
-        Decimal::ZERO,
-    ))
+    Arc::new(
+        martingale_exchange::PaperExchange::builder("BTCUSDT", b.market.clone())
+            .assets("BTC", "USDT")
+            .fees(b.fees)
+            .fill(b.fill)
+            .quote_balance(Decimal::from(1_000_000))
+            .build(),
+    )
 }

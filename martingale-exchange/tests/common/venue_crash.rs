@@ -46,7 +46,7 @@ pub fn closes(n: usize) -> Vec<Decimal> {
 }
 
 pub async fn scenario<E: Exchange + 'static>(h: Harness<E>, closes: &[Decimal], kill_at: i64, after: bool) -> Outcome {
-    let b: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+    let b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "bob".into(), symbol: h.symbol.clone(), cancel_on_shutdown: false };
     let id = BotId::new("crash-v").unwrap();

@@ -84,7 +84,7 @@ fn invalid_settings_are_refused_at_subscription() {
     let mut book = SubscriberBook::new();
     assert!(matches!(book.subscribe(sub("u", risk(dec!(0), dec!(0.01)))), Err(SubscribeError::Sizing { .. })));
     assert!(matches!(book.subscribe(sub("u", risk(dec!(10), dec!(2)))), Err(SubscribeError::Sizing { .. })));
-    let bot: BotFile = include_str!("../../../../examples/bots/example.json").parse().unwrap();
+    let bot: BotFile = crate::config::EXAMPLE_BOT_JSON.parse().unwrap();
     let ladder = Sizing::Ladder { template: Box::new(bot.strategy), capital: dec!(-5), safety_ratio: dec!(2) };
     assert!(matches!(book.subscribe(sub("u", ladder)), Err(SubscribeError::Ladder { .. })));
     assert!(book.is_empty());
@@ -92,7 +92,7 @@ fn invalid_settings_are_refused_at_subscription() {
 
 #[test]
 fn ladders_scale_to_each_subscribers_capital() {
-    let bot: BotFile = include_str!("../../../../examples/bots/example.json").parse().unwrap();
+    let bot: BotFile = crate::config::EXAMPLE_BOT_JSON.parse().unwrap();
     let mut book = SubscriberBook::new();
     for (user, capital) in [("a", dec!(5475)), ("b", dec!(1000)), ("c", dec!(20))] {
         let sizing = Sizing::Ladder { template: Box::new(bot.strategy.clone()), capital, safety_ratio: dec!(2) };
