@@ -14,7 +14,7 @@ use martingale_core::ladder::plan;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-const EXAMPLE: &str = include_str!("../../examples/bots/example.json");
+const EXAMPLE: &str = include_str!("../bots/example.json");
 
 fn config(default_cases: u32) -> ProptestConfig {
     let scale = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse::<f64>().ok()).unwrap_or(1.0);

@@ -85,7 +85,7 @@ pub struct Bot {
 /// let dir = tempfile::tempdir().unwrap();
 /// let db = Db::open_dir(dir.path()).await.unwrap();
 /// users::add(&db, "alice").await.unwrap();
-/// let file = include_str!("../../examples/bots/example.json");
+/// let file = martingale_core::config::EXAMPLE_BOT_JSON;
 /// let bot = bots::add(&db, "alice", "btc-dca", file, None).await.unwrap();
 /// assert_eq!((bot.symbol.as_str(), bot.desired), ("BTCUSDT", bots::DesiredState::Stopped));
 /// // Another user cannot see it.

@@ -6,7 +6,7 @@ mod common;
 use martingale_service::bots::{self, DesiredState};
 use martingale_service::{users, Backend, Db, Ownership, ServiceError, STALE_AFTER};
 
-const BOT: &str = include_str!("../../examples/bots/example.json");
+const BOT: &str = martingale_core::config::EXAMPLE_BOT_JSON;
 
 #[tokio::test]
 async fn users_and_bots_are_scoped_by_account_on_both_backends() {

@@ -760,7 +760,7 @@ mod tests {
     /// reference walk records, and the float curve is within rounding.
     #[test]
     fn equity_curve_from_the_path_equals_the_recorded_one() {
-        let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+        let bot: BotFile = include_str!("../../bots/example.json").parse().unwrap();
         let c = synthetic::random_walk(3, 30_000, 60_000, 30_000.0, 0.002);
         let reference = BacktestOptions { mode: Mode::Reference, record_equity: true, ..Default::default() };
         let recorded = backtest(&bot, &c, &reference).unwrap();

@@ -165,7 +165,7 @@ impl BotFile {
     ///
     /// ```
     /// use martingale_core::config::{BotFile, BotFileError};
-    /// let text = include_str!("../../../examples/bots/example.json")
+    /// let text = include_str!("../../bots/example.json")
     ///     .replace(r#""take_profit": {"percent": "1.5", "base": "average"}"#, r#""take_profit": 5"#);
     /// let e = BotFile::from_json(&text).unwrap_err();
     /// assert!(matches!(&e, BotFileError::Field { path, .. } if path == "strategy.take_profit"));

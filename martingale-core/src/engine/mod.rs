@@ -315,7 +315,7 @@ impl Engine {
     /// use martingale_core::engine::{Action, BotId, Command, Engine, Event};
     /// use martingale_core::config::BotFile;
     /// use rust_decimal_macros::dec;
-    /// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+    /// let bot: BotFile = include_str!("../../bots/example.json").parse().unwrap();
     /// let mut e = Engine::starting_at(BotId::new("dca").unwrap(), &bot, 1_765_000_000_000).unwrap();
     /// e.handle(Event::Command { time: 1_765_000_000_000, command: Command::Start }).unwrap();
     /// let out = e.handle(Event::Tick { time: 1_765_000_001_000, price: dec!(43250.17) }).unwrap();
@@ -421,7 +421,7 @@ impl Engine {
     ///
     /// ```
     /// use martingale_core::engine::Engine;
-    /// let text = include_str!("../../../examples/bots/example.json");
+    /// let text = include_str!("../../bots/example.json");
     /// let bot: martingale_core::BotFile = text.parse().unwrap();
     /// let e = Engine::new(martingale_core::engine::BotId::new("b").unwrap(), &bot).unwrap();
     /// let huge = e.to_json().replace(r#""max_safety_orders":5"#, r#""max_safety_orders":4294967295"#);

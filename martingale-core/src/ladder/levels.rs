@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn level_quote_matches_the_planner() {
-        let b: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+        let b: BotFile = include_str!("../../bots/example.json").parse().unwrap();
         let devs = b.strategy.nominal_deviations().unwrap();
         let specs = level_specs(&b.strategy, &devs).unwrap();
         let p0 = dec!(43250.17);
