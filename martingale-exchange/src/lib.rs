@@ -23,11 +23,14 @@
 mod audit;
 pub mod binance;
 pub mod bybit;
+mod check;
 pub mod coindcx;
 mod credentials;
 mod download;
 mod error;
 mod exchange;
+#[cfg(test)]
+mod fuzz;
 mod json;
 pub mod okx;
 mod paper;
@@ -48,6 +51,7 @@ pub use error::ExchangeError;
 pub use exchange::Exchange;
 pub use paper::PaperExchange;
 pub use ratelimit::{KeyedBudgets, WeightBudget};
+pub use rest::{HttpClient, MAX_WAIT};
 pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, Replay, ReplayError};
 pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
