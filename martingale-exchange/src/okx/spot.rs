@@ -386,16 +386,20 @@ impl Exchange for OkxSpot {
     ) -> Result<Vec<Candle>, ExchangeError> {
         let b = bar(interval_ms)?;
         let mut out: Vec<Candle> = Vec::new();
-        // Newest first: `after` = older than this time.
+        // Newest first: `after` = older than this time. `market/candles`
+        // serves only the latest 1,440 bars; when it runs dry before
+        // `start`, `market/history-candles` serves the older ones.
         let mut after = end;
+        let mut path = "/api/v5/market/candles";
         loop {
+            let limit = if path.ends_with("history-candles") { "100" } else { "300" };
             let params = [
                 ("instId", symbol.to_string()),
                 ("bar", b.to_string()),
                 ("after", after.to_string()),
-                ("limit", "300".to_string()),
+                ("limit", limit.to_string()),
             ];
-            let v = self.get("/api/v5/market/candles", &params, false).await?;
+            let v = self.get(path, &params, false).await?;
             let rows = v.as_array().ok_or_else(|| ExchangeError::Malformed("candles".into()))?;
             let mut oldest = None;
             for row in rows {
@@ -417,11 +421,19 @@ impl Exchange for OkxSpot {
             }
             match oldest {
                 Some(o) if o > start && o < after => after = o,
+                None if path == "/api/v5/market/candles" && after > start => path = "/api/v5/market/history-candles",
                 _ => break,
             }
         }
         out.sort_by_key(|c| c.time);
         out.dedup_by_key(|c| c.time);
+        // A closed range the venue should have answered (issue 18.2).
+        if out.is_empty() && start < end && end.saturating_add(interval_ms) <= self.venue_now() {
+            return Err(ExchangeError::Malformed(format!(
+                "OKX returned no {b} candles of {symbol} in [{start}, {end}) from candles nor history-candles; \
+                 check the market and the range (before its listing?)"
+            )));
+        }
         Ok(out)
     }
 
