@@ -66,7 +66,11 @@ pub(crate) fn symbol(asked: &str, reported: Option<&str>) -> Result<(), Exchange
 
 /// A report about the order `asked` names: same id, same market, the
 /// placed order's terms, sane amounts.
-pub(crate) fn order(asked: &Asked<'_>, reported_symbol: Option<&str>, info: OrderInfo) -> Result<OrderInfo, ExchangeError> {
+pub(crate) fn order(
+    asked: &Asked<'_>,
+    reported_symbol: Option<&str>,
+    info: OrderInfo,
+) -> Result<OrderInfo, ExchangeError> {
     if info.client_order_id != *asked.id {
         return Err(mismatch("the client order id", &info.client_order_id, asked.id));
     }
@@ -93,7 +97,11 @@ pub(crate) fn order(asked: &Asked<'_>, reported_symbol: Option<&str>, info: Orde
 
 /// An order of a listing (open orders): the market asked for and sane
 /// amounts.
-pub(crate) fn listed(asked_symbol: &str, reported_symbol: Option<&str>, info: OrderInfo) -> Result<OrderInfo, ExchangeError> {
+pub(crate) fn listed(
+    asked_symbol: &str,
+    reported_symbol: Option<&str>,
+    info: OrderInfo,
+) -> Result<OrderInfo, ExchangeError> {
     symbol(asked_symbol, reported_symbol)?;
     amounts(&info)?;
     Ok(info)

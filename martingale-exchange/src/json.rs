@@ -76,8 +76,8 @@ mod tests {
         assert!(dec(&v, "d").is_err());
         assert_eq!((int(&v, "e").unwrap(), int(&v, "f").unwrap()), (12, 13));
         assert!(text(&v, "zz").is_err());
-        let t: Value = serde_json::from_str(r#"{"a": 1718386312255.3608, "b": "1718386312255.9", "c": 17, "d": 1e300}"#)
-            .unwrap();
+        let t: Value =
+            serde_json::from_str(r#"{"a": 1718386312255.3608, "b": "1718386312255.9", "c": 17, "d": 1e300}"#).unwrap();
         assert_eq!((millis(&t, "a").unwrap(), millis(&t, "b").unwrap()), (1718386312255, 1718386312255));
         assert_eq!(millis(&t, "c").unwrap(), 17);
         assert!(millis(&t, "d").is_err() && millis(&t, "zz").is_err());

@@ -199,9 +199,7 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
         // The clock moving on: the next window has room after one wait.
         let clock = std::sync::atomic::AtomicI64::new(t);
-        let r = b
-            .acquire(1, || clock.fetch_add(30, std::sync::atomic::Ordering::SeqCst))
-            .await;
+        let r = b.acquire(1, || clock.fetch_add(30, std::sync::atomic::Ordering::SeqCst)).await;
         assert_eq!(r, Ok(()));
     }
 }

@@ -200,9 +200,11 @@ mod tests {
         // Issue 16: `Retry-After: 99999999999` is returned, not slept.
         let forever = Duration::from_secs(99_999_999_999);
         let started = std::time::Instant::now();
-        let r = retrying(5, || async { Ok(Reply::Err(ExchangeError::RateLimited { retry_after: forever })) }, || async {
-            Ok(())
-        });
+        let r = retrying(
+            5,
+            || async { Ok(Reply::Err(ExchangeError::RateLimited { retry_after: forever })) },
+            || async { Ok(()) },
+        );
         assert_eq!(r.await, Err(ExchangeError::RateLimited { retry_after: forever }));
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(MAX_WAIT <= Duration::from_secs(60));

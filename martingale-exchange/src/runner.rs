@@ -214,7 +214,11 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     /// The reports an order's venue state implies, given what the engine knows.
-    fn updates_for(&self, id: &ClientOrderId, info: &crate::types::OrderInfo) -> Result<Vec<OrderUpdate>, ExchangeError> {
+    fn updates_for(
+        &self,
+        id: &ClientOrderId,
+        info: &crate::types::OrderInfo,
+    ) -> Result<Vec<OrderUpdate>, ExchangeError> {
         let known = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
         let (filled, value) =
             known.map_or((rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO), |o| (o.filled, o.filled_value));

@@ -137,8 +137,15 @@ fn ambiguous(n: usize, elsewhere: &str) -> Response {
     match n % 13 {
         0 => (StatusCode::REQUEST_TIMEOUT, body(-1007, timeout)).into_response(),
         1 => (StatusCode::BAD_REQUEST, body(-1007, timeout)).into_response(),
-        2 => (StatusCode::BAD_REQUEST, body(-1006, "An unexpected response was received from the message bus. Execution status unknown.")).into_response(),
-        3 => (StatusCode::BAD_REQUEST, body(-1001, "Internal error; unable to process your request. Please try again.")).into_response(),
+        2 => (
+            StatusCode::BAD_REQUEST,
+            body(-1006, "An unexpected response was received from the message bus. Execution status unknown."),
+        )
+            .into_response(),
+        3 => {
+            (StatusCode::BAD_REQUEST, body(-1001, "Internal error; unable to process your request. Please try again."))
+                .into_response()
+        }
         4 => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
         5 => (StatusCode::SERVICE_UNAVAILABLE, "<html>maintenance</html>").into_response(),
         6 => (StatusCode::OK, "{\"symbol\":").into_response(),

@@ -59,7 +59,9 @@ fn error_bodies_keep_the_venues_message_and_ambiguous_statuses_stay_unknown() {
     let body = r#"{"code":-1007,"msg":"Timeout waiting for response from backend server. Send status unknown; execution status unknown."}"#;
     for status in [StatusCode::REQUEST_TIMEOUT, StatusCode::BAD_REQUEST, StatusCode::OK] {
         let e = err(interpret(status, &h, body));
-        assert!(matches!(&e, ExchangeError::Venue { code: -1007, message } if message.contains("execution status unknown")));
+        assert!(
+            matches!(&e, ExchangeError::Venue { code: -1007, message } if message.contains("execution status unknown"))
+        );
         assert!(!e.is_definite_rejection());
     }
     // Issue 21: an error body on HTTP 200 is that error, not a reply.
@@ -67,7 +69,9 @@ fn error_bodies_keep_the_venues_message_and_ambiguous_statuses_stay_unknown() {
     assert_eq!(e, ExchangeError::Rejected { code: -2010, message: "Order would immediately match and take.".into() });
     // A 5xx is a network-level unknown; an unreadable body keeps its text.
     assert_eq!(err(interpret(StatusCode::BAD_GATEWAY, &h, "<html>")).kind(), "Network");
-    assert!(matches!(err(interpret(StatusCode::OK, &h, "<html>oops")), ExchangeError::Malformed(m) if m.contains("<html>oops")));
+    assert!(
+        matches!(err(interpret(StatusCode::OK, &h, "<html>oops")), ExchangeError::Malformed(m) if m.contains("<html>oops"))
+    );
     let mut h = HeaderMap::new();
     h.insert("retry-after", "99999999999".parse().unwrap());
     assert_eq!(

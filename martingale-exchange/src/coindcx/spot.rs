@@ -227,8 +227,8 @@ pub(crate) fn interpret(status: StatusCode, headers: &HeaderMap, body: &str) -> 
         .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON: {}", rest::excerpt(body))))?;
     let msg = || v.get("message").and_then(Value::as_str).unwrap_or("").to_string();
     let body_code = v.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok());
-    let error_body = v.get("status").and_then(Value::as_str) == Some("error")
-        || body_code.is_some_and(|c| !(200..300).contains(&c));
+    let error_body =
+        v.get("status").and_then(Value::as_str) == Some("error") || body_code.is_some_and(|c| !(200..300).contains(&c));
     if status.is_success() && !error_body {
         return Ok(Reply::Ok(v));
     }

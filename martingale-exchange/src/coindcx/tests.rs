@@ -48,7 +48,10 @@ fn http_200_error_bodies_keep_their_message() {
     let e = err(interpret(StatusCode::OK, &h, r#"{"code":400,"message":"Invalid request","status":"error"}"#));
     assert_eq!(e, ExchangeError::Rejected { code: 400, message: "Invalid request".into() });
     // The documented cancel answer is a success.
-    assert!(matches!(interpret(StatusCode::OK, &h, r#"{"message":"success","status":200,"code":200}"#), Ok(Reply::Ok(_))));
+    assert!(matches!(
+        interpret(StatusCode::OK, &h, r#"{"message":"success","status":200,"code":200}"#),
+        Ok(Reply::Ok(_))
+    ));
     assert_eq!(err(interpret(StatusCode::SERVICE_UNAVAILABLE, &h, "")).kind(), "Network");
 }
 

@@ -503,7 +503,7 @@ impl Exchange for OkxSpot {
                         filled: Decimal::ZERO,
                         filled_quote: Decimal::ZERO,
                         updated_at: self.venue_now(),
-                    })
+                    });
                 }
                 Reply::Err(ExchangeError::TimestampOutOfWindow) => {
                     self.sync_time().await?;

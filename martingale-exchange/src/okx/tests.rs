@@ -37,7 +37,12 @@ use crate::secret::Secret;
 #[case::lot(51121, "Order quantity must be a multiple of the lot size.", "RuleViolation", true)]
 #[case::other_order(51137, "Your opening price has triggered the limit price.", "Rejected", true)]
 #[case::no_order(51603, "Order does not exist.", "UnknownOrder", false)]
-#[case::cancel_failed(51400, "Order cancellation failed as the order has been filled, canceled or does not exist.", "UnknownOrder", false)]
+#[case::cancel_failed(
+    51400,
+    "Order cancellation failed as the order has been filled, canceled or does not exist.",
+    "UnknownOrder",
+    false
+)]
 fn error_table(#[case] code: i64, #[case] msg: &str, #[case] kind: &str, #[case] definite: bool) {
     let e = map_error(code, msg.into());
     assert_eq!((e.kind(), e.is_definite_rejection()), (kind, definite), "{code}: {e}");
@@ -52,14 +57,21 @@ fn err(r: Result<Reply, ExchangeError>) -> ExchangeError {
 
 #[test]
 fn http_200_errors_and_scodes_keep_their_message() {
-    let e = err(interpret(StatusCode::OK, r#"{"code":"50013","msg":"Systems are busy. Please try again later.","data":[]}"#));
+    let e = err(interpret(
+        StatusCode::OK,
+        r#"{"code":"50013","msg":"Systems are busy. Please try again later.","data":[]}"#,
+    ));
     assert!(matches!(&e, ExchangeError::Venue { code: 50013, message } if message.contains("busy")));
     let body = r#"{"code":"1","msg":"All operations failed","data":[{"clOrdId":"x","ordId":"","sCode":"51008","sMsg":"Order failed. Insufficient USDT balance in account."}]}"#;
-    assert!(matches!(err(interpret(StatusCode::OK, body)), ExchangeError::InsufficientBalance(m) if m.contains("USDT")));
+    assert!(
+        matches!(err(interpret(StatusCode::OK, body)), ExchangeError::InsufficientBalance(m) if m.contains("USDT"))
+    );
     // 50004 is an HTTP 400: still unknown.
     let body = r#"{"code":"50004","msg":"API endpoint request timeout","data":[]}"#;
     assert!(!err(interpret(StatusCode::BAD_REQUEST, body)).is_definite_rejection());
-    assert!(matches!(err(interpret(StatusCode::OK, r#"{"msg":"no code here"}"#)), ExchangeError::Malformed(m) if m.contains("no code here")));
+    assert!(
+        matches!(err(interpret(StatusCode::OK, r#"{"msg":"no code here"}"#)), ExchangeError::Malformed(m) if m.contains("no code here"))
+    );
 }
 
 fn adapter() -> OkxSpot {
