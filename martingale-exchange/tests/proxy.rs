@@ -233,13 +233,13 @@ async fn run_binance(closes: &[Decimal], through_proxy: bool) -> (Run, usize, St
             Err(e) => panic!("step {i}: {e}"),
         }
     }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let e = runner.engine();
     let fake = fake.lock().unwrap();
     let mut per_id = HashMap::new();
     for o in &fake.orders {
         *per_id.entry(o.client_id().to_string()).or_default() += 1;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let seen = String::from_utf8_lossy(&bytes.lock().unwrap()).to_string();
     let run = Run {
         totals: e.totals().clone(),
