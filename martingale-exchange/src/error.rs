@@ -125,3 +125,26 @@ impl ExchangeError {
         )
     }
 }
+
+#[cfg(test)]
+impl ExchangeError {
+    /// The variant's name, for table tests.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ExchangeError::RateLimited { .. } => "RateLimited",
+            ExchangeError::InsufficientBalance(_) => "InsufficientBalance",
+            ExchangeError::RuleViolation { .. } => "RuleViolation",
+            ExchangeError::UnknownOrder(_) => "UnknownOrder",
+            ExchangeError::DuplicateOrder(_) => "DuplicateOrder",
+            ExchangeError::TimestampOutOfWindow => "TimestampOutOfWindow",
+            ExchangeError::Authentication(_) => "Authentication",
+            ExchangeError::Network(_) => "Network",
+            ExchangeError::OutcomeUnknown(_) => "OutcomeUnknown",
+            ExchangeError::UnknownMarket(_) => "UnknownMarket",
+            ExchangeError::Malformed(_) => "Malformed",
+            ExchangeError::Rejected { .. } => "Rejected",
+            ExchangeError::Redirect { .. } => "Redirect",
+            ExchangeError::Venue { .. } => "Venue",
+        }
+    }
+}

@@ -43,6 +43,19 @@ pub(crate) fn int(v: &Value, field: &str) -> Result<i64, ExchangeError> {
     .ok_or_else(|| ExchangeError::Malformed(format!("missing integer `{field}`")))
 }
 
+/// A time in milliseconds: an integer, or a fractional number of
+/// milliseconds (CoinDCX's `1718386312255.3608`), truncated; as a JSON
+/// number or a numeric string.
+pub(crate) fn millis(v: &Value, field: &str) -> Result<i64, ExchangeError> {
+    use rust_decimal::prelude::ToPrimitive;
+    let bad = || ExchangeError::Malformed(format!("`{field}` is not a time in milliseconds"));
+    match v.get(field) {
+        Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64().ok_or_else(bad),
+        Some(Value::Number(_)) | Some(Value::String(_)) => dec(v, field)?.trunc().to_i64().ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
 /// A text field.
 pub(crate) fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, ExchangeError> {
     v.get(field).and_then(Value::as_str).ok_or_else(|| ExchangeError::Malformed(format!("missing text `{field}`")))
@@ -63,5 +76,10 @@ mod tests {
         assert!(dec(&v, "d").is_err());
         assert_eq!((int(&v, "e").unwrap(), int(&v, "f").unwrap()), (12, 13));
         assert!(text(&v, "zz").is_err());
+        let t: Value =
+            serde_json::from_str(r#"{"a": 1718386312255.3608, "b": "1718386312255.9", "c": 17, "d": 1e300}"#).unwrap();
+        assert_eq!((millis(&t, "a").unwrap(), millis(&t, "b").unwrap()), (1718386312255, 1718386312255));
+        assert_eq!(millis(&t, "c").unwrap(), 17);
+        assert!(millis(&t, "d").is_err() && millis(&t, "zz").is_err());
     }
 }

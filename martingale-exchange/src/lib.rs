@@ -53,11 +53,14 @@
 mod audit;
 pub mod binance;
 pub mod bybit;
+mod check;
 pub mod coindcx;
 mod credentials;
 mod download;
 mod error;
 mod exchange;
+#[cfg(test)]
+mod fuzz;
 mod json;
 pub mod okx;
 mod paper;
@@ -79,6 +82,7 @@ pub use exchange::Exchange;
 pub use paper::{PaperBuilder, PaperExchange};
 pub use ratelimit::{KeyedBudgets, WeightBudget};
 pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, Replay, ReplayError};
+pub use rest::{HttpClient, MAX_WAIT};
 pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
 pub use store::{JsonFileStore, StateStore};

@@ -13,8 +13,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use crate::error::ExchangeError;
+use crate::rest::MAX_WAIT;
 
 use crate::secret::Secret;
 
@@ -68,12 +72,25 @@ impl WeightBudget {
         Err(u64::try_from(60_000 - now_ms.rem_euclid(60_000)).unwrap_or(60_000))
     }
 
-    /// Takes `weight`, sleeping until a window has room; `now` reads the
-    /// venue's clock in ms.
-    pub(crate) async fn acquire(&self, weight: u32, now: impl Fn() -> i64) {
-        while let Err(wait) = self.try_take(now(), weight) {
-            tracing::debug!(wait_ms = wait, "request budget of this key exhausted; waiting");
-            tokio::time::sleep(std::time::Duration::from_millis(wait + 5)).await;
+    /// Takes `weight`, sleeping at most once, until the next window (never
+    /// longer than [`MAX_WAIT`](crate::MAX_WAIT)); `now` reads the venue's
+    /// clock in ms. A window still full after that wait (other bots on the
+    /// key took it, or the venue's count says so) is
+    /// [`ExchangeError::RateLimited`] for the caller to handle, not another
+    /// sleep.
+    pub(crate) async fn acquire(&self, weight: u32, now: impl Fn() -> i64) -> Result<(), ExchangeError> {
+        let mut slept = false;
+        loop {
+            let wait = match self.try_take(now(), weight) {
+                Ok(()) => return Ok(()),
+                Err(ms) => Duration::from_millis(ms),
+            };
+            if slept || wait > MAX_WAIT {
+                return Err(ExchangeError::RateLimited { retry_after: wait });
+            }
+            tracing::debug!(wait_ms = wait.as_millis() as u64, "request budget of this key exhausted; waiting");
+            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+            slept = true;
         }
     }
 
@@ -167,5 +184,22 @@ mod tests {
         assert!(fresh.try_take(t + 1, 10).is_err());
         assert_eq!(fresh.try_take(t + 60_000, 10), Ok(()));
         assert_eq!(budgets.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_full_window_is_waited_once_then_refused_never_slept_forever() {
+        let b = WeightBudget::new(10);
+        // 20 ms before the end of a minute, on a clock that does not move:
+        // the window stays full after the one wait.
+        let t = 60_000 * 7 - 20;
+        assert_eq!(b.try_take(t, 10), Ok(()));
+        let started = std::time::Instant::now();
+        let r = b.acquire(1, || t).await;
+        assert_eq!(r, Err(ExchangeError::RateLimited { retry_after: Duration::from_millis(20) }));
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        // The clock moving on: the next window has room after one wait.
+        let clock = std::sync::atomic::AtomicI64::new(t);
+        let r = b.acquire(1, || clock.fetch_add(30, std::sync::atomic::Ordering::SeqCst)).await;
+        assert_eq!(r, Ok(()));
     }
 }

@@ -173,29 +173,38 @@ impl<E: Exchange + ?Sized> Runner<E> {
             Action::Place(order) => {
                 let id = order.client_order_id.clone();
                 tracing::debug!(bot = %self.engine.bot_id(), order = %id, side = %order.side, qty = %order.quantity, "placing");
-                match self.exchange.place_order(&symbol, &order).await {
-                    Ok(info) => {
+                let placed = self.exchange.place_order(&symbol, &order).await;
+                match placed.and_then(|info| info.updates(rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO)) {
+                    Ok(updates) => {
                         let mut out = vec![OrderUpdate::Accepted { client_order_id: id }];
-                        out.extend(info.updates(rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO));
+                        out.extend(updates);
                         Ok(out)
                     }
                     Err(ExchangeError::DuplicateOrder(_)) => self.query(time, &id).await,
+                    // Only an answer the venue documents as "not executed"
+                    // is a rejection (issue 14 item 1).
+                    Err(e) if e.is_definite_rejection() => {
+                        Ok(vec![OrderUpdate::Rejected { client_order_id: id, reason: e.to_string() }])
+                    }
+                    // The key, the base URL or the market is wrong: stop the
+                    // step; the order stays `sent` and is queried later.
                     Err(
-                        e @ (ExchangeError::InsufficientBalance(_)
-                        | ExchangeError::RuleViolation { .. }
-                        | ExchangeError::Venue { .. }),
-                    ) => Ok(vec![OrderUpdate::Rejected { client_order_id: id, reason: e.to_string() }]),
-                    // Unknown outcome, network, rate limit: the order stays
-                    // `sent`; the next poll queries it by id.
-                    Err(e) if e.is_retryable() || matches!(e, ExchangeError::OutcomeUnknown(_)) => {
-                        self.note(time, &format!("order {id}: {e}; will query"))?;
+                        e @ (ExchangeError::Authentication(_)
+                        | ExchangeError::Redirect { .. }
+                        | ExchangeError::UnknownMarket(_)),
+                    ) => Err(e.into()),
+                    // Everything else (an unknown venue code, a timeout, a
+                    // 5xx, an unreadable or mismatching reply, a rate limit):
+                    // the outcome is unknown, so the order stays `sent` and
+                    // the next poll queries it by its client order id.
+                    Err(e) => {
+                        self.note(time, &format!("order {id}: {e}; outcome unknown, will query it by id"))?;
                         Ok(Vec::new())
                     }
-                    Err(e) => Err(e.into()),
                 }
             }
             Action::Cancel { client_order_id } => match self.exchange.cancel_order(&symbol, &client_order_id).await {
-                Ok(info) => Ok(self.updates_for(&client_order_id, &info)),
+                Ok(info) => Ok(self.updates_for(&client_order_id, &info)?),
                 // Already filled or gone: its true state tells.
                 Err(ExchangeError::UnknownOrder(_)) => self.query(time, &client_order_id).await,
                 Err(e) if e.is_retryable() => Ok(Vec::new()),
@@ -205,7 +214,11 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     /// The reports an order's venue state implies, given what the engine knows.
-    fn updates_for(&self, id: &ClientOrderId, info: &crate::types::OrderInfo) -> Vec<OrderUpdate> {
+    fn updates_for(
+        &self,
+        id: &ClientOrderId,
+        info: &crate::types::OrderInfo,
+    ) -> Result<Vec<OrderUpdate>, ExchangeError> {
         let known = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
         let (filled, value) =
             known.map_or((rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO), |o| (o.filled, o.filled_value));
@@ -213,8 +226,8 @@ impl<E: Exchange + ?Sized> Runner<E> {
         if known.is_some_and(|o| o.state == OrderState::Sent) {
             out.push(OrderUpdate::Accepted { client_order_id: id.clone() });
         }
-        out.extend(info.updates(filled, value));
-        out
+        out.extend(info.updates(filled, value)?);
+        Ok(out)
     }
 
     /// Queries one order; an order the exchange does not know was never
@@ -229,7 +242,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
                     self.note(time, &format!("order {id}: cancel not applied, sending it again"))?;
                     return Box::pin(self.send(time, Action::Cancel { client_order_id: id.clone() })).await;
                 }
-                Ok(self.updates_for(id, &info))
+                Ok(self.updates_for(id, &info)?)
             }
             Err(ExchangeError::UnknownOrder(_)) => {
                 let order = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));

@@ -6,6 +6,8 @@ use martingale_core::OrderSide;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ExchangeError;
+
 /// Life of an order on the venue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,9 +55,14 @@ pub struct OrderInfo {
 }
 
 impl OrderInfo {
-    /// Average fill price so far.
+    /// Average fill price so far (none before a fill, or when the
+    /// division overflows: adapters refuse such a report).
     pub fn average_price(&self) -> Option<Decimal> {
-        (self.filled > Decimal::ZERO).then(|| self.filled_quote / self.filled)
+        if self.filled > Decimal::ZERO {
+            self.filled_quote.checked_div(self.filled)
+        } else {
+            None
+        }
     }
 
     /// The engine reports this state implies, given what the engine was
@@ -63,6 +70,9 @@ impl OrderInfo {
     /// `known_quote`): one fill for the new part, priced exactly at
     /// `(filled_quote - known_quote) / (filled - known_filled)`, then the
     /// final status if any. Feeding the same state twice yields no new fill.
+    /// A new part whose price cannot be computed (the division overflows,
+    /// e.g. 7.9e28 quote for 1e-28 filled) is [`ExchangeError::Malformed`],
+    /// never a panic.
     ///
     /// ```
     /// use martingale_exchange::{OrderInfo, OrderStatus};
@@ -72,16 +82,26 @@ impl OrderInfo {
     /// let info = OrderInfo { client_order_id: ClientOrderId::from_raw("b-1-s1-1"), status: OrderStatus::PartiallyFilled,
     ///     side: OrderSide::Buy, price: Some(dec!(100)), quantity: dec!(3), filled: dec!(2), filled_quote: dec!(199), updated_at: 0 };
     /// // The engine knew 1 filled at 100: the new unit cost 99.
-    /// let u = info.updates(dec!(1), dec!(100));
+    /// let u = info.updates(dec!(1), dec!(100)).unwrap();
     /// assert_eq!(u, vec![OrderUpdate::Fill { client_order_id: info.client_order_id.clone(),
     ///     cumulative_qty: dec!(2), price: dec!(99), fee: None }]);
-    /// assert!(info.updates(dec!(2), dec!(199)).is_empty());
+    /// assert!(info.updates(dec!(2), dec!(199)).unwrap().is_empty());
     /// ```
-    pub fn updates(&self, known_filled: Decimal, known_quote: Decimal) -> Vec<OrderUpdate> {
+    pub fn updates(&self, known_filled: Decimal, known_quote: Decimal) -> Result<Vec<OrderUpdate>, ExchangeError> {
         let id = self.client_order_id.clone();
         let mut out = Vec::new();
         if self.filled > known_filled {
-            let price = (self.filled_quote - known_quote) / (self.filled - known_filled);
+            let price = self
+                .filled_quote
+                .checked_sub(known_quote)
+                .zip(self.filled.checked_sub(known_filled))
+                .and_then(|(quote, qty)| quote.checked_div(qty))
+                .ok_or_else(|| {
+                    ExchangeError::Malformed(format!(
+                        "order {id}: no representable fill price for {} executed worth {} (known {} worth {})",
+                        self.filled, self.filled_quote, known_filled, known_quote
+                    ))
+                })?;
             out.push(OrderUpdate::Fill { client_order_id: id.clone(), cumulative_qty: self.filled, price, fee: None });
         }
         match self.status {
@@ -90,7 +110,7 @@ impl OrderInfo {
             OrderStatus::Rejected => out.push(OrderUpdate::Rejected { client_order_id: id, reason: "rejected".into() }),
             OrderStatus::New | OrderStatus::PartiallyFilled | OrderStatus::Filled => {}
         }
-        out
+        Ok(out)
     }
 }
 
@@ -124,4 +144,31 @@ pub struct Balance {
     pub free: Decimal,
     /// Held by open orders.
     pub locked: Decimal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn an_overflowing_fill_price_is_a_typed_error_not_a_panic() {
+        // Issue 13: executedQty 1e-28 worth 7.9e28 panicked in the division.
+        let info = OrderInfo {
+            client_order_id: ClientOrderId::from_raw("b-1-s1-1"),
+            status: OrderStatus::Filled,
+            side: OrderSide::Buy,
+            price: None,
+            quantity: dec!(1),
+            filled: Decimal::new(1, 28),
+            filled_quote: Decimal::MAX,
+            updated_at: 0,
+        };
+        assert!(matches!(info.updates(Decimal::ZERO, Decimal::ZERO), Err(ExchangeError::Malformed(_))));
+        assert_eq!(info.average_price(), None);
+        // The part since the last known state, too.
+        let info = OrderInfo { filled: dec!(1), ..info };
+        let known = dec!(1) - Decimal::new(1, 28);
+        assert!(matches!(info.updates(known, Decimal::ZERO), Err(ExchangeError::Malformed(_))));
+    }
 }

@@ -96,7 +96,7 @@ async fn run(users: &[String], bots: &[usize], faults: Vec<Fault>) -> Run {
     let (fake, url) = serve(fake).await;
     // One HTTP connection pool for the fleet; keys, clock offset and the
     // request budget (shared per key by the supervisor) per adapter.
-    let http = reqwest::Client::builder().timeout(Duration::from_millis(400)).build().unwrap();
+    let http = martingale_exchange::HttpClient::new(Duration::from_millis(400)).unwrap();
     let connect: Connector = Arc::new(move |c| {
         let creds = c.credentials.ok_or(martingale_exchange::ExchangeError::Authentication("no keys".into()))?;
         let cfg = BinanceConfig { base_url: url.clone(), timeout: Duration::from_millis(400), ..Default::default() };

@@ -108,3 +108,20 @@ async fn candles_arrive_newest_first_and_are_paged_oldest_first() {
     assert!(c.windows(2).all(|w| w[1].time == w[0].time + 60_000));
     assert_eq!((c[0].time, c[0].open), (600_000, dec!(30010)));
 }
+
+#[tokio::test]
+async fn candles_older_than_the_latest_1440_come_from_history_candles_and_an_empty_past_range_is_an_error() {
+    // Issue 18.2: `market/candles` only serves the latest 1,440 bars.
+    let mut f = funded();
+    f.candles = (0..3_000).map(|i| (i * 60_000, Decimal::from(30_000 + i))).collect();
+    let (_fake, url) = serve(f).await;
+    let b = client(&url, SECRET);
+    let c = b.candles("BTC-USDT", 60_000, 0, 60_000 * 3_000).await.unwrap();
+    assert_eq!(c.len(), 3_000);
+    assert!(c.windows(2).all(|w| w[1].time == w[0].time + 60_000));
+    let old = b.candles("BTC-USDT", 60_000, 60_000 * 100, 60_000 * 200).await.unwrap();
+    assert_eq!((old.len(), old[0].open), (100, dec!(30100)));
+    // A past range the venue has nothing for is an error, not Ok([]).
+    let none = b.candles("BTC-USDT", 60_000, 60_000 * 5_000, 60_000 * 5_100).await;
+    assert!(matches!(none, Err(ExchangeError::Malformed(ref m)) if m.contains("no 1m candles")), "{none:?}");
+}

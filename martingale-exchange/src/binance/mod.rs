@@ -6,3 +6,5 @@ mod spot;
 
 pub use sign::{percent_encode_non_ascii, Signer};
 pub use spot::{BinanceConfig, BinanceSpot, MAINNET, TESTNET};
+#[cfg(test)]
+mod tests;

@@ -12,8 +12,16 @@
 //!   timeout after sending is [`ExchangeError::OutcomeUnknown`], resolved by
 //!   the runner through a query by client order id.
 //! - Numbers arrive as JSON strings and are parsed exactly into `Decimal`.
+//! - Error codes are classified from the Binance Spot error-code page
+//!   (<https://developers.binance.com/docs/binance-spot-api-docs/errors>) in
+//!   [`map_error`]: only codes documented as refusals become
+//!   [`ExchangeError::Rejected`] (or a more specific definite refusal);
+//!   -1000, -1001, -1006 ("execution status unknown"), -1007 ("send status
+//!   unknown; execution status unknown", HTTP 408 or 400), -1008 and any
+//!   undocumented code stay [`ExchangeError::Venue`]: outcome unknown.
+//! - Every report is checked against the request (`crate::check`) before it
+//!   is returned; redirects are never followed (`crate::rest`).
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,15 +29,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use martingale_core::engine::{Candle, ClientOrderId, OrderKind, OrderRequest, TimeMs};
 use martingale_core::{MarketRules, OrderSide};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::sign::Signer;
+use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::json::{dec, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
-use crate::rest::{self, with_id, Reply};
+use crate::rest::{self, with_id, HttpClient, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -68,7 +79,7 @@ impl Default for BinanceConfig {
 /// Binance Spot behind the [`Exchange`] trait.
 #[derive(Debug)]
 pub struct BinanceSpot {
-    http: reqwest::Client,
+    http: HttpClient,
     cfg: BinanceConfig,
     api_key: Secret,
     signer: Signer,
@@ -82,23 +93,29 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-fn dec(v: &Value, field: &str) -> Result<Decimal, ExchangeError> {
-    let s = match v.get(field) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => return Err(ExchangeError::Malformed(format!("missing number `{field}`"))),
-    };
-    Decimal::from_str(&s)
-        .or_else(|_| Decimal::from_scientific(&s))
-        .map_err(|_| ExchangeError::Malformed(format!("`{field}` = {s:?} is not a number")))
-}
-
-fn int(v: &Value, field: &str) -> Result<i64, ExchangeError> {
-    v.get(field).and_then(Value::as_i64).ok_or_else(|| ExchangeError::Malformed(format!("missing integer `{field}`")))
-}
-
-fn text<'a>(v: &'a Value, field: &str) -> Result<&'a str, ExchangeError> {
-    v.get(field).and_then(Value::as_str).ok_or_else(|| ExchangeError::Malformed(format!("missing text `{field}`")))
+/// What one Binance answer means: the payload, or a typed refusal. `Err`
+/// is an answer that cannot be read (its message kept where there is one).
+/// A 200 whose body is an error (`{"code": -1007, "msg": ...}`) is that
+/// error, with the venue's message (issue 21).
+pub(crate) fn interpret(status: StatusCode, headers: &HeaderMap, body: &str) -> Result<Reply, ExchangeError> {
+    if status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 418 {
+        return Ok(Reply::Err(ExchangeError::RateLimited {
+            retry_after: rest::retry_after(headers).unwrap_or(Duration::from_secs(60)),
+        }));
+    }
+    if status.is_server_error() {
+        // Documented: a 5xx leaves the execution status UNKNOWN.
+        return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON: {}", rest::excerpt(body))))?;
+    let code = v.get("code").and_then(Value::as_i64);
+    let msg = || v.get("msg").and_then(Value::as_str).unwrap_or("").to_string();
+    match code {
+        Some(code) if code != 0 => Ok(Reply::Err(map_error(code, msg()))),
+        _ if status.is_success() => Ok(Reply::Ok(v)),
+        _ => Err(ExchangeError::Malformed(format!("HTTP {status} without an error code: {}", rest::excerpt(body)))),
+    }
 }
 
 impl BinanceSpot {
@@ -109,10 +126,7 @@ impl BinanceSpot {
 
     /// An adapter with any signer (HMAC or Ed25519).
     pub fn with_signer(cfg: BinanceConfig, api_key: Secret, signer: Signer) -> Result<BinanceSpot, ExchangeError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
+        let http = HttpClient::new(cfg.timeout)?;
         let weight = Arc::new(WeightBudget::new(cfg.weight_limit));
         Ok(BinanceSpot { http, cfg, api_key, signer, offset_ms: AtomicI64::new(0), weight })
     }
@@ -141,7 +155,7 @@ impl BinanceSpot {
     /// Uses a shared HTTP client (one connection pool for many adapters,
     /// e.g. every bot of a fleet); keys, time offset and budget stay this
     /// adapter's own. The client's timeout replaces `cfg.timeout`.
-    pub fn with_http_client(mut self, http: reqwest::Client) -> BinanceSpot {
+    pub fn with_http_client(mut self, http: HttpClient) -> BinanceSpot {
         self.http = http;
         self
     }
@@ -166,45 +180,20 @@ impl BinanceSpot {
         signed: bool,
         weight: u32,
     ) -> Result<Reply, ExchangeError> {
-        self.weight.acquire(weight, || self.venue_now()).await;
+        if let Err(e) = self.weight.acquire(weight, || self.venue_now()).await {
+            return Ok(Reply::Err(e));
+        }
         let url = format!("{}{}{}{}", self.cfg.base_url, path, if query.is_empty() { "" } else { "?" }, query);
-        let mut req = self.http.request(method, url);
+        let mut req = self.http.inner().request(method, url);
         if signed {
             req = req.header("X-MBX-APIKEY", self.api_key.expose());
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Ok(Reply::Err(ExchangeError::Network("timeout".into()))),
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
+        let raw = match rest::execute(req).await {
+            Ok(raw) => raw,
+            Err(e) => return Ok(Reply::Err(e)),
         };
-        self.record_weight(resp.headers());
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = match resp.text().await {
-            Ok(b) => b,
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        if status == StatusCode::TOO_MANY_REQUESTS || status.as_u16() == 418 {
-            return Ok(Reply::Err(ExchangeError::RateLimited {
-                retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
-            }));
-        }
-        if status.is_server_error() {
-            return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
-        }
-        let v: Value =
-            serde_json::from_str(&body).map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON")))?;
-        if status.is_success() {
-            return Ok(Reply::Ok(v));
-        }
-        let code = v.get("code").and_then(Value::as_i64).unwrap_or(0);
-        let msg = v.get("msg").and_then(Value::as_str).unwrap_or("").to_string();
-        Ok(Reply::Err(map_error(code, msg)))
+        self.record_weight(&raw.headers);
+        interpret(raw.status, &raw.headers, &raw.body)
     }
 
     fn signed_query(&self, params: &[(&str, String)]) -> String {
@@ -244,7 +233,10 @@ impl BinanceSpot {
         rest::retrying(self.cfg.max_attempts, attempt, || async { self.sync_time().await.map(|_| ()) }).await
     }
 
-    fn order_info(v: &Value) -> Result<OrderInfo, ExchangeError> {
+    /// An order report; `id_field` names our id (`clientOrderId`, or
+    /// `origClientOrderId` in a cancel's answer). Also returns the market
+    /// the report names.
+    pub(crate) fn order_info<'v>(v: &'v Value, id_field: &str) -> Result<(OrderInfo, Option<&'v str>), ExchangeError> {
         let status = match text(v, "status")? {
             "NEW" | "PENDING_NEW" => OrderStatus::New,
             "PARTIALLY_FILLED" => OrderStatus::PartiallyFilled,
@@ -260,8 +252,8 @@ impl BinanceSpot {
             other => return Err(ExchangeError::Malformed(format!("side {other:?}"))),
         };
         let price = dec(v, "price")?;
-        Ok(OrderInfo {
-            client_order_id: ClientOrderId::from_raw(text(v, "clientOrderId")?),
+        let info = OrderInfo {
+            client_order_id: ClientOrderId::from_raw(text(v, id_field)?),
             status,
             side,
             price: (price > Decimal::ZERO).then_some(price),
@@ -269,23 +261,46 @@ impl BinanceSpot {
             filled: dec(v, "executedQty")?,
             filled_quote: dec(v, "cummulativeQuoteQty")?,
             updated_at: v.get("updateTime").or_else(|| v.get("transactTime")).and_then(Value::as_i64).unwrap_or(0),
-        })
+        };
+        Ok((info, v.get("symbol").and_then(Value::as_str)))
     }
 }
 
-/// Binance error codes to typed errors.
-fn map_error(code: i64, msg: String) -> ExchangeError {
+/// Binance Spot error codes to typed errors, from the error-code page
+/// <https://developers.binance.com/docs/binance-spot-api-docs/errors>.
+///
+/// | code | documented meaning | here |
+/// |---|---|---|
+/// | -1000 UNKNOWN, -1001 DISCONNECTED ("Internal error; unable to process your request") | server side | `Venue`: outcome unknown |
+/// | -1006 UNEXPECTED_RESP ("Execution status unknown") | ambiguous | `Venue`: outcome unknown |
+/// | -1007 TIMEOUT ("Send status unknown; execution status unknown") | ambiguous | `Venue`: outcome unknown |
+/// | -1008 SERVER_BUSY, any undocumented code | server side | `Venue`: outcome unknown |
+/// | -1003 TOO_MANY_REQUESTS, -1015 TOO_MANY_ORDERS | rate limit | `RateLimited` |
+/// | -1021 INVALID_TIMESTAMP | refused | `TimestampOutOfWindow` |
+/// | -1002, -1022, -2014, -2015 | key / signature / permission | `Authentication` |
+/// | -1013 filter failure, -1111 BAD_PRECISION | refused | `RuleViolation` |
+/// | -1121 BAD_SYMBOL | refused | `UnknownMarket` |
+/// | other -11xx ("Request issues": parameters, TIF, side, type) | refused | `Rejected` |
+/// | -2010 NEW_ORDER_REJECTED | refused | `InsufficientBalance`, `DuplicateOrder` or `Rejected` by message |
+/// | -2019 margin is insufficient | refused | `InsufficientBalance` |
+/// | -2011 CANCEL_REJECTED, -2013 NO_SUCH_ORDER | | `UnknownOrder` |
+pub(crate) fn map_error(code: i64, msg: String) -> ExchangeError {
     match code {
         -1003 => ExchangeError::RateLimited { retry_after: Duration::from_secs(60) },
+        -1015 => ExchangeError::RateLimited { retry_after: Duration::from_secs(10) },
         -1021 => ExchangeError::TimestampOutOfWindow,
-        -1022 | -2014 | -2015 => ExchangeError::Authentication(msg),
+        -1002 | -1022 | -2014 | -2015 => ExchangeError::Authentication(msg),
         -1013 => {
             let rule = msg.trim_start_matches("Filter failure: ").to_string();
             ExchangeError::RuleViolation { rule, message: msg }
         }
+        -1111 => ExchangeError::RuleViolation { rule: "precision".into(), message: msg },
         -1121 => ExchangeError::UnknownMarket(msg),
-        -2010 if msg.contains("insufficient balance") => ExchangeError::InsufficientBalance(msg),
+        -1199..=-1100 => ExchangeError::Rejected { code, message: msg },
+        -2010 if msg.to_ascii_lowercase().contains("insufficient balance") => ExchangeError::InsufficientBalance(msg),
         -2010 if msg.contains("Duplicate order") => ExchangeError::DuplicateOrder(ClientOrderId::from_raw("")),
+        -2010 => ExchangeError::Rejected { code, message: msg },
+        -2019 => ExchangeError::InsufficientBalance(msg),
         -2011 | -2013 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
         _ => ExchangeError::Venue { code, message: msg },
     }
@@ -360,7 +375,7 @@ impl Exchange for BinanceSpot {
                 let num = |i: usize| -> Result<Decimal, ExchangeError> {
                     r.get(i)
                         .and_then(Value::as_str)
-                        .and_then(|s| Decimal::from_str(s).ok())
+                        .and_then(parse_dec)
                         .ok_or_else(|| ExchangeError::Malformed(format!("kline field {i}")))
                 };
                 let time =
@@ -381,7 +396,8 @@ impl Exchange for BinanceSpot {
 
     async fn last_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let v = self.public(Method::GET, "/api/v3/ticker/price", &[("symbol", symbol.to_string())], 2).await?;
-        dec(&v, "price")
+        check::symbol(symbol, v.get("symbol").and_then(Value::as_str))?;
+        check::last_price(symbol, dec(&v, "price")?)
     }
 
     async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
@@ -390,7 +406,11 @@ impl Exchange for BinanceSpot {
             v.get("balances").and_then(Value::as_array).ok_or_else(|| ExchangeError::Malformed("balances".into()))?;
         list.iter()
             .map(|b| {
-                Ok(Balance { asset: text(b, "asset")?.to_string(), free: dec(b, "free")?, locked: dec(b, "locked")? })
+                check::balance(Balance {
+                    asset: text(b, "asset")?.to_string(),
+                    free: dec(b, "free")?,
+                    locked: dec(b, "locked")?,
+                })
             })
             .collect()
     }
@@ -416,7 +436,10 @@ impl Exchange for BinanceSpot {
         // (-1021 means the order was refused).
         for _ in 0..2 {
             match self.send(Method::POST, "/api/v3/order", self.signed_query(&params), true, 1).await? {
-                Reply::Ok(v) => return BinanceSpot::order_info(&v),
+                Reply::Ok(v) => {
+                    let (info, market) = BinanceSpot::order_info(&v, "clientOrderId")?;
+                    return check::order(&Asked::placed(symbol, order), market, info);
+                }
                 Reply::Err(ExchangeError::TimestampOutOfWindow) => {
                     self.sync_time().await?;
                 }
@@ -430,20 +453,24 @@ impl Exchange for BinanceSpot {
     async fn cancel_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
         let params = [("symbol", symbol.to_string()), ("origClientOrderId", id.as_str().to_string())];
         // Cancelling twice is harmless: the second is "unknown order".
-        self.retrying(|| async {
-            self.send(Method::DELETE, "/api/v3/order", self.signed_query(&params), true, 1).await
-        })
-        .await
-        .map_err(|e| with_id(e, id))
-        .and_then(|v| BinanceSpot::order_info(&v))
+        let v = self
+            .retrying(|| async {
+                self.send(Method::DELETE, "/api/v3/order", self.signed_query(&params), true, 1).await
+            })
+            .await
+            .map_err(|e| with_id(e, id))?;
+        // The documented answer of DELETE /api/v3/order names the order in
+        // `origClientOrderId`; its `clientOrderId` is the cancel request's
+        // own new id (issue 18.1).
+        let (info, market) = BinanceSpot::order_info(&v, "origClientOrderId")?;
+        check::order(&Asked::id(symbol, id), market, info)
     }
 
     async fn query_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
         let params = [("symbol", symbol.to_string()), ("origClientOrderId", id.as_str().to_string())];
-        self.signed_get("/api/v3/order", &params, 4)
-            .await
-            .map_err(|e| with_id(e, id))
-            .and_then(|v| BinanceSpot::order_info(&v))
+        let v = self.signed_get("/api/v3/order", &params, 4).await.map_err(|e| with_id(e, id))?;
+        let (info, market) = BinanceSpot::order_info(&v, "clientOrderId")?;
+        check::order(&Asked::id(symbol, id), market, info)
     }
 
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
@@ -451,7 +478,10 @@ impl Exchange for BinanceSpot {
         v.as_array()
             .ok_or_else(|| ExchangeError::Malformed("openOrders".into()))?
             .iter()
-            .map(BinanceSpot::order_info)
+            .map(|o| {
+                let (info, market) = BinanceSpot::order_info(o, "clientOrderId")?;
+                check::listed(symbol, market, info)
+            })
             .collect()
     }
 
@@ -463,7 +493,7 @@ impl Exchange for BinanceSpot {
         trades
             .iter()
             .map(|t| {
-                Ok(Fill {
+                let fill = Fill {
                     client_order_id: ClientOrderId::from_raw(
                         t.get("clientOrderId").and_then(Value::as_str).unwrap_or_default(),
                     ),
@@ -478,7 +508,8 @@ impl Exchange for BinanceSpot {
                     quantity: dec(t, "qty")?,
                     fee: dec(t, "commission")?,
                     fee_asset: text(t, "commissionAsset")?.to_string(),
-                })
+                };
+                check::fill(symbol, t.get("symbol").and_then(Value::as_str), fill)
             })
             .collect()
     }

@@ -23,3 +23,6 @@
 mod spot;
 
 pub use spot::{sign, BybitConfig, BybitSpot, MAINNET, TESTNET};
+
+#[cfg(test)]
+mod tests;

@@ -8,16 +8,18 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use martingale_core::engine::{Candle, ClientOrderId, OrderKind, OrderRequest, TimeMs};
 use martingale_core::{MarketRules, OrderSide};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
 use crate::json::{dec, dec_or_zero, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
-use crate::rest::{self, with_id, Reply};
+use crate::rest::{self, with_id, HttpClient, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -78,7 +80,7 @@ pub fn sign(secret: &Secret, timestamp: i64, api_key: &str, recv_window: u64, pa
 /// Bybit v5 spot behind the [`Exchange`] trait.
 #[derive(Debug)]
 pub struct BybitSpot {
-    http: reqwest::Client,
+    http: HttpClient,
     cfg: BybitConfig,
     api_key: Secret,
     secret: Secret,
@@ -93,10 +95,7 @@ fn now_ms() -> i64 {
 impl BybitSpot {
     /// An adapter with an API key pair.
     pub fn new(cfg: BybitConfig, api_key: Secret, secret: Secret) -> Result<BybitSpot, ExchangeError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
+        let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
         Ok(BybitSpot { http, cfg, api_key, secret, offset_ms: AtomicI64::new(0), budget })
     }
@@ -108,7 +107,7 @@ impl BybitSpot {
     }
 
     /// Uses a shared HTTP client (connection pool).
-    pub fn with_http_client(mut self, http: reqwest::Client) -> BybitSpot {
+    pub fn with_http_client(mut self, http: HttpClient) -> BybitSpot {
         self.http = http;
         self
     }
@@ -139,9 +138,11 @@ impl BybitSpot {
         body: Option<String>,
         signed: bool,
     ) -> Result<Reply, ExchangeError> {
-        self.budget.acquire(1, || self.venue_now()).await;
+        if let Err(e) = self.budget.acquire(1, || self.venue_now()).await {
+            return Ok(Reply::Err(e));
+        }
         let url = format!("{}{}{}{}", self.cfg.base_url, path, if query.is_empty() { "" } else { "?" }, query);
-        let mut req = self.http.request(method, url);
+        let mut req = self.http.inner().request(method, url);
         if signed {
             let ts = self.venue_now();
             let payload = body.as_deref().unwrap_or(&query);
@@ -155,46 +156,10 @@ impl BybitSpot {
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b);
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Ok(Reply::Err(ExchangeError::Network("timeout".into()))),
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        let status = resp.status();
-        let reset = resp
-            .headers()
-            .get("x-bapi-limit-reset-timestamp")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|s| s.parse::<i64>().ok());
-        let wait = |reset: Option<i64>| {
-            Duration::from_millis(reset.map_or(1000, |r| (r - self.venue_now()).clamp(0, 60_000) as u64))
-        };
-        let text_body = match resp.text().await {
-            Ok(b) => b,
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::FORBIDDEN {
-            return Ok(Reply::Err(ExchangeError::RateLimited { retry_after: wait(reset) }));
+        match rest::execute(req).await {
+            Ok(raw) => interpret(raw.status, &raw.headers, &raw.body, self.venue_now()),
+            Err(e) => Ok(Reply::Err(e)),
         }
-        if status.is_server_error() {
-            return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
-        }
-        let v: Value = serde_json::from_str(&text_body)
-            .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON")))?;
-        let code =
-            v.get("retCode").and_then(Value::as_i64).ok_or_else(|| ExchangeError::Malformed("no retCode".into()))?;
-        if code == 0 {
-            let mut result = v.get("result").cloned().unwrap_or(Value::Null);
-            if let (Some(obj), Some(t)) = (result.as_object_mut(), v.get("time")) {
-                obj.entry("time").or_insert(t.clone());
-            }
-            return Ok(Reply::Ok(result));
-        }
-        let msg = v.get("retMsg").and_then(Value::as_str).unwrap_or("").to_string();
-        Ok(Reply::Err(match code {
-            10006 => ExchangeError::RateLimited { retry_after: wait(reset) },
-            other => map_error(other, msg),
-        }))
     }
 
     fn query(params: &[(&str, String)]) -> String {
@@ -215,7 +180,8 @@ impl BybitSpot {
         rest::retrying(self.cfg.max_attempts, attempt, || async { self.sync_time().await.map(|_| ()) }).await
     }
 
-    fn order_info(v: &Value) -> Result<OrderInfo, ExchangeError> {
+    /// An order report and the market it names.
+    pub(crate) fn order_info(v: &Value) -> Result<(OrderInfo, Option<&str>), ExchangeError> {
         let status = match text(v, "orderStatus")? {
             "New" | "Created" | "Untriggered" | "Triggered" => OrderStatus::New,
             "PartiallyFilled" => OrderStatus::PartiallyFilled,
@@ -225,7 +191,7 @@ impl BybitSpot {
             other => return Err(ExchangeError::Malformed(format!("order status {other:?}"))),
         };
         let price = dec_or_zero(v, "price")?;
-        Ok(OrderInfo {
+        let info = OrderInfo {
             client_order_id: ClientOrderId::from_raw(text(v, "orderLinkId")?),
             status,
             side: side(text(v, "side")?)?,
@@ -234,7 +200,8 @@ impl BybitSpot {
             filled: dec_or_zero(v, "cumExecQty")?,
             filled_quote: dec_or_zero(v, "cumExecValue")?,
             updated_at: int(v, "updatedTime").unwrap_or(0),
-        })
+        };
+        Ok((info, v.get("symbol").and_then(Value::as_str)))
     }
 
     fn first(v: &Value) -> Option<&Value> {
@@ -250,18 +217,74 @@ fn side(s: &str) -> Result<OrderSide, ExchangeError> {
     }
 }
 
-/// Bybit return codes to typed errors.
-fn map_error(code: i64, msg: String) -> ExchangeError {
+/// What one Bybit answer means. Bybit answers errors with HTTP 200 and a
+/// `retCode`; the `retMsg` is kept in the error (issue 21). A rate limit
+/// waits until `X-Bapi-Limit-Reset-Timestamp` (venue clock `now`), however
+/// far: the retry loop refuses waits over [`MAX_WAIT`](crate::MAX_WAIT).
+pub(crate) fn interpret(status: StatusCode, headers: &HeaderMap, body: &str, now: i64) -> Result<Reply, ExchangeError> {
+    let reset = headers
+        .get("x-bapi-limit-reset-timestamp")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let wait = Duration::from_millis(reset.map_or(1000, |r| u64::try_from(r.saturating_sub(now)).unwrap_or(0)));
+    if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::FORBIDDEN {
+        return Ok(Reply::Err(ExchangeError::RateLimited { retry_after: wait }));
+    }
+    if status.is_server_error() {
+        return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON: {}", rest::excerpt(body))))?;
+    let code = v
+        .get("retCode")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ExchangeError::Malformed(format!("HTTP {status} without retCode: {}", rest::excerpt(body))))?;
+    if code == 0 {
+        let mut result = v.get("result").cloned().unwrap_or(Value::Null);
+        if let (Some(obj), Some(t)) = (result.as_object_mut(), v.get("time")) {
+            obj.entry("time").or_insert(t.clone());
+        }
+        return Ok(Reply::Ok(result));
+    }
+    let msg = v.get("retMsg").and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(Reply::Err(match code {
+        10006 | 10018 => ExchangeError::RateLimited { retry_after: wait },
+        other => map_error(other, msg),
+    }))
+}
+
+/// Bybit v5 return codes to typed errors, from the v5 error-code page
+/// <https://bybit-exchange.github.io/docs/v5/error>.
+///
+/// | code | documented meaning | here |
+/// |---|---|---|
+/// | 10000 server timeout, 10016 server error | ambiguous (HTTP 200) | `Venue`: outcome unknown |
+/// | 170001 internal error, 170007 backend timeout, any undocumented code | ambiguous | `Venue`: outcome unknown |
+/// | 10002 | request time outside recv_window | `TimestampOutOfWindow` |
+/// | 10003, 10004, 10005, 10007, 10009, 10010 | key, sign, permission, IP | `Authentication` |
+/// | 10006, 10018, 170005 | too many requests / orders | `RateLimited` |
+/// | 10001 params error, 10017 route, 10024 compliance, 10027 trading banned | refused | `Rejected` (`UnknownMarket` if about the symbol) |
+/// | 110001, 170213 | order does not exist | `UnknownOrder` |
+/// | 110007, 170131, 170033 | insufficient balance | `InsufficientBalance` |
+/// | 110072, 170141 | duplicate `orderLinkId` | `DuplicateOrder` |
+/// | 170121 | invalid symbol | `UnknownMarket` |
+/// | 170124, 170132..=170137, 170140, 170148 | amount, price, precision or minimum refused | `RuleViolation` |
+/// | other 170xxx | spot order refused | `Rejected` |
+pub(crate) fn map_error(code: i64, msg: String) -> ExchangeError {
     match code {
         10002 => ExchangeError::TimestampOutOfWindow,
-        10003 | 10004 | 10005 | 10010 => ExchangeError::Authentication(msg),
+        10003 | 10004 | 10005 | 10007 | 10009 | 10010 => ExchangeError::Authentication(msg),
+        10006 | 10018 | 170005 => ExchangeError::RateLimited { retry_after: Duration::from_secs(1) },
         110001 | 170213 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
-        110007 | 170131 => ExchangeError::InsufficientBalance(msg),
+        110007 | 170131 | 170033 => ExchangeError::InsufficientBalance(msg),
         110072 | 170141 => ExchangeError::DuplicateOrder(ClientOrderId::from_raw("")),
-        170136 | 170140 | 170137 | 170148 => {
+        170121 => ExchangeError::UnknownMarket(msg),
+        10001 if msg.to_ascii_lowercase().contains("symbol") => ExchangeError::UnknownMarket(msg),
+        170124 | 170132..=170137 | 170140 | 170148 => {
             ExchangeError::RuleViolation { rule: format!("code {code}"), message: msg }
         }
-        10001 if msg.contains("symbol") => ExchangeError::UnknownMarket(msg),
+        10000 | 10016 | 170001 | 170007 => ExchangeError::Venue { code, message: msg },
+        10001 | 10017 | 10024 | 10027 | 170000..=170999 => ExchangeError::Rejected { code, message: msg },
         _ => ExchangeError::Venue { code, message: msg },
     }
 }
@@ -366,7 +389,8 @@ impl Exchange for BybitSpot {
         let params = [("category", "spot".to_string()), ("symbol", symbol.to_string())];
         let v = self.get("/v5/market/tickers", &params, false).await?;
         let t = BybitSpot::first(&v).ok_or_else(|| ExchangeError::UnknownMarket(symbol.to_string()))?;
-        dec(t, "lastPrice")
+        check::symbol(symbol, t.get("symbol").and_then(Value::as_str))?;
+        check::last_price(symbol, dec(t, "lastPrice")?)
     }
 
     async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
@@ -380,7 +404,10 @@ impl Exchange for BybitSpot {
             .map(|c| {
                 let total = dec(c, "walletBalance")?;
                 let locked = dec_or_zero(c, "locked")?;
-                Ok(Balance { asset: text(c, "coin")?.to_string(), free: total - locked, locked })
+                let free = total
+                    .checked_sub(locked)
+                    .ok_or_else(|| ExchangeError::Malformed(format!("wallet balance {total} minus locked {locked}")))?;
+                check::balance(Balance { asset: text(c, "coin")?.to_string(), free, locked })
             })
             .collect()
     }
@@ -412,8 +439,15 @@ impl Exchange for BybitSpot {
         // One attempt, plus one after a clock resync (10002: refused).
         for _ in 0..2 {
             match self.send(Method::POST, "/v5/order/create", String::new(), Some(body.clone()), true).await? {
-                Reply::Ok(_) => {
-                    // The answer holds only the ids: the order is accepted.
+                Reply::Ok(v) => {
+                    // The answer holds only the ids: the order is accepted,
+                    // if it is ours.
+                    let link = v.get("orderLinkId").and_then(Value::as_str).unwrap_or("");
+                    if link != id.as_str() {
+                        return Err(ExchangeError::Malformed(format!(
+                            "the venue's reply does not match the request: the client order id is {link:?}, asked {id}"
+                        )));
+                    }
                     return Ok(OrderInfo {
                         client_order_id: id.clone(),
                         status: OrderStatus::New,
@@ -453,7 +487,8 @@ impl Exchange for BybitSpot {
         for path in ["/v5/order/realtime", "/v5/order/history"] {
             let v = self.get(path, &params, true).await.map_err(|e| with_id(e, id))?;
             if let Some(o) = BybitSpot::first(&v) {
-                return BybitSpot::order_info(o);
+                let (info, market) = BybitSpot::order_info(o)?;
+                return check::order(&Asked::id(symbol, id), market, info);
             }
         }
         Err(ExchangeError::UnknownOrder(id.clone()))
@@ -464,7 +499,10 @@ impl Exchange for BybitSpot {
         let v = self.get("/v5/order/realtime", &params, true).await?;
         let list =
             v.get("list").and_then(Value::as_array).ok_or_else(|| ExchangeError::Malformed("order list".into()))?;
-        let all: Result<Vec<OrderInfo>, _> = list.iter().map(BybitSpot::order_info).collect();
+        let all: Result<Vec<OrderInfo>, _> = list
+            .iter()
+            .map(|o| BybitSpot::order_info(o).and_then(|(info, market)| check::listed(symbol, market, info)))
+            .collect();
         Ok(all?.into_iter().filter(|o| !o.status.is_final()).collect())
     }
 
@@ -476,7 +514,7 @@ impl Exchange for BybitSpot {
             v.get("list").and_then(Value::as_array).ok_or_else(|| ExchangeError::Malformed("executions".into()))?;
         list.iter()
             .map(|t| {
-                Ok(Fill {
+                let fill = Fill {
                     client_order_id: ClientOrderId::from_raw(
                         t.get("orderLinkId").and_then(Value::as_str).unwrap_or_default(),
                     ),
@@ -487,7 +525,8 @@ impl Exchange for BybitSpot {
                     quantity: dec(t, "execQty")?,
                     fee: dec_or_zero(t, "execFee")?,
                     fee_asset: t.get("feeCurrency").and_then(Value::as_str).unwrap_or_default().to_string(),
-                })
+                };
+                check::fill(symbol, t.get("symbol").and_then(Value::as_str), fill)
             })
             .collect()
     }

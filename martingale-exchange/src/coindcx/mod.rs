@@ -21,3 +21,6 @@
 mod spot;
 
 pub use spot::{sign, CoinDcxConfig, CoinDcxSpot, MAINNET, PUBLIC};
+
+#[cfg(test)]
+mod tests;

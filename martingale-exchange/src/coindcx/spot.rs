@@ -8,16 +8,18 @@ use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use martingale_core::engine::{Candle, ClientOrderId, OrderKind, OrderRequest, TimeMs};
 use martingale_core::{MarketRules, OrderSide};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
-use crate::json::{dec, dec_or_zero, int, text};
+use crate::json::{dec, dec_or_zero, int, millis, text};
 use crate::ratelimit::WeightBudget;
-use crate::rest::{self, with_id, Reply};
+use crate::rest::{self, with_id, HttpClient, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -73,7 +75,7 @@ pub fn sign(secret: &Secret, body: &str) -> String {
 /// CoinDCX behind the [`Exchange`] trait.
 #[derive(Debug)]
 pub struct CoinDcxSpot {
-    http: reqwest::Client,
+    http: HttpClient,
     cfg: CoinDcxConfig,
     api_key: Secret,
     secret: Secret,
@@ -89,10 +91,7 @@ fn now_ms() -> i64 {
 impl CoinDcxSpot {
     /// An adapter with an API key pair.
     pub fn new(cfg: CoinDcxConfig, api_key: Secret, secret: Secret) -> Result<CoinDcxSpot, ExchangeError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
+        let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
         Ok(CoinDcxSpot { http, cfg, api_key, secret, budget, pairs: Mutex::default() })
     }
@@ -105,14 +104,17 @@ impl CoinDcxSpot {
 
     /// A GET on `base` (public), or a signed POST of `body` plus `timestamp`.
     async fn send(&self, url: String, body: Option<&Value>) -> Result<Reply, ExchangeError> {
-        self.budget.acquire(1, now_ms).await;
+        if let Err(e) = self.budget.acquire(1, now_ms).await {
+            return Ok(Reply::Err(e));
+        }
         let req = match body {
-            None => self.http.request(Method::GET, url),
+            None => self.http.inner().request(Method::GET, url),
             Some(b) => {
                 let mut b = b.clone();
                 b["timestamp"] = now_ms().into();
                 let text = b.to_string();
                 self.http
+                    .inner()
                     .request(Method::POST, url)
                     .header("Content-Type", "application/json")
                     .header("X-AUTH-APIKEY", self.api_key.expose())
@@ -120,35 +122,10 @@ impl CoinDcxSpot {
                     .body(text)
             }
         };
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Ok(Reply::Err(ExchangeError::Network("timeout".into()))),
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|h| h.to_str().ok())
-            .and_then(|s| s.parse::<u64>().ok())
-            .map_or(Duration::from_secs(1), Duration::from_secs);
-        let text = match resp.text().await {
-            Ok(b) => b,
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Ok(Reply::Err(ExchangeError::RateLimited { retry_after }));
+        match rest::execute(req).await {
+            Ok(raw) => interpret(raw.status, &raw.headers, &raw.body),
+            Err(e) => Ok(Reply::Err(e)),
         }
-        if status.is_server_error() {
-            return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
-        }
-        let v: Value =
-            serde_json::from_str(&text).map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON")))?;
-        if status.is_success() {
-            return Ok(Reply::Ok(v));
-        }
-        let msg = v.get("message").and_then(Value::as_str).unwrap_or("").to_string();
-        Ok(Reply::Err(map_error(status.as_u16(), msg)))
     }
 
     async fn retrying<F, Fut>(&self, attempt: F) -> Result<Value, ExchangeError>
@@ -168,7 +145,12 @@ impl CoinDcxSpot {
         self.retrying(|| self.send(url.clone(), Some(&body))).await
     }
 
-    fn order_info(v: &Value, id: Option<&ClientOrderId>) -> Result<OrderInfo, ExchangeError> {
+    /// An order report and the market it names; `id` is the order asked
+    /// for (a report naming another `client_order_id` is refused).
+    pub(crate) fn order_info<'v>(
+        v: &'v Value,
+        id: Option<&ClientOrderId>,
+    ) -> Result<(OrderInfo, Option<&'v str>), ExchangeError> {
         let status = match text(v, "status")? {
             "init" | "open" => OrderStatus::New,
             "partially_filled" => OrderStatus::PartiallyFilled,
@@ -178,20 +160,33 @@ impl CoinDcxSpot {
             other => return Err(ExchangeError::Malformed(format!("order status {other:?}"))),
         };
         let quantity = dec(v, "total_quantity")?;
-        let filled = quantity - dec_or_zero(v, "remaining_quantity")?;
+        let remaining = dec_or_zero(v, "remaining_quantity")?;
+        let filled = quantity
+            .checked_sub(remaining)
+            .ok_or_else(|| ExchangeError::Malformed(format!("total_quantity {quantity} - remaining {remaining}")))?;
+        let avg = dec_or_zero(v, "avg_price")?;
+        let filled_quote = filled
+            .checked_mul(avg)
+            .ok_or_else(|| ExchangeError::Malformed(format!("executed {filled} * avg_price {avg} overflows")))?;
         let price = dec_or_zero(v, "price_per_unit")?;
-        Ok(OrderInfo {
-            client_order_id: id.cloned().unwrap_or_else(|| {
-                ClientOrderId::from_raw(v.get("client_order_id").and_then(Value::as_str).unwrap_or_default())
-            }),
+        let reported = v.get("client_order_id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let client_order_id = match (id, reported) {
+            // The reply names our id: it is checked by `check::order`.
+            (_, Some(r)) => ClientOrderId::from_raw(r),
+            (Some(id), None) => id.clone(),
+            (None, None) => ClientOrderId::from_raw(""),
+        };
+        let info = OrderInfo {
+            client_order_id,
             status,
             side: side(text(v, "side")?)?,
             price: (price > Decimal::ZERO).then_some(price),
             quantity,
             filled,
-            filled_quote: filled * dec_or_zero(v, "avg_price")?,
-            updated_at: int(v, "updated_at").unwrap_or(0),
-        })
+            filled_quote,
+            updated_at: millis(v, "updated_at").unwrap_or(0),
+        };
+        Ok((info, v.get("market").and_then(Value::as_str)))
     }
 
     async fn pair(&self, symbol: &str) -> Result<String, ExchangeError> {
@@ -215,21 +210,61 @@ fn side(s: &str) -> Result<OrderSide, ExchangeError> {
     }
 }
 
-/// HTTP status and message to typed errors.
-fn map_error(status: u16, msg: String) -> ExchangeError {
+/// What one CoinDCX answer means. Errors are `{"code", "message",
+/// "status": "error"}` with the HTTP status, and sometimes with HTTP 200:
+/// such a body is the error it describes, with its message (issue 21).
+pub(crate) fn interpret(status: StatusCode, headers: &HeaderMap, body: &str) -> Result<Reply, ExchangeError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Ok(Reply::Err(ExchangeError::RateLimited {
+            retry_after: rest::retry_after(headers).unwrap_or(Duration::from_secs(1)),
+        }));
+    }
+    if status.is_server_error() {
+        // 500 / 503: the outcome of an order is unknown.
+        return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON: {}", rest::excerpt(body))))?;
+    let msg = || v.get("message").and_then(Value::as_str).unwrap_or("").to_string();
+    let body_code = v.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok());
+    let error_body =
+        v.get("status").and_then(Value::as_str) == Some("error") || body_code.is_some_and(|c| !(200..300).contains(&c));
+    if status.is_success() && !error_body {
+        return Ok(Reply::Ok(v));
+    }
+    // The body's own code when the HTTP status says success.
+    let code = if status.is_success() { body_code.unwrap_or(400) } else { status.as_u16() };
+    Ok(Reply::Err(map_error(code, msg())))
+}
+
+/// HTTP status and message to typed errors, from the "Errors" section of
+/// the CoinDCX API documentation (<https://docs.coindcx.com/#errors>):
+/// 400 "Your request is invalid", 401 "Your API key is wrong", 404 "The
+/// specified resource could not be found", 429 "Rate limit exceeded", 500
+/// "We had a problem with our server", 503 "temporarily offline".
+///
+/// | status | here |
+/// |---|---|
+/// | 401, 403 | `Authentication` |
+/// | 404 | `UnknownOrder` |
+/// | 400, 422 with a message about the timestamp / balance / duplicate id / market / minimums | `TimestampOutOfWindow`, `InsufficientBalance`, `DuplicateOrder`, `UnknownMarket`, `RuleViolation` |
+/// | other 400, 422 ("request is invalid") | `Rejected`: not executed |
+/// | 5xx (in `interpret`), any other status | outcome unknown (`Network` / `Venue`) |
+pub(crate) fn map_error(status: u16, msg: String) -> ExchangeError {
     let m = msg.to_ascii_lowercase();
     match status {
         401 | 403 => ExchangeError::Authentication(msg),
         404 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
-        _ if m.contains("timestamp") => ExchangeError::TimestampOutOfWindow,
-        _ if m.contains("insufficient") => ExchangeError::InsufficientBalance(msg),
-        _ if m.contains("client_order_id") && (m.contains("already") || m.contains("duplicate")) => {
+        400 | 422 if m.contains("timestamp") => ExchangeError::TimestampOutOfWindow,
+        400 | 422 if m.contains("insufficient") => ExchangeError::InsufficientBalance(msg),
+        400 | 422 if m.contains("client_order_id") && (m.contains("already") || m.contains("duplicate")) => {
             ExchangeError::DuplicateOrder(ClientOrderId::from_raw(""))
         }
-        _ if m.contains("market") && m.contains("invalid") => ExchangeError::UnknownMarket(msg),
+        400 | 422 if m.contains("market") && m.contains("invalid") => ExchangeError::UnknownMarket(msg),
         400 | 422 if m.contains("min") || m.contains("precision") || m.contains("quantity") || m.contains("price") => {
             ExchangeError::RuleViolation { rule: "market rules".into(), message: msg }
         }
+        400 | 422 => ExchangeError::Rejected { code: i64::from(status), message: msg },
         other => ExchangeError::Venue { code: i64::from(other), message: msg },
     }
 }
@@ -331,7 +366,7 @@ impl Exchange for CoinDcxSpot {
             .as_array()
             .and_then(|a| a.iter().find(|t| t.get("market").and_then(Value::as_str) == Some(symbol)))
             .ok_or_else(|| ExchangeError::UnknownMarket(symbol.to_string()))?;
-        dec(t, "last_price")
+        check::last_price(symbol, dec(t, "last_price")?)
     }
 
     async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
@@ -340,7 +375,7 @@ impl Exchange for CoinDcxSpot {
             .ok_or_else(|| ExchangeError::Malformed("balances".into()))?
             .iter()
             .map(|b| {
-                Ok(Balance {
+                check::balance(Balance {
                     asset: text(b, "currency")?.to_string(),
                     free: dec(b, "balance")?,
                     locked: dec_or_zero(b, "locked_balance")?,
@@ -371,7 +406,8 @@ impl Exchange for CoinDcxSpot {
                         .and_then(Value::as_array)
                         .and_then(|a| a.first())
                         .ok_or_else(|| ExchangeError::Malformed("orders/create without orders".into()))?;
-                    return CoinDcxSpot::order_info(o, Some(id));
+                    let (info, market) = CoinDcxSpot::order_info(o, Some(id))?;
+                    return check::order(&Asked::placed(symbol, order), market, info);
                 }
                 // Refused for its timestamp: sent once more with a fresh one.
                 Reply::Err(ExchangeError::TimestampOutOfWindow) => {}
@@ -389,12 +425,13 @@ impl Exchange for CoinDcxSpot {
         self.query_order(symbol, id).await
     }
 
-    async fn query_order(&self, _symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
+    async fn query_order(&self, symbol: &str, id: &ClientOrderId) -> Result<OrderInfo, ExchangeError> {
         let v = self
             .private("/exchange/v1/orders/status", json!({"client_order_id": id.as_str()}))
             .await
             .map_err(|e| with_id(e, id))?;
-        CoinDcxSpot::order_info(&v, Some(id))
+        let (info, market) = CoinDcxSpot::order_info(&v, Some(id))?;
+        check::order(&Asked::id(symbol, id), market, info)
     }
 
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
@@ -403,7 +440,7 @@ impl Exchange for CoinDcxSpot {
             .and_then(Value::as_array)
             .ok_or_else(|| ExchangeError::Malformed("active_orders".into()))?
             .iter()
-            .map(|o| CoinDcxSpot::order_info(o, None))
+            .map(|o| CoinDcxSpot::order_info(o, None).and_then(|(info, market)| check::listed(symbol, market, info)))
             .collect()
     }
 
@@ -418,18 +455,20 @@ impl Exchange for CoinDcxSpot {
             .ok_or_else(|| ExchangeError::Malformed("trade_history".into()))?
             .iter()
             .map(|t| {
-                Ok(Fill {
+                let fill = Fill {
                     client_order_id: ClientOrderId::from_raw(
                         t.get("client_order_id").and_then(Value::as_str).unwrap_or_default(),
                     ),
                     trade_id: t.get("id").map(|i| i.to_string().trim_matches('"').to_string()).unwrap_or_default(),
-                    time: int(t, "timestamp")?,
+                    // Fractional milliseconds (1718386312255.3608, issue 18.3).
+                    time: millis(t, "timestamp")?,
                     side: side(text(t, "side")?)?,
                     price: dec(t, "price")?,
                     quantity: dec(t, "quantity")?,
                     fee: dec_or_zero(t, "fee_amount")?,
                     fee_asset: t.get("fee_currency").and_then(Value::as_str).unwrap_or_default().to_string(),
-                })
+                };
+                check::fill(symbol, t.get("symbol").or_else(|| t.get("market")).and_then(Value::as_str), fill)
             })
             .collect()
     }

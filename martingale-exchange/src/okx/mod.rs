@@ -23,3 +23,6 @@
 mod spot;
 
 pub use spot::{sign, venue_order_id, OkxConfig, OkxSpot, MAINNET};
+
+#[cfg(test)]
+mod tests;

@@ -15,11 +15,12 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
 use crate::json::{dec, dec_or_zero, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
-use crate::rest::{self, with_id, Reply};
+use crate::rest::{self, with_id, HttpClient, Reply};
 use crate::secret::Secret;
 use crate::types::{Balance, Fill, OrderInfo, OrderStatus};
 
@@ -97,7 +98,7 @@ fn iso(ms: i64) -> String {
 /// OKX v5 spot behind the [`Exchange`] trait.
 #[derive(Debug)]
 pub struct OkxSpot {
-    http: reqwest::Client,
+    http: HttpClient,
     cfg: OkxConfig,
     api_key: Secret,
     secret: Secret,
@@ -115,10 +116,7 @@ fn now_ms() -> i64 {
 impl OkxSpot {
     /// An adapter with an API key, its secret and its passphrase.
     pub fn new(cfg: OkxConfig, api_key: Secret, secret: Secret, passphrase: Secret) -> Result<OkxSpot, ExchangeError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|e| ExchangeError::Network(format!("http client: {e}")))?;
+        let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
         Ok(OkxSpot {
             http,
@@ -177,8 +175,10 @@ impl OkxSpot {
         body: Option<String>,
         signed: bool,
     ) -> Result<Reply, ExchangeError> {
-        self.budget.acquire(1, || self.venue_now()).await;
-        let mut req = self.http.request(method.clone(), format!("{}{}", self.cfg.base_url, path));
+        if let Err(e) = self.budget.acquire(1, || self.venue_now()).await {
+            return Ok(Reply::Err(e));
+        }
+        let mut req = self.http.inner().request(method.clone(), format!("{}{}", self.cfg.base_url, path));
         if signed {
             let ts = iso(self.venue_now());
             let sig = sign(&self.secret, &ts, method.as_str(), path, body.as_deref().unwrap_or(""));
@@ -194,37 +194,10 @@ impl OkxSpot {
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b);
         }
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_timeout() => return Ok(Reply::Err(ExchangeError::Network("timeout".into()))),
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        let status = resp.status();
-        let body = match resp.text().await {
-            Ok(b) => b,
-            Err(e) => return Ok(Reply::Err(ExchangeError::Network(e.without_url().to_string()))),
-        };
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Ok(Reply::Err(ExchangeError::RateLimited { retry_after: Duration::from_secs(1) }));
+        match rest::execute(req).await {
+            Ok(raw) => interpret(raw.status, &raw.body),
+            Err(e) => Ok(Reply::Err(e)),
         }
-        if status.is_server_error() {
-            return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
-        }
-        let v: Value =
-            serde_json::from_str(&body).map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON")))?;
-        let code = text(&v, "code")?;
-        let data = v.get("data").cloned().unwrap_or(Value::Array(Vec::new()));
-        // Order calls report per order: a `sCode` other than 0 is the error.
-        let (code, msg) = match OkxSpot::first(&data).and_then(|d| d.get("sCode")).and_then(Value::as_str) {
-            Some(s) if s != "0" => {
-                (s.to_string(), OkxSpot::first(&data).and_then(|d| d.get("sMsg")).and_then(Value::as_str).unwrap_or(""))
-            }
-            _ => (code.to_string(), v.get("msg").and_then(Value::as_str).unwrap_or("")),
-        };
-        if code == "0" {
-            return Ok(Reply::Ok(data));
-        }
-        Ok(Reply::Err(map_error(code.parse().unwrap_or(-1), msg.to_string())))
     }
 
     async fn get(&self, path: &str, params: &[(&str, String)], signed: bool) -> Result<Value, ExchangeError> {
@@ -245,7 +218,13 @@ impl OkxSpot {
         v.as_array().and_then(|a| a.first())
     }
 
-    fn order_info(&self, v: &Value, id: Option<&ClientOrderId>) -> Result<OrderInfo, ExchangeError> {
+    /// An order report (named `id`, or after its `clOrdId`) and the market
+    /// it names.
+    pub(crate) fn order_info<'v>(
+        &self,
+        v: &'v Value,
+        id: Option<&ClientOrderId>,
+    ) -> Result<(OrderInfo, Option<&'v str>), ExchangeError> {
         let status = match text(v, "state")? {
             "live" => OrderStatus::New,
             "partially_filled" => OrderStatus::PartiallyFilled,
@@ -256,18 +235,29 @@ impl OkxSpot {
         let filled = dec_or_zero(v, "accFillSz")?;
         let avg = dec_or_zero(v, "avgPx")?;
         let price = dec_or_zero(v, "px")?;
-        Ok(OrderInfo {
-            client_order_id: id
-                .cloned()
-                .unwrap_or_else(|| self.our_id(v.get("clOrdId").and_then(Value::as_str).unwrap_or(""))),
+        let venue_id = v.get("clOrdId").and_then(Value::as_str).unwrap_or("");
+        if let Some(id) = id {
+            if venue_id != venue_order_id(id) {
+                return Err(ExchangeError::Malformed(format!(
+                    "the venue's reply does not match the request: the clOrdId is {venue_id:?}, asked {} (order {id})",
+                    venue_order_id(id)
+                )));
+            }
+        }
+        let filled_quote = filled
+            .checked_mul(avg)
+            .ok_or_else(|| ExchangeError::Malformed(format!("accFillSz {filled} * avgPx {avg} overflows")))?;
+        let info = OrderInfo {
+            client_order_id: id.cloned().unwrap_or_else(|| self.our_id(venue_id)),
             status,
             side: side(text(v, "side")?)?,
             price: (price > Decimal::ZERO).then_some(price),
             quantity: dec(v, "sz")?,
             filled,
-            filled_quote: filled * avg,
+            filled_quote,
             updated_at: int(v, "uTime").unwrap_or(0),
-        })
+        };
+        Ok((info, v.get("instId").and_then(Value::as_str)))
     }
 }
 
@@ -279,17 +269,73 @@ fn side(s: &str) -> Result<OrderSide, ExchangeError> {
     }
 }
 
-/// OKX codes to typed errors.
-fn map_error(code: i64, msg: String) -> ExchangeError {
+/// What one OKX answer means. Errors come as `{"code": "5xxxx", "msg"}`
+/// (often with HTTP 200), or, for an order call, as a per-order `sCode` /
+/// `sMsg` in `data`; the venue's message is kept in the error (issue 21).
+pub(crate) fn interpret(status: StatusCode, body: &str) -> Result<Reply, ExchangeError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Ok(Reply::Err(ExchangeError::RateLimited { retry_after: Duration::from_secs(1) }));
+    }
+    if status.is_server_error() {
+        // 50001 "Service temporarily unavailable" is an HTTP 503: unknown.
+        return Ok(Reply::Err(ExchangeError::Network(format!("HTTP {status}"))));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| ExchangeError::Malformed(format!("HTTP {status}: not JSON: {}", rest::excerpt(body))))?;
+    let code = v
+        .get("code")
+        .and_then(|c| c.as_str().map(str::to_string).or_else(|| c.as_i64().map(|n| n.to_string())))
+        .ok_or_else(|| ExchangeError::Malformed(format!("HTTP {status} without a code: {}", rest::excerpt(body))))?;
+    let data = v.get("data").cloned().unwrap_or(Value::Array(Vec::new()));
+    // Order calls report per order: a `sCode` other than 0 is the error.
+    let first = data.as_array().and_then(|a| a.first());
+    let (code, msg) = match first.and_then(|d| d.get("sCode")).and_then(Value::as_str) {
+        Some(s) if s != "0" => (s.to_string(), first.and_then(|d| d.get("sMsg")).and_then(Value::as_str).unwrap_or("")),
+        _ => (code, v.get("msg").and_then(Value::as_str).unwrap_or("")),
+    };
+    if code == "0" {
+        if !status.is_success() {
+            return Err(ExchangeError::Malformed(format!("HTTP {status} with code 0: {}", rest::excerpt(body))));
+        }
+        return Ok(Reply::Ok(data));
+    }
+    match code.parse::<i64>() {
+        Ok(n) => Ok(Reply::Err(map_error(n, msg.to_string()))),
+        Err(_) => Err(ExchangeError::Malformed(format!("code {code:?} ({msg})"))),
+    }
+}
+
+/// OKX v5 codes to typed errors, from the v5 error-code list
+/// <https://www.okx.com/docs-v5/en/#error-code> (REST API, "Error Code").
+///
+/// | code | documented meaning | here |
+/// |---|---|---|
+/// | 50001 service temporarily unavailable, 50004 "endpoint request timeout (does not mean that the request was successful or failed, please check the request result)", 50013 system busy (HTTP 200), 50026 system error, 51149 order timed out, any undocumented code | ambiguous | `Venue`: outcome unknown |
+/// | 50011, 50061 | too many requests | `RateLimited` |
+/// | 50102 | timestamp request expired | `TimestampOutOfWindow` |
+/// | 50100, 50103..=50105, 50111..=50114 | key, passphrase, sign | `Authentication` |
+/// | 50000, 50002, 50005..=50010, 50012, 50014..=50016, 50024, 50025 | body / parameter / account refusals | `Rejected` |
+/// | 51603, 51400..=51402 | order does not exist / already final | `UnknownOrder` |
+/// | 51008 | insufficient balance | `InsufficientBalance` |
+/// | 51016 | duplicated `clOrdId` | `DuplicateOrder` |
+/// | 51001 | instrument does not exist | `UnknownMarket` |
+/// | 51006, 51020, 51121 | price limit, minimum amount, lot size | `RuleViolation` |
+/// | other 51xxx | order refused (per-order `sCode`) | `Rejected` |
+pub(crate) fn map_error(code: i64, msg: String) -> ExchangeError {
     match code {
+        50001 | 50004 | 50013 | 50026 | 51149 => ExchangeError::Venue { code, message: msg },
         50011 | 50061 => ExchangeError::RateLimited { retry_after: Duration::from_secs(1) },
         50102 => ExchangeError::TimestampOutOfWindow,
-        50103..=50105 | 50111..=50114 => ExchangeError::Authentication(msg),
-        51603 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
+        50100 | 50103..=50105 | 50111..=50114 => ExchangeError::Authentication(msg),
+        50000 | 50002 | 50005..=50010 | 50012 | 50014..=50016 | 50024 | 50025 => {
+            ExchangeError::Rejected { code, message: msg }
+        }
+        51603 | 51400..=51402 => ExchangeError::UnknownOrder(ClientOrderId::from_raw("")),
         51008 => ExchangeError::InsufficientBalance(msg),
         51016 => ExchangeError::DuplicateOrder(ClientOrderId::from_raw("")),
-        51020 | 51121 | 51000 | 51006 => ExchangeError::RuleViolation { rule: format!("code {code}"), message: msg },
         51001 => ExchangeError::UnknownMarket(msg),
+        51006 | 51020 | 51121 => ExchangeError::RuleViolation { rule: format!("code {code}"), message: msg },
+        51000..=51999 => ExchangeError::Rejected { code, message: msg },
         _ => ExchangeError::Venue { code, message: msg },
     }
 }
@@ -340,16 +386,20 @@ impl Exchange for OkxSpot {
     ) -> Result<Vec<Candle>, ExchangeError> {
         let b = bar(interval_ms)?;
         let mut out: Vec<Candle> = Vec::new();
-        // Newest first: `after` = older than this time.
+        // Newest first: `after` = older than this time. `market/candles`
+        // serves only the latest 1,440 bars; when it runs dry before
+        // `start`, `market/history-candles` serves the older ones.
         let mut after = end;
+        let mut path = "/api/v5/market/candles";
         loop {
+            let limit = if path.ends_with("history-candles") { "100" } else { "300" };
             let params = [
                 ("instId", symbol.to_string()),
                 ("bar", b.to_string()),
                 ("after", after.to_string()),
-                ("limit", "300".to_string()),
+                ("limit", limit.to_string()),
             ];
-            let v = self.get("/api/v5/market/candles", &params, false).await?;
+            let v = self.get(path, &params, false).await?;
             let rows = v.as_array().ok_or_else(|| ExchangeError::Malformed("candles".into()))?;
             let mut oldest = None;
             for row in rows {
@@ -371,17 +421,27 @@ impl Exchange for OkxSpot {
             }
             match oldest {
                 Some(o) if o > start && o < after => after = o,
+                None if path == "/api/v5/market/candles" && after > start => path = "/api/v5/market/history-candles",
                 _ => break,
             }
         }
         out.sort_by_key(|c| c.time);
         out.dedup_by_key(|c| c.time);
+        // A closed range the venue should have answered (issue 18.2).
+        if out.is_empty() && start < end && end.saturating_add(interval_ms) <= self.venue_now() {
+            return Err(ExchangeError::Malformed(format!(
+                "OKX returned no {b} candles of {symbol} in [{start}, {end}) from candles nor history-candles; \
+                 check the market and the range (before its listing?)"
+            )));
+        }
         Ok(out)
     }
 
     async fn last_price(&self, symbol: &str) -> Result<Decimal, ExchangeError> {
         let v = self.get("/api/v5/market/ticker", &[("instId", symbol.to_string())], false).await?;
-        dec(OkxSpot::first(&v).ok_or_else(|| ExchangeError::UnknownMarket(symbol.to_string()))?, "last")
+        let t = OkxSpot::first(&v).ok_or_else(|| ExchangeError::UnknownMarket(symbol.to_string()))?;
+        check::symbol(symbol, t.get("instId").and_then(Value::as_str))?;
+        check::last_price(symbol, dec(t, "last")?)
     }
 
     async fn balances(&self) -> Result<Vec<Balance>, ExchangeError> {
@@ -393,7 +453,7 @@ impl Exchange for OkxSpot {
         details
             .iter()
             .map(|d| {
-                Ok(Balance {
+                check::balance(Balance {
                     asset: text(d, "ccy")?.to_string(),
                     free: dec_or_zero(d, "availBal")?,
                     locked: dec_or_zero(d, "frozenBal")?,
@@ -424,7 +484,16 @@ impl Exchange for OkxSpot {
         let body = body.to_string();
         for _ in 0..2 {
             match self.send(Method::POST, "/api/v5/trade/order", Some(body.clone()), true).await? {
-                Reply::Ok(_) => {
+                Reply::Ok(v) => {
+                    // The answer holds the ids: the order is accepted, if
+                    // it is ours.
+                    let cl = OkxSpot::first(&v).and_then(|d| d.get("clOrdId")).and_then(Value::as_str).unwrap_or("");
+                    if cl != venue_order_id(id) {
+                        return Err(ExchangeError::Malformed(format!(
+                            "the venue's reply does not match the request: the clOrdId is {cl:?}, asked {} (order {id})",
+                            venue_order_id(id)
+                        )));
+                    }
                     return Ok(OrderInfo {
                         client_order_id: id.clone(),
                         status: OrderStatus::New,
@@ -434,7 +503,7 @@ impl Exchange for OkxSpot {
                         filled: Decimal::ZERO,
                         filled_quote: Decimal::ZERO,
                         updated_at: self.venue_now(),
-                    })
+                    });
                 }
                 Reply::Err(ExchangeError::TimestampOutOfWindow) => {
                     self.sync_time().await?;
@@ -458,7 +527,8 @@ impl Exchange for OkxSpot {
         let params = [("instId", symbol.to_string()), ("clOrdId", self.venue_id(id))];
         let v = self.get("/api/v5/trade/order", &params, true).await.map_err(|e| with_id(e, id))?;
         let o = OkxSpot::first(&v).ok_or_else(|| ExchangeError::UnknownOrder(id.clone()))?;
-        self.order_info(o, Some(id))
+        let (info, market) = self.order_info(o, Some(id))?;
+        check::order(&Asked::id(symbol, id), market, info)
     }
 
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
@@ -468,7 +538,7 @@ impl Exchange for OkxSpot {
         v.as_array()
             .ok_or_else(|| ExchangeError::Malformed("orders-pending".into()))?
             .iter()
-            .map(|o| self.order_info(o, None))
+            .map(|o| self.order_info(o, None).and_then(|(info, market)| check::listed(symbol, market, info)))
             .collect()
     }
 
@@ -479,7 +549,7 @@ impl Exchange for OkxSpot {
             .ok_or_else(|| ExchangeError::Malformed("fills".into()))?
             .iter()
             .map(|t| {
-                Ok(Fill {
+                let fill = Fill {
                     client_order_id: self.our_id(t.get("clOrdId").and_then(Value::as_str).unwrap_or("")),
                     trade_id: text(t, "tradeId")?.to_string(),
                     time: int(t, "ts")?,
@@ -489,7 +559,8 @@ impl Exchange for OkxSpot {
                     // OKX reports the fee as a negative amount (a charge).
                     fee: -dec_or_zero(t, "fee")?,
                     fee_asset: t.get("feeCcy").and_then(Value::as_str).unwrap_or_default().to_string(),
-                })
+                };
+                check::fill(symbol, t.get("instId").and_then(Value::as_str), fill)
             })
             .collect()
     }

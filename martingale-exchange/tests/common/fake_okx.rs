@@ -159,14 +159,19 @@ fn handle_sync(
                        "tickSz": "0.1", "lotSz": "0.00000001", "minSz": "0.00001", "maxLmtSz": "9999999999"}]))
         }
         ("GET", "/api/v5/market/ticker") => ok(json!([{"instId": "BTC-USDT", "last": fake.book.price.to_string()}])),
-        ("GET", "/api/v5/market/candles") => {
+        // As documented: `candles` serves only the latest 1,440 bars,
+        // `history-candles` the older ones too (100 a page).
+        ("GET", path @ ("/api/v5/market/candles" | "/api/v5/market/history-candles")) => {
+            let history = path.ends_with("history-candles");
             let after: i64 = p.get("after").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
-            let limit: usize = p.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(300);
+            let max = if history { 100 } else { 300 };
+            let limit: usize = p.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100).min(max);
+            let recent_from = fake.candles.len().checked_sub(1440).map_or(i64::MIN, |i| fake.candles[i].0);
             let rows: Vec<Value> = fake
                 .candles
                 .iter()
                 .rev()
-                .filter(|(t, _)| *t < after)
+                .filter(|(t, _)| *t < after && (history || *t >= recent_from))
                 .take(limit)
                 .map(|(t, px)| {
                     json!([
