@@ -36,9 +36,11 @@ mod replay;
 mod rest;
 mod runner;
 mod secret;
+mod snapshot;
 mod store;
 mod supervisor;
 mod types;
+mod unwind;
 mod venues;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
@@ -49,9 +51,10 @@ pub use exchange::Exchange;
 pub use paper::PaperExchange;
 pub use ratelimit::{KeyedBudgets, WeightBudget};
 pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, Replay, ReplayError};
-pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};
+pub use runner::{stagger, Runner, RunnerBuilder, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
-pub use store::{JsonFileStore, StateStore};
+pub use snapshot::{check_settings, Persisted, SnapshotError, SNAPSHOT_FORMAT};
+pub use store::{JsonFileStore, Lease, LeaseError, StateStore};
 pub use supervisor::{
     BotSpec, BotState, BotStatus, Connect, Connector, Schedule, Supervisor, SupervisorConfig, SupervisorError,
 };
