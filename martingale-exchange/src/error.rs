@@ -119,7 +119,9 @@ impl ExchangeError {
     pub fn is_definite_rejection(&self) -> bool {
         matches!(
             self,
-            ExchangeError::InsufficientBalance(_) | ExchangeError::RuleViolation { .. } | ExchangeError::Rejected { .. }
+            ExchangeError::InsufficientBalance(_)
+                | ExchangeError::RuleViolation { .. }
+                | ExchangeError::Rejected { .. }
         )
     }
 }

@@ -147,6 +147,9 @@ pub struct Deal {
     pub managed: bool,
     /// Time of the last fill.
     pub last_fill_at: Option<TimeMs>,
+    /// The start generation in this deal's client order ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<super::IdGeneration>,
 }
 
 impl Deal {
@@ -171,6 +174,7 @@ impl Deal {
             exit: None,
             managed: true,
             last_fill_at: None,
+            generation: None,
         }
     }
 
@@ -183,7 +187,8 @@ impl Deal {
         kind: OrderKind,
         quantity: Decimal,
     ) -> Action {
-        let client_order_id = ClientOrderId::new(bot, self.number, role, self.seq);
+        let deal = self.generation.map_or(self.number, |g| g.deal_segment(self.number));
+        let client_order_id = ClientOrderId::with_generation(bot, self.generation, deal, role, self.seq);
         self.seq = self.seq.wrapping_add(1);
         let request = OrderRequest { client_order_id, role, side, kind, quantity };
         self.orders.push(TrackedOrder {

@@ -264,6 +264,10 @@ impl Engine {
         }
         let number = self.deals_started.wrapping_add(1);
         let mut deal = Deal::new(number, time, self.strategy.side, scale, base.quote);
+        self.generation = self
+            .generation
+            .map(|g| g.for_deal(&self.bot, number, u32::try_from(self.levels_spec.len()).unwrap_or(u32::MAX), time));
+        deal.generation = self.generation;
         deal.levels = levels;
         deal.planned_at = Some(price);
         let kind = OrderKind::Market { reference_price: price };

@@ -1,6 +1,8 @@
 //! Bot ids and deterministic client order ids.
 //!
-//! A client order id is `{bot}-{deal}-{role}-{seq}`: the bot id, the deal
+//! A client order id is `{bot}-{deal}-{role}-{seq}` (or, for an engine
+//! started with a generation, `{bot}-{generation}-{deal}-{role}-{seq}`: see
+//! the `generation` module and `Engine::starting_at`): the bot id, the deal
 //! number and a per-deal order sequence number (both base 36), and a short
 //! role code (`b` base order, `s{n}` safety order n, `tp` take profit, `sl`
 //! stop loss, `tr` trailing exit, `x` close now, `a` added funds, `r`
@@ -201,9 +203,33 @@ impl ClientOrderId {
     /// assert!(longest.as_str().len() <= 36);
     /// ```
     pub fn new(bot: &BotId, deal: u32, role: OrderRole, seq: u32) -> ClientOrderId {
+        ClientOrderId::with_generation(bot, None, deal, role, seq)
+    }
+
+    /// Builds an id carrying a start generation,
+    /// `{bot}-{generation}-{deal}-{role}-{seq}` (the short form without one);
+    /// see [`IdGeneration`](super::IdGeneration).
+    ///
+    /// ```
+    /// use martingale_core::engine::{BotId, ClientOrderId, IdGeneration, OrderRole};
+    /// let bot = BotId::new("btc1").unwrap();
+    /// let g = IdGeneration::starting_at(1_765_000_000_000);
+    /// assert_eq!(ClientOrderId::with_generation(&bot, Some(g), 1, OrderRole::Base, 0).as_str(), "btc1-t6u2ps-1-b-0");
+    /// ```
+    pub fn with_generation(
+        bot: &BotId,
+        generation: Option<super::IdGeneration>,
+        deal: u32,
+        role: OrderRole,
+        seq: u32,
+    ) -> ClientOrderId {
         let mut s = IdBuf::default();
         s.push(bot.0.as_bytes());
         s.push(b"-");
+        if let Some(g) = generation {
+            push_base36_u64(&mut s, g.stamp);
+            s.push(b"-");
+        }
         push_base36(&mut s, deal);
         s.push(b"-");
         role.push_code(&mut s);
@@ -306,9 +332,18 @@ impl IdBuf {
     }
 }
 
-fn push_digits(s: &mut IdBuf, mut n: u32, radix: u32) {
+fn push_digits(s: &mut IdBuf, n: u32, radix: u32) {
+    push_digits_u64(s, u64::from(n), radix);
+}
+
+fn push_base36_u64(s: &mut IdBuf, n: u64) {
+    push_digits_u64(s, n, 36);
+}
+
+fn push_digits_u64(s: &mut IdBuf, mut n: u64, radix: u32) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut buf = [0u8; 32];
+    let radix = u64::from(radix);
+    let mut buf = [0u8; 64];
     let mut i = buf.len();
     loop {
         i -= 1;

@@ -57,6 +57,7 @@ mod deal;
 mod error;
 mod event;
 mod fsm;
+mod generation;
 mod ids;
 
 pub use action::{Action, OrderKind, OrderRequest};
@@ -64,6 +65,7 @@ pub use deal::{Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, 
 pub use error::EngineError;
 pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
 pub use fsm::{candle_path, MAX_AMOUNT};
+pub use generation::{IdGeneration, OrderIdParts, MAX_CLIENT_ORDER_ID_LEN};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 
 use rust_decimal::Decimal;
@@ -216,6 +218,10 @@ pub struct Engine {
     retry_on_tick: bool,
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
+    /// The start generation written into client order ids (`None`: the
+    /// short form of engines made by [`Engine::new`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<IdGeneration>,
 }
 
 impl Engine {
@@ -239,7 +245,35 @@ impl Engine {
             retry_on_tick: false,
             last_price: None,
             last_time: None,
+            generation: None,
         })
+    }
+
+    /// A new engine for a live or paper run that starts fresh at `time`:
+    /// its client order ids carry the start generation, so they never
+    /// repeat those of an earlier fresh start of the same bot (see
+    /// [`IdGeneration`]).
+    ///
+    /// ```
+    /// use martingale_core::engine::{Action, BotId, Command, Engine, Event};
+    /// use martingale_core::config::BotFile;
+    /// use rust_decimal_macros::dec;
+    /// let bot: BotFile = include_str!("../../../examples/bots/example.json").parse().unwrap();
+    /// let mut e = Engine::starting_at(BotId::new("dca").unwrap(), &bot, 1_765_000_000_000).unwrap();
+    /// e.handle(Event::Command { time: 1_765_000_000_000, command: Command::Start }).unwrap();
+    /// let out = e.handle(Event::Tick { time: 1_765_000_001_000, price: dec!(43250.17) }).unwrap();
+    /// let Action::Place(base) = &out.actions[0] else { panic!() };
+    /// assert_eq!(base.client_order_id.as_str(), "dca-t6u2ps-1-b-0");
+    /// ```
+    pub fn starting_at(bot: BotId, file: &BotFile, time: TimeMs) -> Result<Engine, ConfigError> {
+        let mut engine = Engine::new(bot, file)?;
+        engine.generation = Some(IdGeneration::starting_at(time));
+        Ok(engine)
+    }
+
+    /// The start generation of this engine's client order ids, if any.
+    pub fn generation(&self) -> Option<IdGeneration> {
+        self.generation
     }
 
     /// The bot id.
