@@ -56,6 +56,10 @@ pub enum AuditEntry {
     Created {
         /// The bot file.
         bot_file: Box<BotFile>,
+        /// The start time whose generation the client order ids carry
+        /// (absent in logs of engines without a generation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_time: Option<TimeMs>,
     },
     /// The runner restarted from a snapshot that had handled `events` events.
     Resumed {

@@ -130,9 +130,12 @@ struct Group {
 pub fn replay(records: &[AuditRecord]) -> Result<Replay, ReplayError> {
     let Some(first) = records.first() else { return Err(ReplayError::NoCreated { line: 1 }) };
     let (mut base_engine, mut base) = match &first.entry {
-        AuditEntry::Created { bot_file } => (
-            Engine::new(first.bot.clone(), bot_file)
-                .map_err(|e| ReplayError::BadBotFile { line: 1, reason: e.to_string() })?,
+        AuditEntry::Created { bot_file, start_time } => (
+            match start_time {
+                Some(t) => Engine::starting_at(first.bot.clone(), bot_file, *t),
+                None => Engine::new(first.bot.clone(), bot_file),
+            }
+            .map_err(|e| ReplayError::BadBotFile { line: 1, reason: e.to_string() })?,
             0u64,
         ),
         AuditEntry::Checkpoint { events, engine } => ((**engine).clone(), *events),

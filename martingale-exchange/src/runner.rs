@@ -258,7 +258,10 @@ impl<E: Exchange + ?Sized> Runner<E> {
                 (p.engine, p.events, p.last_time, false)
             }
             None => {
-                let engine = Engine::new(b.bot_id.clone(), b.bot).map_err(|e| RunnerError::Invalid(e.to_string()))?;
+                // A fresh start's ids carry its start time (generation), so
+                // they never repeat those of an earlier, lost state.
+                let engine = Engine::starting_at(b.bot_id.clone(), b.bot, b.time)
+                    .map_err(|e| RunnerError::Invalid(e.to_string()))?;
                 (engine, 0, None, true)
             }
         };
@@ -278,9 +281,10 @@ impl<E: Exchange + ?Sized> Runner<E> {
         };
         if created {
             if b.check_venue {
-                runner.refuse_orphans().await?;
+                runner.refuse_orphans(b.time).await?;
             }
-            runner.audit_entry(time, AuditEntry::Created { bot_file: Box::new(b.bot.clone()) })?;
+            let entry = AuditEntry::Created { bot_file: Box::new(b.bot.clone()), start_time: Some(b.time) };
+            runner.audit_entry(time, entry)?;
         } else {
             runner.audit_entry(time, AuditEntry::Resumed { events })?;
         }
@@ -292,25 +296,38 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     /// A fresh start (no snapshot) refuses to run while the venue shows
-    /// open orders of this bot: they belong to a state that was lost.
-    async fn refuse_orphans(&mut self) -> Result<(), RunnerError> {
+    /// open orders or recent fills (last 24 hours) of this bot, of any
+    /// start generation: they belong to a state that was lost.
+    async fn refuse_orphans(&mut self, time: TimeMs) -> Result<(), RunnerError> {
         let bot = self.engine.bot_id().clone();
-        let open = self.exchange.open_orders(&self.cfg.symbol).await?;
-        let mine: Vec<String> = open
+        let symbol = self.cfg.symbol.clone();
+        let open = self.exchange.open_orders(&symbol).await?;
+        let orders: Vec<String> = open
             .iter()
-            .filter(|o| owned_by(&bot, o.client_order_id.as_str()))
-            .map(|o| format!("{} ({:?})", o.client_order_id, o.status))
+            .filter(|o| bot.owns(&o.client_order_id))
+            .map(|o| format!("{} ({:?}, filled {})", o.client_order_id, o.status, o.filled))
             .collect();
-        if mine.is_empty() {
+        let fills = self.exchange.fills_since(&symbol, time.saturating_sub(86_400_000)).await?;
+        let fills: Vec<String> = fills
+            .iter()
+            .filter(|f| bot.owns(&f.client_order_id))
+            .map(|f| format!("{} {} {} at {} (order {})", f.side, f.quantity, symbol, f.price, f.client_order_id))
+            .collect();
+        if orders.is_empty() && fills.is_empty() {
             return Ok(());
         }
+        let mut found = Vec::new();
+        if !orders.is_empty() {
+            found.push(format!("{} open order(s): {}", orders.len(), orders.join(", ")));
+        }
+        if !fills.is_empty() {
+            found.push(format!("{} fill(s) in the last 24 h: {}", fills.len(), fills.join(", ")));
+        }
         Err(RunnerError::Orphans(format!(
-            "bot {bot} has no saved state but the venue holds {} open order(s) of it on {}: {}; \
-             restore the bot's state file, or cancel these orders on the venue (and settle what they bought) \
-             before starting it afresh",
-            mine.len(),
-            self.cfg.symbol,
-            mine.join(", ")
+            "bot {bot} has no saved state but the venue holds {} of it on {symbol}; restore the bot's state file \
+             to adopt them, or cancel the orders on the venue and settle what the fills bought or sold, then \
+             start it afresh (or start it under another bot id)",
+            found.join(" and ")
         )))
     }
 
@@ -589,17 +606,6 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 }
 
-/// True when `id` is a client order id of `bot`: `{bot}-{deal}-{role}-{seq}`
-/// (bot ids may hold `-`, so `b-2`'s ids are not `b`'s).
-fn owned_by(bot: &BotId, id: &str) -> bool {
-    id.strip_prefix(bot.as_str())
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|rest| {
-            let parts: Vec<&str> = rest.split('-').collect();
-            parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
-        })
-}
-
 /// True when `after` differs from `before` only in the last price and
 /// time (what every tick sets).
 fn only_clock_moved(before: &Engine, after: &Engine) -> bool {
@@ -652,16 +658,6 @@ fn event_time(event: &Event) -> TimeMs {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn order_ids_belong_to_their_bot_only() {
-        let b = BotId::new("btc").unwrap();
-        assert!(owned_by(&b, "btc-1-b-0"));
-        assert!(owned_by(&b, "btc-1z-s-a"));
-        assert!(!owned_by(&b, "btc-2-1-b-0"), "bot btc-2's order");
-        assert!(!owned_by(&b, "btcx-1-b-0"));
-        assert!(!owned_by(&b, "manual-order"));
-    }
 
     #[test]
     fn stagger_spreads_bots_over_the_interval() {
