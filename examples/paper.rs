@@ -24,7 +24,9 @@ use std::sync::Arc;
 use martingale_core::backtest::{synthetic, Candles};
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, OrderState};
-use martingale_exchange::{AuditLog, Exchange, JsonFileStore, PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
+use martingale_exchange::{
+    AuditLog, Exchange, JsonFileStore, PaperExchange, Persisted, Runner, RunnerConfig, StateStore,
+};
 use rust_decimal::Decimal;
 
 const EXAMPLE_BOT: &str = include_str!("bots/example.json");
@@ -64,16 +66,8 @@ async fn run() -> Result<(), String> {
         (0..count).find(|&i| candles.get(i).is_some_and(|c| c.time + interval - 1 > last)).unwrap_or(count)
     });
     let open_qty = saved.as_ref().and_then(|p| p.engine.deal()).map_or(Decimal::ZERO, |d| d.position.open_qty());
-    let paper = Arc::new(PaperExchange::new(
-        &symbol,
-        "BASE",
-        "QUOTE",
-        bot.market.clone(),
-        bot.fees,
-        bot.fill,
-        quote,
-        open_qty,
-    ));
+    let paper =
+        Arc::new(PaperExchange::new(&symbol, "BASE", "QUOTE", bot.market.clone(), bot.fees, bot.fill, quote, open_qty));
     let audit = Arc::new(AuditLog::open(state_dir.join("paper-bot.jsonl")).map_err(|e| e.to_string())?);
     let cfg = RunnerConfig { account: "paper".into(), symbol: symbol.clone(), cancel_on_shutdown: true };
     let Some(first) = candles.get(resume_at.min(count.saturating_sub(1))) else {
@@ -108,7 +102,11 @@ async fn run() -> Result<(), String> {
     if resume_at > 0 {
         println!("resumed after candle {resume_at} of {count}");
     }
-    println!("replaying {} candles on the paper exchange ({symbol}); state in {}", count - resume_at, state_dir.display());
+    println!(
+        "replaying {} candles on the paper exchange ({symbol}); state in {}",
+        count - resume_at,
+        state_dir.display()
+    );
     for i in resume_at..count {
         let Some(c) = candles.get(i) else { break };
         if i > resume_at {

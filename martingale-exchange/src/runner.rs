@@ -455,12 +455,15 @@ impl<E: Exchange + ?Sized> Runner<E> {
             self.closed.extend(out.closed);
             // Persist before sending: the orders are recorded first.
             self.persist()?;
-            self.rotate_audit(time)?;
             let mut answers = Vec::new();
             for action in out.actions {
                 self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
                 answers.extend(self.send(time, action).await?);
             }
+            // After the event's action lines (a segment never splits an
+            // event from its actions); sending does not change the engine,
+            // which is still the persisted state.
+            self.rotate_audit(time)?;
             // Keep the exchange's answers in order.
             queue.extend(answers.into_iter().rev().map(|update| Event::Order { time, update }));
         }
@@ -473,8 +476,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
         if let Some(log) = &self.audit {
             if log.wants_rotation() {
                 let entry = AuditEntry::Checkpoint { events: self.events, engine: Box::new(self.engine.clone()) };
-                let record =
-                    AuditRecord::new(time, self.cfg.account.clone(), self.engine.bot_id().clone(), entry);
+                let record = AuditRecord::new(time, self.cfg.account.clone(), self.engine.bot_id().clone(), entry);
                 log.rotate(&record)?;
             }
         }

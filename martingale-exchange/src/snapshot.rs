@@ -244,12 +244,7 @@ fn diff(path: &str, state: &Value, file: &Value, out: &mut Vec<String>) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
             for k in keys {
-                diff(
-                    &format!("{path}.{k}"),
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
+                diff(&format!("{path}.{k}"), a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), out);
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
@@ -283,7 +278,10 @@ mod tests {
         let e = engine("b1");
         let id = e.bot_id().clone();
         let text = Persisted::to_text(&e, 7, Some(1)).unwrap();
-        assert_eq!(Persisted::load(&id, &text).unwrap(), Persisted { events: 7, last_time: Some(1), engine: e.clone() });
+        assert_eq!(
+            Persisted::load(&id, &text).unwrap(),
+            Persisted { events: 7, last_time: Some(1), engine: e.clone() }
+        );
         let legacy = format!("{{\"events\":3,\"engine\":{}}}", e.to_json());
         assert_eq!(Persisted::load(&id, &legacy).unwrap().events, 3);
         assert_eq!(Persisted::load(&id, &e.to_json()).unwrap().engine, e);

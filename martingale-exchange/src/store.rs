@@ -142,9 +142,7 @@ pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
             ))
         }
         Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) => {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a folder", dir.display())))
-        }
+        Ok(_) => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a folder", dir.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }

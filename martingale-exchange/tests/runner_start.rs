@@ -73,7 +73,8 @@ async fn a_fresh_start_with_the_bots_orders_on_the_venue_is_refused() {
     let mut r = start("dca", &bot(), &venue, &store, later).await.unwrap();
     r.command(later, Command::Start).await.unwrap();
     r.step(later + 60_000).await.unwrap();
-    let ids: Vec<String> = r.engine().deal().unwrap().orders.iter().map(|o| o.request.client_order_id.to_string()).collect();
+    let ids: Vec<String> =
+        r.engine().deal().unwrap().orders.iter().map(|o| o.request.client_order_id.to_string()).collect();
     assert!(ids.iter().all(|id| !old.contains(id)), "{ids:?} reuse {old:?}");
 }
 

@@ -312,7 +312,8 @@ impl CredentialStore {
         let check = store.dir.join("keycheck.json");
         match fs::read_to_string(&check) {
             Ok(text) => {
-                let plain = serde_json::from_str::<Record>(&text).ok().and_then(|r| store.decrypt(&r, b"keycheck").ok());
+                let plain =
+                    serde_json::from_str::<Record>(&text).ok().and_then(|r| store.decrypt(&r, b"keycheck").ok());
                 let versions = match plain {
                     Some(p) if p.as_slice() == KEYCHECK => BTreeMap::new(),
                     Some(p) => match serde_json::from_slice::<Check>(&p) {
@@ -470,7 +471,12 @@ impl CredentialStore {
             .unwrap_or(0);
         let found = record.counter.unwrap_or(0);
         if found < expected {
-            return Err(CredentialError::RolledBack { account: account.clone(), label: label.clone(), found, expected });
+            return Err(CredentialError::RolledBack {
+                account: account.clone(),
+                label: label.clone(),
+                found,
+                expected,
+            });
         }
         let p: Plain = serde_json::from_slice(&plain).map_err(|_| malformed("bad plaintext".into()))?;
         let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key), p.passphrase.map(Zeroizing::new));
