@@ -14,8 +14,11 @@
 //! venue's own id. State (engine
 //! snapshot, audit log) goes to `--state` (default `./state`); after a
 //! crash or a restart the runner reconciles with the exchange by client
-//! order id and continues. Ctrl-C or SIGTERM stops it gracefully (resting
-//! orders are kept; `--cancel-on-exit` cancels them). Keys never appear in
+//! order id and continues. Ctrl-C or SIGTERM stops it gracefully and
+//! promptly, also in the middle of a step that waits on a rate limit
+//! (resting orders are kept; `--cancel-on-exit` cancels them); every step
+//! is cut off after `--step-timeout-secs` (default 30). A second `live` on
+//! the same `--state` and bot id refuses to start. Keys never appear in
 //! logs or errors. This environment has no network, so this example is
 //! exercised through the fake-server tests of `martingale-exchange`.
 
@@ -96,22 +99,37 @@ async fn run() -> Result<(), String> {
     let audit = Arc::new(AuditLog::open(state.join(format!("{id}.jsonl"))).map_err(|e| e.to_string())?);
     let cfg =
         RunnerConfig { account: "me".into(), symbol: symbol.clone(), cancel_on_shutdown: flag("--cancel-on-exit") };
-    let mut runner =
-        Runner::start(id, &bot, venue_api, store, Some(audit), cfg, now()).await.map_err(|e| e.to_string())?;
+    let poll = Duration::from_secs(arg("--poll-secs").and_then(|s| s.parse().ok()).unwrap_or(5));
+    // A step (and the rate-limit waits inside it) never runs longer than
+    // this; an abandoned step is recovered by the next one.
+    let step_limit = Duration::from_secs(arg("--step-timeout-secs").and_then(|s| s.parse().ok()).unwrap_or(30));
+    let mut runner = Runner::builder(id, &bot, venue_api, store)
+        .audit(audit)
+        .config(cfg)
+        .time(now())
+        .step_timeout(step_limit)
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
     if runner.engine().mode() != Mode::Running {
         runner.command(now(), Command::Start).await.map_err(|e| e.to_string())?;
     }
-    let poll = Duration::from_secs(arg("--poll-secs").and_then(|s| s.parse().ok()).unwrap_or(5));
     outln!("running on {venue} {symbol}; state in {}", state.display());
-    // Bots sharing a key poll at different points of the interval.
-    tokio::time::sleep(martingale_exchange::stagger(runner.engine().bot_id(), poll)).await;
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    // Bots sharing a key poll at different points of the interval.
+    tokio::select! {
+        _ = &mut stop => return shut_down(runner).await,
+        _ = tokio::time::sleep(martingale_exchange::stagger(runner.engine().bot_id(), poll)) => {}
+    }
     loop {
+        // The signal is watched during the step too (a step waiting on a
+        // rate limit stops at once; dropping it is a crash at that point,
+        // which the next start recovers by client order id).
         tokio::select! {
             _ = &mut stop => break,
-            _ = tokio::time::sleep(poll) => {
-                if let Err(e) = runner.step(now()).await {
+            r = runner.step(now()) => {
+                if let Err(e) = r {
                     eprintln!("step failed: {e} (retrying next poll)");
                 }
                 for d in runner.take_closed() {
@@ -119,8 +137,21 @@ async fn run() -> Result<(), String> {
                 }
             }
         }
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(poll) => {}
+        }
     }
-    runner.shutdown(now()).await.map_err(|e| e.to_string())?;
+    shut_down(runner).await
+}
+
+async fn shut_down(mut runner: Runner<dyn martingale_exchange::Exchange>) -> Result<(), String> {
+    // A shutdown that cannot reach the venue gives up after a while; the
+    // state is persisted either way before each action.
+    match tokio::time::timeout(Duration::from_secs(30), runner.shutdown(now())).await {
+        Ok(r) => r.map_err(|e| e.to_string())?,
+        Err(_) => eprintln!("shutdown: the venue did not answer within 30 s; state kept, orders left as they are"),
+    }
     outln!("stopped");
     Ok(())
 }

@@ -69,9 +69,11 @@ mod replay;
 mod rest;
 mod runner;
 mod secret;
+mod snapshot;
 mod store;
 mod supervisor;
 mod types;
+mod unwind;
 mod venues;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
@@ -83,9 +85,10 @@ pub use paper::{PaperBuilder, PaperExchange};
 pub use ratelimit::{KeyedBudgets, WeightBudget};
 pub use replay::{replay, replay_file, AccountSummary, AuditSummary, BotSummary, Replay, ReplayError};
 pub use rest::{HttpClient, MAX_WAIT};
-pub use runner::{stagger, Persisted, Runner, RunnerConfig, RunnerError};
+pub use runner::{stagger, Runner, RunnerBuilder, RunnerConfig, RunnerError};
 pub use secret::{Credentials, Secret};
-pub use store::{JsonFileStore, StateStore};
+pub use snapshot::{check_settings, Persisted, SnapshotError, SNAPSHOT_FORMAT};
+pub use store::{JsonFileStore, Lease, LeaseError, StateStore};
 pub use supervisor::{
     BotSpec, BotState, BotStatus, Connect, Connector, Schedule, Supervisor, SupervisorConfig, SupervisorError,
 };

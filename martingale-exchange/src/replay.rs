@@ -8,6 +8,12 @@
 //! logged beyond that count were lost with the process before their state
 //! was persisted, so the replay drops them too. The result is the state the
 //! runner persisted, exactly (tested in `tests/replay.rs`).
+//!
+//! Segmented logs: a log may start with a `checkpoint` line instead of
+//! `created` (older segments were dropped by retention); the replay then
+//! starts from the checkpoint's engine and event count. A checkpoint in
+//! the middle (the start of the next segment) must equal the replayed
+//! state, else the log is reported as diverged.
 
 use std::fmt;
 use std::io;
@@ -65,6 +71,26 @@ pub enum ReplayError {
         /// Events the log holds.
         logged: u64,
     },
+    /// A restart resumed from a state older than the log's first checkpoint.
+    #[error("line {line}: resumed after {resumed} events, before the log's checkpoint at {base}")]
+    BeforeCheckpoint {
+        /// 1-based line.
+        line: usize,
+        /// Events the restored state had handled.
+        resumed: u64,
+        /// Events of the checkpoint.
+        base: u64,
+    },
+    /// A checkpoint that is not the state replayed up to it.
+    #[error("line {line}: the checkpoint ({events} events) differs from the replayed state ({replayed} events)")]
+    CheckpointMismatch {
+        /// 1-based line.
+        line: usize,
+        /// Events of the checkpoint.
+        events: u64,
+        /// Events replayed.
+        replayed: u64,
+    },
     /// The engine asked for other actions than the log recorded.
     #[error("line {line}: the log records {logged:?} but the engine asks for {replayed:?}")]
     Diverged {
@@ -103,12 +129,21 @@ struct Group {
 /// Replays one bot's audit records (see the module docs).
 pub fn replay(records: &[AuditRecord]) -> Result<Replay, ReplayError> {
     let Some(first) = records.first() else { return Err(ReplayError::NoCreated { line: 1 }) };
-    let AuditEntry::Created { bot_file } = &first.entry else { return Err(ReplayError::NoCreated { line: 1 }) };
+    let (mut base_engine, mut base) = match &first.entry {
+        AuditEntry::Created { bot_file, start_time } => (
+            match start_time {
+                Some(t) => Engine::starting_at(first.bot.clone(), bot_file, *t),
+                None => Engine::new(first.bot.clone(), bot_file),
+            }
+            .map_err(|e| ReplayError::BadBotFile { line: 1, reason: e.to_string() })?,
+            0u64,
+        ),
+        AuditEntry::Checkpoint { events, engine } => ((**engine).clone(), *events),
+        _ => return Err(ReplayError::NoCreated { line: 1 }),
+    };
     let (account, bot) = (first.account.clone(), first.bot.clone());
-    let fresh =
-        || Engine::new(bot.clone(), bot_file).map_err(|e| ReplayError::BadBotFile { line: 1, reason: e.to_string() });
-    let mut engine = fresh()?;
-    // Events the engine accepted, kept for a rebuild after a torn restart.
+    let mut engine = base_engine.clone();
+    // Events the engine accepted since `base`, kept for a rebuild after a torn restart.
     let mut applied: Vec<Event> = Vec::new();
     let mut actions = 0u64;
     let mut dropped = 0u64;
@@ -152,20 +187,35 @@ pub fn replay(records: &[AuditRecord]) -> Result<Replay, ReplayError> {
                 if let Some(g) = group.take() {
                     check(&mut engine, &mut applied, g, true)?;
                 }
-                let logged = applied.len() as u64;
+                let logged = base + applied.len() as u64;
                 if *events > logged {
                     return Err(ReplayError::MissingEvents { line, resumed: *events, logged });
+                }
+                if *events < base {
+                    return Err(ReplayError::BeforeCheckpoint { line, resumed: *events, base });
                 }
                 if *events < logged {
                     // The last events died with the process: rebuild without them.
                     dropped += logged - *events;
-                    applied.truncate(usize::try_from(*events).unwrap_or(usize::MAX));
-                    engine = fresh()?;
+                    applied.truncate(usize::try_from(*events - base).unwrap_or(usize::MAX));
+                    engine = base_engine.clone();
                     for e in &applied {
                         // These were accepted once; the engine is deterministic.
                         let _ = engine.handle(e.clone());
                     }
                 }
+            }
+            AuditEntry::Checkpoint { events, engine: saved } => {
+                if let Some(g) = group.take() {
+                    check(&mut engine, &mut applied, g, false)?;
+                }
+                let replayed = base + applied.len() as u64;
+                if *events != replayed || **saved != engine {
+                    return Err(ReplayError::CheckpointMismatch { line, events: *events, replayed });
+                }
+                base = *events;
+                base_engine = engine.clone();
+                applied.clear();
             }
             AuditEntry::Created { .. } => return Err(ReplayError::NoCreated { line }),
             AuditEntry::Note { .. } => {}
@@ -174,13 +224,13 @@ pub fn replay(records: &[AuditRecord]) -> Result<Replay, ReplayError> {
     if let Some(g) = group.take() {
         check(&mut engine, &mut applied, g, true)?;
     }
-    Ok(Replay { account, bot, engine, events: applied.len() as u64, actions, dropped })
+    Ok(Replay { account, bot, engine, events: base + applied.len() as u64, actions, dropped })
 }
 
-/// Replays one log file.
+/// Replays one log: its retained segments, then the live file.
 pub fn replay_file(path: impl AsRef<Path>) -> Result<Replay, ReplayError> {
     let path = path.as_ref();
-    let records = AuditLog::read(path).map_err(|error| ReplayError::Io { path: path.to_path_buf(), error })?;
+    let records = AuditLog::read_all(path).map_err(|error| ReplayError::Io { path: path.to_path_buf(), error })?;
     replay(&records)
 }
 

@@ -16,8 +16,26 @@
 //!    nothing;
 //! 4. a cancel the engine asked for but the venue still shows open is sent
 //!    again (it never arrived, or died with the process).
+//!
+//! Ownership and trust: a runner holds its bot's [`Lease`] from the store
+//! for its whole life, so a second runner of the same bot refuses to start;
+//! a snapshot is loaded only if its integrity check passes, it is this
+//! bot's, and its settings are the bot file's ([`crate::snapshot`]).
+//!
+//! Audit volume: a tick that changes nothing but the engine's last price
+//! and time (no action, no closed deal, no other state change) is neither
+//! logged nor persisted at once; it is held, and written just before the
+//! next event that is logged (or at shutdown), so a replay of the log
+//! still reproduces the persisted state exactly. A crash loses only such
+//! quiet ticks, which change nothing the next tick does not overwrite.
+//!
+//! Waits: [`Runner::step`] is cut off after the step timeout of the
+//! builder; an abandoned step is exactly a crash at that point (every
+//! engine output was persisted before its actions were sent), so the next
+//! step or a restart recovers it by client order id.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use martingale_core::config::BotFile;
 use martingale_core::engine::{
@@ -28,7 +46,8 @@ use thiserror::Error;
 use crate::audit::{AuditEntry, AuditLog, AuditRecord};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
-use crate::store::StateStore;
+use crate::snapshot::{check_settings, Persisted, SnapshotError};
+use crate::store::{Lease, LeaseError, StateStore};
 
 /// Why the runner stopped a step.
 #[derive(Debug, Error)]
@@ -45,6 +64,23 @@ pub enum RunnerError {
     /// The bot file or snapshot is invalid.
     #[error("invalid state: {0}")]
     Invalid(String),
+    /// The saved state was refused (damaged, another bot's, or not the bot file's).
+    #[error("{0}")]
+    Snapshot(#[from] SnapshotError),
+    /// Another runner holds the bot.
+    #[error("{0}")]
+    Lease(#[from] LeaseError),
+    /// A fresh start found orders or fills of this bot on the venue.
+    #[error("{0}")]
+    Orphans(String),
+    /// A step did not finish within the step timeout (abandoned like a crash).
+    #[error("step at {time} abandoned after {limit:?} (the venue or the rate limit is too slow); it is recovered on the next step")]
+    Timeout {
+        /// Time of the step.
+        time: TimeMs,
+        /// The limit.
+        limit: Duration,
+    },
 }
 
 /// Settings of one runner.
@@ -69,12 +105,137 @@ pub struct Runner<E: Exchange + ?Sized> {
     audit: Option<Arc<AuditLog>>,
     cfg: RunnerConfig,
     closed: Vec<DealReport>,
+    /// Time of the last event the engine accepted.
+    last_time: Option<TimeMs>,
+    /// A quiet tick handled but not yet logged nor persisted.
+    quiet: Option<Event>,
+    step_timeout: Option<Duration>,
+    /// Exclusive ownership of the bot, held for the runner's life.
+    lease: Lease,
+}
+
+/// How to start a [`Runner`]: the bot, the venue and the store, plus
+/// optional audit log, settings and start time.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use martingale_core::config::BotFile;
+/// use martingale_core::engine::{BotId, Candle, Command};
+/// use martingale_exchange::{AuditLog, JsonFileStore, PaperExchange, Runner, RunnerConfig, StateStore};
+/// use rust_decimal_macros::dec;
+///
+/// let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+/// let paper = Arc::new(PaperExchange::new("BTCUSDT", "BTC", "USDT", bot.market.clone(), bot.fees, bot.fill,
+///                                         dec!(100000), dec!(0)));
+/// paper.feed(Candle { time: 0, open: dec!(43250), high: dec!(43250), low: dec!(43250), close: dec!(43250) });
+/// let dir = tempfile::tempdir().unwrap();
+/// let store: Arc<dyn StateStore> = Arc::new(JsonFileStore::new(dir.path()).unwrap());
+/// let audit = Arc::new(AuditLog::open(dir.path().join("b1.jsonl")).unwrap());
+/// let mut runner = Runner::builder(BotId::new("b1").unwrap(), &bot, paper.clone(), store.clone())
+///     .audit(audit)
+///     .config(RunnerConfig { account: "alice".into(), symbol: "BTCUSDT".into(), cancel_on_shutdown: true })
+///     .time(1_000)
+///     .step_timeout(std::time::Duration::from_secs(30))
+///     .start()
+///     .await
+///     .unwrap();
+/// runner.command(1_000, Command::Start).await.unwrap();
+/// runner.step(60_000).await.unwrap();
+/// assert!(runner.engine().deal().is_some());
+/// // A second runner of the same bot on the same state folder is refused.
+/// let second = Runner::builder(BotId::new("b1").unwrap(), &bot, paper.clone(), store.clone()).start().await;
+/// assert!(second.err().unwrap().to_string().contains("already running"));
+/// runner.shutdown(120_000).await.unwrap();
+/// # });
+/// ```
+pub struct RunnerBuilder<'a, E: Exchange + ?Sized> {
+    bot_id: BotId,
+    bot: &'a BotFile,
+    exchange: Arc<E>,
+    store: Arc<dyn StateStore>,
+    audit: Option<Arc<AuditLog>>,
+    cfg: RunnerConfig,
+    time: TimeMs,
+    step_timeout: Option<Duration>,
+    check_venue: bool,
+}
+
+impl<'a, E: Exchange + ?Sized> RunnerBuilder<'a, E> {
+    /// Writes the audit trail to `log`.
+    pub fn audit(mut self, log: Arc<AuditLog>) -> Self {
+        self.audit = Some(log);
+        self
+    }
+
+    /// Optional audit log.
+    pub fn audit_opt(mut self, log: Option<Arc<AuditLog>>) -> Self {
+        self.audit = log;
+        self
+    }
+
+    /// Account, symbol and shutdown behaviour (default: account `default`,
+    /// the bot file's symbol, resting orders kept).
+    pub fn config(mut self, cfg: RunnerConfig) -> Self {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Time of the start (default 0); never before the snapshot's last event.
+    pub fn time(mut self, time: TimeMs) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Cuts every [`Runner::step`] off after `limit` (default: no limit).
+    pub fn step_timeout(mut self, limit: Duration) -> Self {
+        self.step_timeout = Some(limit);
+        self
+    }
+
+    /// Whether a start without a snapshot first looks on the venue for
+    /// this bot's orders and fills (default: yes).
+    pub fn check_venue(mut self, check: bool) -> Self {
+        self.check_venue = check;
+        self
+    }
+
+    /// Starts (or recovers) the bot: see [`Runner::start`].
+    pub async fn start(self) -> Result<Runner<E>, RunnerError> {
+        Runner::start_with(self).await
+    }
 }
 
 impl<E: Exchange + ?Sized> Runner<E> {
-    /// Starts a bot, or recovers it: loads the last snapshot if there is
-    /// one (else a new engine for `bot`), then reconciles every order the
-    /// engine believes live with the exchange.
+    /// A builder for a runner of `bot_id` trading `bot` on `exchange`,
+    /// persisting to `store`.
+    pub fn builder<'a>(
+        bot_id: BotId,
+        bot: &'a BotFile,
+        exchange: Arc<E>,
+        store: Arc<dyn StateStore>,
+    ) -> RunnerBuilder<'a, E> {
+        let symbol = bot.market.symbol.clone().unwrap_or_default();
+        RunnerBuilder {
+            bot_id,
+            bot,
+            exchange,
+            store,
+            audit: None,
+            cfg: RunnerConfig { account: "default".into(), symbol, cancel_on_shutdown: false },
+            time: 0,
+            step_timeout: None,
+            check_venue: true,
+        }
+    }
+
+    /// Starts a bot, or recovers it: takes the bot's lease from the store,
+    /// loads the last snapshot if there is one (checked: its integrity, its
+    /// owner, its settings against `bot`), else builds a new engine for
+    /// `bot` after checking that the venue holds no orders or fills of this
+    /// bot; then reconciles every order the engine believes live with the
+    /// exchange. The same as [`Runner::builder`] with every option set.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         bot_id: BotId,
         bot: &BotFile,
@@ -84,23 +245,90 @@ impl<E: Exchange + ?Sized> Runner<E> {
         cfg: RunnerConfig,
         time: TimeMs,
     ) -> Result<Runner<E>, RunnerError> {
-        let (engine, events, created) = match store.load(&bot_id)? {
+        Runner::builder(bot_id, bot, exchange, store).audit_opt(audit).config(cfg).time(time).start().await
+    }
+
+    async fn start_with(b: RunnerBuilder<'_, E>) -> Result<Runner<E>, RunnerError> {
+        let lease = b.store.acquire(&b.bot_id)?;
+        b.bot.validate().map_err(|e| RunnerError::Invalid(format!("bot file of {}: {e}", b.bot_id)))?;
+        let (engine, events, last_time, created) = match b.store.load(&b.bot_id)? {
             Some(text) => {
-                let p = Persisted::parse(&text).map_err(|e| RunnerError::Invalid(format!("snapshot: {e}")))?;
-                (p.engine, p.events, false)
+                let p = Persisted::load(&b.bot_id, &text)?;
+                check_settings(&p.engine, b.bot)?;
+                (p.engine, p.events, p.last_time, false)
             }
-            None => (Engine::new(bot_id.clone(), bot).map_err(|e| RunnerError::Invalid(e.to_string()))?, 0, true),
+            None => {
+                // A fresh start's ids carry its start time (generation), so
+                // they never repeat those of an earlier, lost state.
+                let engine = Engine::starting_at(b.bot_id.clone(), b.bot, b.time)
+                    .map_err(|e| RunnerError::Invalid(e.to_string()))?;
+                (engine, 0, None, true)
+            }
         };
-        let mut runner = Runner { engine, events, exchange, store, audit, cfg, closed: Vec::new() };
+        let time = last_time.map_or(b.time, |t| t.max(b.time));
+        let mut runner = Runner {
+            engine,
+            events,
+            exchange: b.exchange,
+            store: b.store,
+            audit: b.audit,
+            cfg: b.cfg,
+            closed: Vec::new(),
+            last_time,
+            quiet: None,
+            step_timeout: b.step_timeout,
+            lease,
+        };
         if created {
-            runner.audit_entry(time, AuditEntry::Created { bot_file: Box::new(bot.clone()) })?;
+            if b.check_venue {
+                runner.refuse_orphans(b.time).await?;
+            }
+            let entry = AuditEntry::Created { bot_file: Box::new(b.bot.clone()), start_time: Some(b.time) };
+            runner.audit_entry(time, entry)?;
         } else {
             runner.audit_entry(time, AuditEntry::Resumed { events })?;
         }
+        tracing::debug!(bot = %runner.engine.bot_id(), lease = runner.lease.describe(), "lease taken");
         runner.note(time, "start: reconciling with the exchange")?;
         runner.reconcile(time).await?;
         runner.persist()?;
         Ok(runner)
+    }
+
+    /// A fresh start (no snapshot) refuses to run while the venue shows
+    /// open orders or recent fills (last 24 hours) of this bot, of any
+    /// start generation: they belong to a state that was lost.
+    async fn refuse_orphans(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        let bot = self.engine.bot_id().clone();
+        let symbol = self.cfg.symbol.clone();
+        let open = self.exchange.open_orders(&symbol).await?;
+        let orders: Vec<String> = open
+            .iter()
+            .filter(|o| bot.owns(&o.client_order_id))
+            .map(|o| format!("{} ({:?}, filled {})", o.client_order_id, o.status, o.filled))
+            .collect();
+        let fills = self.exchange.fills_since(&symbol, time.saturating_sub(86_400_000)).await?;
+        let fills: Vec<String> = fills
+            .iter()
+            .filter(|f| bot.owns(&f.client_order_id))
+            .map(|f| format!("{} {} {} at {} (order {})", f.side, f.quantity, symbol, f.price, f.client_order_id))
+            .collect();
+        if orders.is_empty() && fills.is_empty() {
+            return Ok(());
+        }
+        let mut found = Vec::new();
+        if !orders.is_empty() {
+            found.push(format!("{} open order(s): {}", orders.len(), orders.join(", ")));
+        }
+        if !fills.is_empty() {
+            found.push(format!("{} fill(s) in the last 24 h: {}", fills.len(), fills.join(", ")));
+        }
+        Err(RunnerError::Orphans(format!(
+            "bot {bot} has no saved state but the venue holds {} of it on {symbol}; restore the bot's state file \
+             to adopt them, or cancel the orders on the venue and settle what the fills bought or sold, then \
+             start it afresh (or start it under another bot id)",
+            found.join(" and ")
+        )))
     }
 
     /// The engine.
@@ -113,41 +341,113 @@ impl<E: Exchange + ?Sized> Runner<E> {
         std::mem::take(&mut self.closed)
     }
 
-    /// Sends a command (start, pause, ...).
+    /// Time of the last event the engine accepted (`None` before any).
+    pub fn last_time(&self) -> Option<TimeMs> {
+        self.last_time
+    }
+
+    /// The lease the runner holds on its bot.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// A time no earlier than the last event's: the engine refuses time
+    /// going backwards, and a wall clock may step back a little.
+    fn clock(&self, time: TimeMs) -> TimeMs {
+        self.last_time.map_or(time, |t| t.max(time))
+    }
+
+    /// Sends a command (start, pause, ...). `Start` on a running bot is a
+    /// no-op.
     pub async fn command(&mut self, time: TimeMs, command: Command) -> Result<(), RunnerError> {
+        if command == Command::Start && self.engine.mode() == martingale_core::engine::Mode::Running {
+            return Ok(());
+        }
+        let time = self.clock(time);
         self.feed(Event::Command { time, command }).await
     }
 
-    /// One polling step: the last price, then every live order's state.
+    /// One polling step: the last price, then every live order's state;
+    /// cut off after the step timeout ([`RunnerError::Timeout`]).
     pub async fn step(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        let time = self.clock(time);
+        match self.step_timeout {
+            Some(limit) => match tokio::time::timeout(limit, self.step_inner(time)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let _ = self.note(time, &format!("step abandoned after {limit:?}"));
+                    Err(RunnerError::Timeout { time, limit })
+                }
+            },
+            None => self.step_inner(time).await,
+        }
+    }
+
+    async fn step_inner(&mut self, time: TimeMs) -> Result<(), RunnerError> {
         let price = self.exchange.last_price(&self.cfg.symbol).await?;
         self.feed(Event::Tick { time, price }).await?;
         self.reconcile(time).await
     }
 
-    /// Graceful shutdown: optionally cancels resting orders, then persists.
+    /// Graceful shutdown: optionally cancels resting orders, then writes
+    /// the held quiet tick and persists.
     pub async fn shutdown(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        let time = self.clock(time);
         if self.cfg.cancel_on_shutdown {
             self.feed(Event::Command { time, command: Command::Stop { cancel_orders: true } }).await?;
         }
+        self.flush_quiet()?;
         self.note(time, "shutdown")?;
         self.persist()
     }
 
+    /// Logs the held quiet tick, if any (see the module docs).
+    fn flush_quiet(&mut self) -> Result<(), RunnerError> {
+        if let Some(event) = self.quiet.take() {
+            self.audit_entry(event_time(&event), AuditEntry::Event { event })?;
+            self.events += 1;
+        }
+        Ok(())
+    }
+
+    /// True when the engine tracks order `id` (in its open or closing deal).
+    fn tracks(&self, id: &ClientOrderId) -> bool {
+        self.engine.deal().is_some_and(|d| d.orders.iter().any(|o| &o.request.client_order_id == id))
+    }
+
     /// Hands an event to the engine, persists, then executes the actions
-    /// (and whatever their answers cause), depth first.
+    /// (and whatever their answers cause), depth first. Reports of orders
+    /// the engine no longer tracks (a deal that ended) are not handed over.
     async fn feed(&mut self, event: Event) -> Result<(), RunnerError> {
         let mut queue = vec![event];
         while let Some(event) = queue.pop() {
             let time = event_time(&event);
-            self.audit_entry(time, AuditEntry::Event { event: event.clone() })?;
-            let out = match self.engine.handle(event) {
+            if let Event::Order { update, .. } = &event {
+                if !self.tracks(update.client_order_id()) {
+                    let id = update.client_order_id().clone();
+                    self.note(time, &format!("order {id}: report ignored, the engine no longer tracks it"))?;
+                    continue;
+                }
+            }
+            let before = matches!(event, Event::Tick { .. }).then(|| self.engine.clone());
+            let out = match self.engine.handle(event.clone()) {
                 Ok(out) => out,
                 Err(e) => {
                     tracing::warn!(bot = %self.engine.bot_id(), error = %e, "engine refused an event");
+                    self.flush_quiet()?;
+                    self.audit_entry(time, AuditEntry::Event { event })?;
                     return Err(e.into());
                 }
             };
+            self.last_time = Some(self.last_time.map_or(time, |t| t.max(time)));
+            if let Some(before) = before {
+                if out.actions.is_empty() && out.closed.is_empty() && only_clock_moved(&before, &self.engine) {
+                    self.quiet = Some(event);
+                    continue;
+                }
+            }
+            self.flush_quiet()?;
+            self.audit_entry(time, AuditEntry::Event { event })?;
             self.events += 1;
             for deal in &out.closed {
                 tracing::info!(bot = %self.engine.bot_id(), deal = deal.number, exit = ?deal.exit, pnl = %deal.pnl, "deal closed");
@@ -160,8 +460,25 @@ impl<E: Exchange + ?Sized> Runner<E> {
                 self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
                 answers.extend(self.send(time, action).await?);
             }
+            // After the event's action lines (a segment never splits an
+            // event from its actions); sending does not change the engine,
+            // which is still the persisted state.
+            self.rotate_audit(time)?;
             // Keep the exchange's answers in order.
             queue.extend(answers.into_iter().rev().map(|update| Event::Order { time, update }));
+        }
+        Ok(())
+    }
+
+    /// Starts a new audit segment when the log asks for one, with the
+    /// persisted state as its checkpoint (the engine equals it here).
+    fn rotate_audit(&self, time: TimeMs) -> Result<(), RunnerError> {
+        if let Some(log) = &self.audit {
+            if log.wants_rotation() {
+                let entry = AuditEntry::Checkpoint { events: self.events, engine: Box::new(self.engine.clone()) };
+                let record = AuditRecord::new(time, self.cfg.account.clone(), self.engine.bot_id().clone(), entry);
+                log.rotate(&record)?;
+            }
         }
         Ok(())
     }
@@ -285,8 +602,8 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     fn persist(&self) -> Result<(), RunnerError> {
-        let state = PersistedRef { events: self.events, engine: &self.engine };
-        let text = serde_json::to_string(&state).map_err(|e| RunnerError::Invalid(e.to_string()))?;
+        let text = Persisted::to_text(&self.engine, self.events, self.last_time)
+            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
         Ok(self.store.save(self.engine.bot_id(), &text)?)
     }
 
@@ -304,29 +621,19 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 }
 
-/// What the runner persists: the engine and how many events it handled.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Persisted {
-    /// Events handled since the engine was created.
-    pub events: u64,
-    /// The engine.
-    pub engine: Engine,
-}
-
-#[derive(serde::Serialize)]
-struct PersistedRef<'a> {
-    events: u64,
-    engine: &'a Engine,
-}
-
-impl Persisted {
-    /// Parses a runner snapshot (a bare engine snapshot, the older format,
-    /// reads with an event count of 0).
-    pub fn parse(text: &str) -> Result<Persisted, serde_json::Error> {
-        serde_json::from_str(text).or_else(|e| match Engine::from_json(text) {
-            Ok(engine) => Ok(Persisted { events: 0, engine }),
-            Err(_) => Err(e),
-        })
+/// True when `after` differs from `before` only in the last price and
+/// time (what every tick sets).
+fn only_clock_moved(before: &Engine, after: &Engine) -> bool {
+    let strip = |e: &Engine| {
+        let mut v = serde_json::to_value(e).ok()?;
+        let o = v.as_object_mut()?;
+        o.remove("last_price");
+        o.remove("last_time");
+        Some(v)
+    };
+    match (strip(before), strip(after)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
     }
 }
 

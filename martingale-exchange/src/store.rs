@@ -1,16 +1,100 @@
-//! Persistence of engine snapshots.
+//! Persistence of engine snapshots, and the ownership of a bot's state.
 //!
 //! [`JsonFileStore`] keeps one file per bot, `<dir>/<bot>.json`, written
-//! atomically: the new state goes to a temporary file in the same
-//! directory, is flushed to disk (`fsync`), renamed over the old file, and
-//! the directory is synced, so a crash leaves either the old or the new
-//! state, never a torn one.
+//! atomically: the new state goes to a temporary file of its own (unique
+//! name: process id and a counter, created exclusively, mode 0600) in the
+//! same directory, is flushed to disk (`fsync`), renamed over the old file,
+//! and the directory is synced, so a crash leaves either the old or the new
+//! state, never a torn one, and two writers never share a temporary file.
+//!
+//! Ownership: a runner takes a [`Lease`] on its bot from the store
+//! ([`StateStore::acquire`]) before it reads the state, and holds it for its
+//! lifetime. [`JsonFileStore`] implements the lease as an exclusive OS file
+//! lock on `<dir>/<bot>.lock` (`flock` on Unix): a second runner of the same
+//! bot on the same folder, in this process or another, is refused with
+//! [`LeaseError::Held`], which names the bot and the lock file. The lock
+//! dies with the process, so a crash never leaves a stale lease. A database
+//! store implements the same trait method with a row lease.
+//!
+//! Files are created 0600 and the folder 0700 (Unix); a state folder that
+//! is a symbolic link is refused ([`JsonFileStore::new`]), so the state is
+//! never written through a link to somewhere else.
+//!
+//! Limits: file locks are advisory and, on network file systems, only as
+//! good as the file system's `flock`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use martingale_core::engine::BotId;
+use thiserror::Error;
+
+/// Why a bot's lease could not be taken.
+#[derive(Debug, Error)]
+pub enum LeaseError {
+    /// Another runner (this process or another one) holds the bot.
+    #[error(
+        "bot {bot} is already running: its lock {} is held by another runner; stop that runner first \
+         (two runners on one bot would place every order twice)",
+        lock.display()
+    )]
+    Held {
+        /// The bot.
+        bot: BotId,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("bot {bot}: cannot lock {}: {error}", lock.display())]
+    Io {
+        /// The bot.
+        bot: BotId,
+        /// The lock file.
+        lock: PathBuf,
+        /// The error.
+        error: io::Error,
+    },
+}
+
+/// Exclusive ownership of one bot's state, held while a runner runs it and
+/// released when dropped (see the module docs).
+pub struct Lease {
+    bot: BotId,
+    what: String,
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("bot", &self.bot).field("what", &self.what).finish()
+    }
+}
+
+impl Lease {
+    /// A lease backed by `held` (a lock guard, a database lease, ...),
+    /// released when the lease is dropped; `what` describes it for logs.
+    pub fn new(bot: BotId, what: impl Into<String>, held: Box<dyn Send + Sync>) -> Lease {
+        Lease { bot, what: what.into(), _held: Some(held) }
+    }
+
+    /// A lease that excludes nobody: for stores private to one runner
+    /// (in-memory stores of tests and simulations).
+    pub fn unshared(bot: BotId) -> Lease {
+        Lease { bot, what: "unshared store".into(), _held: None }
+    }
+
+    /// The bot.
+    pub fn bot(&self) -> &BotId {
+        &self.bot
+    }
+
+    /// What backs the lease (the lock file, ...).
+    pub fn describe(&self) -> &str {
+        &self.what
+    }
+}
 
 /// Where engine snapshots live.
 pub trait StateStore: Send + Sync {
@@ -18,6 +102,12 @@ pub trait StateStore: Send + Sync {
     fn load(&self, bot: &BotId) -> io::Result<Option<String>>;
     /// Saves the state of `bot`, replacing the previous one atomically.
     fn save(&self, bot: &BotId, state: &str) -> io::Result<()>;
+    /// Takes exclusive ownership of `bot` for as long as the lease lives.
+    /// The default suits a store no other runner can reach (in memory);
+    /// a shared store must override it.
+    fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
+        Ok(Lease::unshared(bot.clone()))
+    }
 }
 
 /// One JSON file per bot in a directory.
@@ -28,9 +118,13 @@ pub trait StateStore: Send + Sync {
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = JsonFileStore::new(dir.path()).unwrap();
 /// let bot = BotId::new("b1").unwrap();
+/// let lease = store.acquire(&bot).unwrap();
+/// assert!(store.acquire(&bot).is_err(), "one runner per bot");
 /// assert_eq!(store.load(&bot).unwrap(), None);
 /// store.save(&bot, "{\"v\":1}").unwrap();
 /// assert_eq!(store.load(&bot).unwrap().as_deref(), Some("{\"v\":1}"));
+/// drop(lease);
+/// assert!(store.acquire(&bot).is_ok());
 /// ```
 #[derive(Debug, Clone)]
 pub struct JsonFileStore {
@@ -38,10 +132,71 @@ pub struct JsonFileStore {
     sync: bool,
 }
 
+/// Creates `dir` (mode 0700 on Unix) if missing; refuses a symbolic link.
+pub(crate) fn private_dir(dir: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link; refusing to write through it (use the real folder)", dir.display()),
+            ))
+        }
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a folder", dir.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Opens a new file for writing, exclusively, mode 0600 on Unix.
+pub(crate) fn private_file(path: &Path, append: bool) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    if append {
+        opts.append(true).create(true);
+    } else {
+        opts.write(true).create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` atomically: a uniquely named temporary file in
+/// the same folder (0600), fsync (if `sync`), rename, folder fsync.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let written = (|| {
+        let mut f = private_file(&tmp, false)?;
+        f.write_all(bytes)?;
+        if sync {
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    if sync {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 impl JsonFileStore {
-    /// A store in `dir` (created if missing).
+    /// A store in `dir` (created 0700 if missing; a symbolic link is refused).
     pub fn new(dir: impl AsRef<Path>) -> io::Result<JsonFileStore> {
-        fs::create_dir_all(dir.as_ref())?;
+        private_dir(dir.as_ref())?;
         Ok(JsonFileStore { dir: dir.as_ref().to_path_buf(), sync: true })
     }
 
@@ -53,15 +208,36 @@ impl JsonFileStore {
         Ok(JsonFileStore { sync: false, ..JsonFileStore::new(dir)? })
     }
 
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self, bot: &BotId) -> PathBuf {
         // Bot ids are [A-Za-z0-9_-]{1,15}: safe as file names.
         self.dir.join(format!("{}.json", bot.as_str()))
+    }
+
+    /// The lock file of `bot`.
+    pub fn lock_path(&self, bot: &BotId) -> PathBuf {
+        self.dir.join(format!("{}.lock", bot.as_str()))
     }
 }
 
 impl StateStore for JsonFileStore {
     fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
-        match fs::read_to_string(self.path(bot)) {
+        let path = self.path(bot);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is a symbolic link; refusing to read state through it", path.display()),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
+        match fs::read_to_string(&path) {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -69,21 +245,21 @@ impl StateStore for JsonFileStore {
     }
 
     fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
-        let path = self.path(bot);
-        let tmp = self.dir.join(format!(".{}.json.tmp", bot.as_str()));
-        {
-            let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
-            f.write_all(state.as_bytes())?;
-            if self.sync {
-                f.sync_all()?;
-            }
+        write_atomic(&self.path(bot), state.as_bytes(), self.sync)
+    }
+
+    fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
+        let lock = self.lock_path(bot);
+        let io_err = |error| LeaseError::Io { bot: bot.clone(), lock: lock.clone(), error };
+        let file = match private_file(&lock, true) {
+            Ok(f) => f,
+            Err(e) => return Err(io_err(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => Ok(Lease::new(bot.clone(), format!("lock {}", lock.display()), Box::new(file))),
+            Err(fs::TryLockError::WouldBlock) => Err(LeaseError::Held { bot: bot.clone(), lock }),
+            Err(fs::TryLockError::Error(e)) => Err(io_err(e)),
         }
-        fs::rename(&tmp, &path)?;
-        // Make the rename itself durable.
-        if self.sync {
-            File::open(&self.dir)?.sync_all()?;
-        }
-        Ok(())
     }
 }
 
@@ -102,5 +278,59 @@ mod tests {
         assert_eq!(store.load(&bot).unwrap().as_deref(), Some("{\"n\":19}"));
         let names: Vec<_> = fs::read_dir(dir.path().join("states")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("bot-1.json")]);
+    }
+
+    #[test]
+    fn concurrent_saves_never_share_a_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonFileStore::without_sync(dir.path()).unwrap();
+        let bot = BotId::new("b").unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (store, bot) = (&store, &bot);
+                s.spawn(move || {
+                    for i in 0..200 {
+                        store.save(bot, &format!("{{\"t\":{t},\"i\":{i}}}")).unwrap();
+                    }
+                });
+            }
+        });
+        let text = store.load(&bot).unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["i"], 199, "{text}");
+    }
+
+    #[test]
+    fn the_lease_names_the_bot_and_the_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonFileStore::new(dir.path()).unwrap();
+        let bot = BotId::new("b7").unwrap();
+        let _lease = store.acquire(&bot).unwrap();
+        // Another store on the same folder (another process opens its own).
+        let other = JsonFileStore::new(dir.path()).unwrap();
+        let err = other.acquire(&bot).unwrap_err().to_string();
+        assert!(err.contains("bot b7") && err.contains("b7.lock"), "{err}");
+        // Other bots are free.
+        assert!(other.acquire(&BotId::new("b8").unwrap()).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private_and_symlinked_folders_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let states = dir.path().join("states");
+        let store = JsonFileStore::new(&states).unwrap();
+        let bot = BotId::new("b").unwrap();
+        store.save(&bot, "{}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&states), 0o700);
+        assert_eq!(mode(&states.join("b.json")), 0o600);
+        let _ = store.acquire(&bot).unwrap();
+        assert_eq!(mode(&states.join("b.lock")), 0o600);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&states, &link).unwrap();
+        let err = JsonFileStore::new(&link).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
     }
 }

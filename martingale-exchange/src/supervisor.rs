@@ -22,6 +22,22 @@
 //! `backoff_initial` to `backoff_max`); the failed step is then retried, so
 //! a driven bot never skips a price. After `max_failures` failures in a row
 //! the bot is marked [`BotState::Failed`] and its task ends.
+//!
+//! Panics: a panic inside a bot's start or step (an adapter bug, an engine
+//! bug) is caught at the step, counted as a failure like an error (noted in
+//! the audit log, restarted with backoff from the persisted state, given up
+//! after `max_failures`), so a bot never silently disappears with its
+//! status stuck. A panic that escapes the step loop anyway (a bug in the
+//! supervisor itself) marks the bot `Failed` when it is noticed.
+//!
+//! Waits: every step (and every start) is cut off after `step_timeout`;
+//! the abandoned step counts as a failure and the bot restarts from its
+//! persisted state (an abandoned step is a crash at that point, which the
+//! runner recovers by client order id). A driven [`Supervisor::step`] thus
+//! returns within about `step_timeout` plus the backoffs, and a shutdown
+//! waits at most one step. A bot whose saved state is refused (damaged,
+//! another bot's, or not its bot file's, see [`crate::Persisted`]) fails
+//! alone; the others keep trading.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,6 +61,7 @@ use crate::ratelimit::KeyedBudgets;
 use crate::runner::{stagger, Runner, RunnerConfig};
 use crate::secret::Credentials;
 use crate::store::{JsonFileStore, StateStore};
+use crate::unwind::{catch_panic, Panicked};
 
 /// One bot to run.
 #[derive(Debug, Clone)]
@@ -97,7 +114,7 @@ pub struct SupervisorConfig {
     pub backoff_initial: Duration,
     /// Longest restart delay.
     pub backoff_max: Duration,
-    /// Failures in a row before a bot is given up.
+    /// Failures in a row (errors, panics, timeouts) before a bot is given up.
     pub max_failures: u32,
     /// Request weight per minute per API key.
     pub weight_per_key: u32,
@@ -106,6 +123,12 @@ pub struct SupervisorConfig {
     /// `fsync` every state change (live trading); off for paper fleets and
     /// simulations ([`JsonFileStore::without_sync`]).
     pub sync_state: bool,
+    /// Longest a bot's start or step may take before it is abandoned.
+    pub step_timeout: Duration,
+    /// Audit segments of about this many bytes (`None`: one file per bot).
+    pub audit_segment_bytes: Option<u64>,
+    /// Old audit segments kept per bot (with `audit_segment_bytes`).
+    pub audit_keep_segments: usize,
 }
 
 impl SupervisorConfig {
@@ -122,6 +145,9 @@ impl SupervisorConfig {
             weight_per_key: 6000,
             max_concurrent_steps: None,
             sync_state: true,
+            step_timeout: Duration::from_secs(60),
+            audit_segment_bytes: None,
+            audit_keep_segments: 8,
         }
     }
 
@@ -317,7 +343,16 @@ impl Supervisor {
         }
         let mut out = Vec::with_capacity(self.bots.len());
         for (key, h) in self.bots {
-            let engine = h.task.await.ok().flatten();
+            let engine = match h.task.await {
+                Ok(engine) => engine,
+                Err(e) => {
+                    set_status(&self.shared, &key, |s| {
+                        s.state = BotState::Failed;
+                        s.last_error = Some(format!("task ended abnormally: {e}"));
+                    });
+                    None
+                }
+            };
             out.push((key, engine));
         }
         out
@@ -355,14 +390,20 @@ async fn start_runner(
     };
     let exchange =
         (shared.connect)(Connect { spec, credentials, budgets: &shared.budgets }).map_err(|e| e.to_string())?;
-    let store: Arc<dyn StateStore> =
-        Arc::new(JsonFileStore::new(shared.cfg.state_dir.join(spec.key.account.as_str())).map_err(|e| e.to_string())?);
+    let dir = shared.cfg.state_dir.join(spec.key.account.as_str());
+    let store = if shared.cfg.sync_state { JsonFileStore::new(dir) } else { JsonFileStore::without_sync(dir) };
+    let store: Arc<dyn StateStore> = Arc::new(store.map_err(|e| e.to_string())?);
     let cfg = RunnerConfig {
         account: spec.key.account.to_string(),
         symbol: spec.symbol.clone(),
         cancel_on_shutdown: spec.cancel_on_shutdown,
     };
-    let mut runner = Runner::start(spec.key.bot.clone(), &spec.bot, exchange, store, audit.clone(), cfg, time)
+    let mut runner = Runner::builder(spec.key.bot.clone(), &spec.bot, exchange, store)
+        .audit_opt(audit.clone())
+        .config(cfg)
+        .time(time)
+        .step_timeout(shared.cfg.step_timeout)
+        .start()
         .await
         .map_err(|e| e.to_string())?;
     if runner.engine().mode() == Mode::Created {
@@ -375,7 +416,10 @@ async fn bot_task(shared: Arc<Shared>, spec: BotSpec, mut rx: mpsc::Receiver<Msg
     let key = spec.key.clone();
     let audit = match &shared.cfg.audit_dir {
         Some(dir) => match AuditLog::open(dir.join(key.account.as_str()).join(format!("{}.jsonl", key.bot))) {
-            Ok(log) => Some(Arc::new(log)),
+            Ok(log) => Some(Arc::new(match shared.cfg.audit_segment_bytes {
+                Some(bytes) => log.with_rotation(bytes, shared.cfg.audit_keep_segments),
+                None => log,
+            })),
             Err(e) => {
                 tracing::error!(bot = %key, error = %e, "cannot open the audit log; the bot is not started");
                 set_status(&shared, &key, |s| {
@@ -422,15 +466,24 @@ async fn bot_task(shared: Arc<Shared>, spec: BotSpec, mut rx: mpsc::Receiver<Msg
                 Some(s) => s.acquire().await.ok(),
                 None => None,
             };
+            let limit = shared.cfg.step_timeout;
             let result = match runner.as_mut() {
-                Some(r) => r.step(time).await.map_err(|e| e.to_string()),
-                None => match start_runner(&shared, &spec, &audit, time).await {
-                    Ok(r) => {
-                        runner = Some(r);
-                        continue;
-                    }
-                    Err(e) => Err(e),
+                Some(r) => match catch_panic(r.step(time)).await {
+                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Err(Panicked(msg)) => Err(format!("step panicked: {msg}")),
                 },
+                None => {
+                    let started = tokio::time::timeout(limit, catch_panic(start_runner(&shared, &spec, &audit, time)));
+                    match started.await {
+                        Ok(Ok(Ok(r))) => {
+                            runner = Some(r);
+                            continue;
+                        }
+                        Ok(Ok(Err(e))) => Err(e),
+                        Ok(Err(Panicked(msg))) => Err(format!("start panicked: {msg}")),
+                        Err(_) => Err(format!("start abandoned after {limit:?}")),
+                    }
+                }
             };
             drop(permit);
             match result {
@@ -490,8 +543,12 @@ async fn shut_down(shared: &Shared, key: &EngineKey, runner: Option<DynRunner>, 
         Schedule::Every(_) => now_ms().max(time),
         Schedule::Driven => time,
     };
-    if let Err(e) = runner.shutdown(time).await {
-        tracing::warn!(bot = %key, error = %e, "shutdown incomplete");
+    let limit = shared.cfg.step_timeout;
+    match tokio::time::timeout(limit, catch_panic(runner.shutdown(time))).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(bot = %key, error = %e, "shutdown incomplete"),
+        Ok(Err(Panicked(msg))) => tracing::error!(bot = %key, panic = %msg, "shutdown panicked"),
+        Err(_) => tracing::warn!(bot = %key, "shutdown abandoned after {limit:?}"),
     }
     set_status(shared, key, |s| s.state = BotState::Stopped);
     Some(runner.engine().clone())

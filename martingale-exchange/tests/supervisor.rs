@@ -50,9 +50,10 @@ fn fast(dir: &std::path::Path) -> SupervisorConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_bot_is_restarted_with_backoff_and_nobody_else_notices() {
     let dir = tempfile::tempdir().unwrap();
-    let venue = paper();
+    // One venue account per user (both users run a bot called `ok`).
+    let (venue, venue2) = (paper(), paper());
     let attempts: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let (v, a) = (venue.clone(), attempts.clone());
+    let (v, v2, a) = (venue.clone(), venue2.clone(), attempts.clone());
     // `flaky` fails to connect twice, `broken` always.
     let connect: Connector = Arc::new(move |c| {
         let mut a = a.lock().unwrap();
@@ -61,6 +62,7 @@ async fn a_failing_bot_is_restarted_with_backoff_and_nobody_else_notices() {
         match c.spec.key.bot.as_str() {
             "flaky" if *n <= 2 => Err(ExchangeError::Network(format!("connect attempt {n} refused"))),
             "broken" => Err(ExchangeError::Network("venue down".into())),
+            _ if c.spec.key.account.as_str() == "u2" => Ok(v2.clone() as Arc<dyn Exchange>),
             _ => Ok(v.clone() as Arc<dyn Exchange>),
         }
     });
@@ -90,6 +92,7 @@ async fn a_failing_bot_is_restarted_with_backoff_and_nobody_else_notices() {
     assert_eq!(engines.iter().filter(|(_, e)| e.is_some()).count(), 3);
     // cancel_on_shutdown: nothing left resting.
     assert!(venue.open_orders("BTCUSDT").await.unwrap().is_empty());
+    assert!(venue2.open_orders("BTCUSDT").await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,23 @@
 //! holds a known text encrypted with the master key, so a wrong master key
 //! is told apart from a tampered record.
 //!
+//! Rollback: every `put` (and `remove`) of a label raises that label's
+//! version counter, kept encrypted inside the key check; a record (format
+//! 2: `{"version":2,"counter":n,...}`) binds its counter in its associated
+//! data, so it cannot be edited, and a record whose counter is below the
+//! key check's (an old record restored after a key rotation) is refused as
+//! [`CredentialError::RolledBack`]. A record written before the counters
+//! existed (format 1) still loads until its label is written again.
+//!
+//! A missing key check is never recreated blindly: if the store holds
+//! records, the master key must decrypt at least one of them (else
+//! [`CredentialError::WrongKey`]), and the counters are rebuilt from the
+//! records that decrypt. Limits: restoring an old key check together with
+//! old records, or deleting the key check after rolling records back, is
+//! not detected (the counters live in the same folder as the records).
+//! Account folders that are symbolic links are refused (never written or
+//! read through); folders are created 0700, files 0600.
+//!
 //! The master key comes from the environment ([`MASTER_KEY_ENV`], base64
 //! or hex of 32 bytes) or from a key file; it is zeroized on drop and
 //! shown as `***`. Account ids and labels are `[A-Za-z0-9_-]`, so neither
@@ -19,10 +36,12 @@
 //! master key can read every account's records, so the API surface that
 //! reaches users must go through [`AccountKeys`] (one account's view).
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
@@ -38,6 +57,7 @@ use crate::secret::{Credentials, Secret};
 pub const MASTER_KEY_ENV: &str = "MARTINGALE_MASTER_KEY";
 
 const KEYCHECK: &[u8] = b"martingale credential store key check v1";
+const KEYCHECK_V2: &str = "martingale credential store key check v2";
 
 /// Why a credential operation failed. Never contains key material.
 #[derive(Debug, Error)]
@@ -76,6 +96,22 @@ pub enum CredentialError {
         label: KeyLabel,
         /// What is wrong.
         reason: String,
+    },
+    /// An older record of a label than the store last wrote (restored
+    /// from a backup or left from before a key rotation).
+    #[error(
+        "credentials {account}/{label} are version {found} but the store wrote version {expected}: an old record \
+         was restored; put the current keys again"
+    )]
+    RolledBack {
+        /// Account.
+        account: AccountId,
+        /// Label.
+        label: KeyLabel,
+        /// Version of the record found.
+        found: u64,
+        /// Version the store last wrote.
+        expected: u64,
     },
     /// An invalid label.
     #[error("key label {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
@@ -200,8 +236,17 @@ impl MasterKey {
 #[derive(Serialize, Deserialize)]
 struct Record {
     version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter: Option<u64>,
     nonce: String,
     ciphertext: String,
+}
+
+/// The key check's plaintext (format 2): the label versions.
+#[derive(Serialize, Deserialize, Default)]
+struct Check {
+    check: String,
+    versions: BTreeMap<String, u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -230,6 +275,8 @@ struct Plain {
 pub struct CredentialStore {
     dir: PathBuf,
     cipher: Aes256Gcm,
+    /// Label versions (`account/label`), mirrored in the key check.
+    versions: Mutex<BTreeMap<String, u64>>,
 }
 
 impl fmt::Debug for CredentialStore {
@@ -238,67 +285,109 @@ impl fmt::Debug for CredentialStore {
     }
 }
 
-fn aad(account: &AccountId, label: &KeyLabel) -> Vec<u8> {
-    format!("martingale-credentials/v1\0{account}\0{label}").into_bytes()
+fn aad(account: &AccountId, label: &KeyLabel, counter: Option<u64>) -> Vec<u8> {
+    match counter {
+        None => format!("martingale-credentials/v1\0{account}\0{label}").into_bytes(),
+        Some(n) => format!("martingale-credentials/v2\0{account}\0{label}\0{n}").into_bytes(),
+    }
+}
+
+fn slot(account: &AccountId, label: &KeyLabel) -> String {
+    format!("{account}/{label}")
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    {
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
+    crate::store::write_atomic(path, bytes, true)
 }
 
 impl CredentialStore {
     /// Opens (or creates) a store. A store created with another key is
-    /// refused with [`CredentialError::WrongKey`].
+    /// refused with [`CredentialError::WrongKey`], also when its key check
+    /// was deleted (see the module docs).
     pub fn open(dir: impl AsRef<Path>, key: MasterKey) -> Result<CredentialStore, CredentialError> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir)?;
+        crate::store::private_dir(&dir)?;
         let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.0.as_slice()));
-        let store = CredentialStore { dir, cipher };
+        let store = CredentialStore { dir, cipher, versions: Mutex::default() };
         let check = store.dir.join("keycheck.json");
         match fs::read_to_string(&check) {
             Ok(text) => {
-                let opened = serde_json::from_str::<Record>(&text)
-                    .ok()
-                    .and_then(|r| store.decrypt(&r, b"keycheck").ok())
-                    .is_some_and(|p| p.as_slice() == KEYCHECK);
-                if !opened {
-                    return Err(CredentialError::WrongKey(store.dir.clone()));
-                }
+                let plain =
+                    serde_json::from_str::<Record>(&text).ok().and_then(|r| store.decrypt(&r, b"keycheck").ok());
+                let versions = match plain {
+                    Some(p) if p.as_slice() == KEYCHECK => BTreeMap::new(),
+                    Some(p) => match serde_json::from_slice::<Check>(&p) {
+                        Ok(c) if c.check == KEYCHECK_V2 => c.versions,
+                        _ => return Err(CredentialError::WrongKey(store.dir.clone())),
+                    },
+                    None => return Err(CredentialError::WrongKey(store.dir.clone())),
+                };
+                *store.versions.lock().map_err(|_| io::Error::other("poisoned"))? = versions;
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let record = store.encrypt(KEYCHECK, b"keycheck")?;
-                write_atomic(&check, &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+                let versions = store.versions_from_records()?;
+                store.write_check(&versions)?;
+                *store.versions.lock().map_err(|_| io::Error::other("poisoned"))? = versions;
             }
             Err(e) => return Err(e.into()),
         }
         Ok(store)
     }
 
-    fn encrypt(&self, plain: &[u8], aad: &[u8]) -> Result<Record, CredentialError> {
+    /// Without a key check: the versions of the records the key decrypts;
+    /// [`CredentialError::WrongKey`] if there are records and none does.
+    fn versions_from_records(&self) -> Result<BTreeMap<String, u64>, CredentialError> {
+        let mut versions = BTreeMap::new();
+        let (mut found, mut opened) = (0usize, 0usize);
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let Some(account) = entry.file_name().to_str().and_then(|a| AccountId::new(a).ok()) else { continue };
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            for label in self.labels(&account)? {
+                found += 1;
+                let Ok(text) = fs::read_to_string(self.path(&account, &label)) else { continue };
+                let Ok(record) = serde_json::from_str::<Record>(&text) else { continue };
+                if self.decrypt(&record, &aad(&account, &label, record.counter)).is_ok() {
+                    opened += 1;
+                    if let Some(n) = record.counter {
+                        versions.insert(slot(&account, &label), n);
+                    }
+                }
+            }
+        }
+        if found > 0 && opened == 0 {
+            return Err(CredentialError::WrongKey(self.dir.clone()));
+        }
+        Ok(versions)
+    }
+
+    fn write_check(&self, versions: &BTreeMap<String, u64>) -> Result<(), CredentialError> {
+        let plain = serde_json::to_vec(&Check { check: KEYCHECK_V2.into(), versions: versions.clone() })
+            .map_err(io::Error::other)?;
+        let record = self.encrypt(&plain, b"keycheck", None)?;
+        write_atomic(&self.dir.join("keycheck.json"), &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+        Ok(())
+    }
+
+    fn encrypt(&self, plain: &[u8], aad: &[u8], counter: Option<u64>) -> Result<Record, CredentialError> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
             .encrypt(&nonce, Payload { msg: plain, aad })
             .map_err(|_| CredentialError::Io(io::Error::other("encryption failed")))?;
         let b64 = base64::engine::general_purpose::STANDARD;
-        Ok(Record { version: 1, nonce: b64.encode(nonce), ciphertext: b64.encode(ciphertext) })
+        let version = if counter.is_some() { 2 } else { 1 };
+        Ok(Record { version, counter, nonce: b64.encode(nonce), ciphertext: b64.encode(ciphertext) })
     }
 
     fn decrypt(&self, record: &Record, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let nonce = b64.decode(&record.nonce).map_err(|_| ())?;
         let ciphertext = b64.decode(&record.ciphertext).map_err(|_| ())?;
-        if record.version != 1 || nonce.len() != 12 {
+        let known = matches!((record.version, record.counter), (1, None) | (2, Some(_)));
+        if !known || nonce.len() != 12 {
             return Err(());
         }
         self.cipher
@@ -307,12 +396,38 @@ impl CredentialStore {
             .map_err(|_| ())
     }
 
+    /// Raises a label's version and saves the key check; returns the new version.
+    fn bump(&self, account: &AccountId, label: &KeyLabel) -> Result<u64, CredentialError> {
+        let mut versions = self.versions.lock().map_err(|_| io::Error::other("credential store lock poisoned"))?;
+        let mut next = versions.clone();
+        let n = next.get(&slot(account, label)).copied().unwrap_or(0).saturating_add(1);
+        next.insert(slot(account, label), n);
+        self.write_check(&next)?;
+        *versions = next;
+        Ok(n)
+    }
+
+    /// The account's folder, refused if it is a symbolic link.
+    fn account_dir(&self, account: &AccountId, create: bool) -> Result<PathBuf, CredentialError> {
+        let dir = self.dir.join(account.as_str());
+        if create {
+            crate::store::private_dir(&dir)?;
+        } else if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(CredentialError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link; refusing to read keys through it", dir.display()),
+            )));
+        }
+        Ok(dir)
+    }
+
     fn path(&self, account: &AccountId, label: &KeyLabel) -> PathBuf {
         // Both are [A-Za-z0-9_-]: no separators, no `..`.
         self.dir.join(account.as_str()).join(format!("{}.json", label.as_str()))
     }
 
-    /// Stores (or replaces) a key pair, encrypted under a fresh nonce.
+    /// Stores (or replaces) a key pair, encrypted under a fresh nonce, as
+    /// the label's next version.
     pub fn put(&self, account: &AccountId, label: &KeyLabel, creds: &Credentials) -> Result<(), CredentialError> {
         let plain = Zeroizing::new(
             serde_json::to_vec(&Plain {
@@ -322,17 +437,18 @@ impl CredentialStore {
             })
             .map_err(io::Error::other)?,
         );
-        let record = self.encrypt(&plain, &aad(account, label))?;
-        let path = self.path(account, label);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        write_atomic(&path, &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+        self.account_dir(account, true)?;
+        // The key check first: a crash before the record leaves an older
+        // record, refused as rolled back, never an unchecked one.
+        let n = self.bump(account, label)?;
+        let record = self.encrypt(&plain, &aad(account, label, Some(n)), Some(n))?;
+        write_atomic(&self.path(account, label), &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
         Ok(())
     }
 
     /// Decrypts one key pair of one account.
     pub fn load(&self, account: &AccountId, label: &KeyLabel) -> Result<Credentials, CredentialError> {
+        self.account_dir(account, false)?;
         let text = match fs::read_to_string(self.path(account, label)) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -344,8 +460,24 @@ impl CredentialStore {
             |reason: String| CredentialError::Malformed { account: account.clone(), label: label.clone(), reason };
         let record: Record = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
         let plain = self
-            .decrypt(&record, &aad(account, label))
+            .decrypt(&record, &aad(account, label, record.counter))
             .map_err(|()| CredentialError::Tampered { account: account.clone(), label: label.clone() })?;
+        let expected = self
+            .versions
+            .lock()
+            .map_err(|_| io::Error::other("credential store lock poisoned"))?
+            .get(&slot(account, label))
+            .copied()
+            .unwrap_or(0);
+        let found = record.counter.unwrap_or(0);
+        if found < expected {
+            return Err(CredentialError::RolledBack {
+                account: account.clone(),
+                label: label.clone(),
+                found,
+                expected,
+            });
+        }
         let p: Plain = serde_json::from_slice(&plain).map_err(|_| malformed("bad plaintext".into()))?;
         let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key), p.passphrase.map(Zeroizing::new));
         Ok(Credentials {
@@ -355,11 +487,13 @@ impl CredentialStore {
         })
     }
 
-    /// Deletes a key pair (no error if absent).
+    /// Deletes a key pair (no error if absent); its version is raised, so
+    /// the deleted record restored from a backup is refused.
     pub fn remove(&self, account: &AccountId, label: &KeyLabel) -> Result<(), CredentialError> {
         match fs::remove_file(self.path(account, label)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
+            Err(_) => Ok(()),
+            Ok(()) => self.bump(account, label).map(|_| ()),
         }
     }
 

@@ -135,3 +135,66 @@ fn master_keys_parse_from_hex_base64_env_and_file_and_never_show() {
         format!("{k:?} {store:?} {:?} {c:?} {:?}", store.account(acct("u")), CredentialError::WrongKey("x".into()));
     assert!(!shown.contains("CANARY") && !shown.contains(b64.expose()), "{shown}");
 }
+
+#[test]
+fn a_deleted_key_check_is_verified_against_the_records_never_resealed_blindly() {
+    let dir = tempfile::tempdir().unwrap();
+    CredentialStore::open(dir.path(), key(1)).unwrap().put(&acct("a"), &label("k"), &creds("x")).unwrap();
+    fs::remove_file(dir.path().join("keycheck.json")).unwrap();
+    // Before the fix this succeeded and sealed a new check with key 2.
+    let err = CredentialStore::open(dir.path(), key(2)).unwrap_err();
+    assert!(matches!(err, CredentialError::WrongKey(_)), "{err}");
+    assert!(!dir.path().join("keycheck.json").exists(), "no check sealed with the wrong key");
+    // The right key rebuilds the check (and the record's version) from the record.
+    let store = CredentialStore::open(dir.path(), key(1)).unwrap();
+    assert_eq!(store.load(&acct("a"), &label("k")).unwrap().api_key.expose(), "CANARY-AK-x");
+    assert!(matches!(CredentialStore::open(dir.path(), key(2)), Err(CredentialError::WrongKey(_))));
+    // An empty store may be opened with any key.
+    let empty = tempfile::tempdir().unwrap();
+    CredentialStore::open(empty.path(), key(5)).unwrap();
+}
+
+#[test]
+fn an_old_record_restored_after_a_key_rotation_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CredentialStore::open(dir.path(), key(4)).unwrap();
+    store.put(&acct("alice"), &label("main"), &creds("old")).unwrap();
+    let old = fs::read(dir.path().join("alice/main.json")).unwrap();
+    // The user rotates the API keys.
+    store.put(&acct("alice"), &label("main"), &creds("new")).unwrap();
+    fs::write(dir.path().join("alice/main.json"), &old).unwrap();
+    let err = store.load(&acct("alice"), &label("main")).unwrap_err();
+    assert!(matches!(err, CredentialError::RolledBack { found: 1, expected: 2, .. }), "{err}");
+    // Also after reopening: the versions live in the key check.
+    let store = CredentialStore::open(dir.path(), key(4)).unwrap();
+    assert!(matches!(store.load(&acct("alice"), &label("main")), Err(CredentialError::RolledBack { .. })));
+    // The counter is authenticated: editing it makes the record tampered.
+    let mut rec: Record = serde_json::from_slice(&old).unwrap();
+    rec.counter = Some(2);
+    fs::write(dir.path().join("alice/main.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+    assert!(matches!(store.load(&acct("alice"), &label("main")), Err(CredentialError::Tampered { .. })));
+    // A removed record restored from a backup is refused as well.
+    store.put(&acct("alice"), &label("main"), &creds("new")).unwrap();
+    let current = fs::read(dir.path().join("alice/main.json")).unwrap();
+    store.remove(&acct("alice"), &label("main")).unwrap();
+    fs::write(dir.path().join("alice/main.json"), &current).unwrap();
+    assert!(matches!(store.load(&acct("alice"), &label("main")), Err(CredentialError::RolledBack { .. })));
+}
+
+#[cfg(unix)]
+#[test]
+fn account_folders_that_are_symlinks_are_refused_and_folders_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let store = CredentialStore::open(dir.path().join("keys"), key(6)).unwrap();
+    store.put(&acct("bob"), &label("main"), &creds("b")).unwrap();
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("keys")), 0o700);
+    assert_eq!(mode(&dir.path().join("keys/bob")), 0o700);
+    std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("keys/mallory")).unwrap();
+    let err = store.put(&acct("mallory"), &label("main"), &creds("m")).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0, "nothing written through the link");
+    assert!(store.load(&acct("mallory"), &label("main")).unwrap_err().to_string().contains("symbolic link"));
+}

@@ -52,7 +52,17 @@ pub async fn scenario<E: Exchange + 'static>(h: Harness<E>, closes: &[Decimal], 
     let id = BotId::new("crash-v").unwrap();
     let mut crashy = Arc::new(Crashy::new(h.venue.clone(), kill_at, after));
     let (mut placed, mut calls) = (HashMap::<ClientOrderId, usize>::new(), 0);
-    let mut runner = Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), 0).await.unwrap();
+    // A fresh start asks the venue for the bot's orders: the kill may hit there.
+    let mut runner = loop {
+        match Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), 0).await {
+            Ok(r) => break r,
+            Err(RunnerError::Exchange(ExchangeError::Authentication(_))) => {
+                calls += crashy.calls.load(Ordering::SeqCst);
+                crashy = Arc::new(Crashy::new(h.venue.clone(), 0, false));
+            }
+            Err(e) => panic!("start: {e}"),
+        }
+    };
     runner.command(0, Command::Start).await.unwrap();
     let (mut i, mut moved) = (0, 0);
     while i < closes.len() {
