@@ -33,7 +33,8 @@ step "packaging: the publishable crates packaged, built from their packages, cor
 # everything they need must be inside the crate.
 cargo package --locked --allow-dirty -p martingale-core -p martingale-exchange
 PKG=$(mktemp -d)
-trap 'rm -rf "$PKG"' EXIT
+# (One EXIT trap for both: the package copy and the Postgres cluster.)
+trap 'rm -rf "$PKG"; if declare -F pg_stop >/dev/null; then pg_stop; fi' EXIT
 tar -xzf target/package/martingale-core-*.crate -C "$PKG"
 CARGO_TARGET_DIR="$PWD/target" cargo test --release --manifest-path "$PKG"/martingale-core-*/Cargo.toml
 

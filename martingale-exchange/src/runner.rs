@@ -125,9 +125,8 @@ pub struct Runner<E: Exchange + ?Sized> {
 /// use martingale_exchange::{AuditLog, JsonFileStore, PaperExchange, Runner, RunnerConfig, StateStore};
 /// use rust_decimal_macros::dec;
 ///
-/// let bot: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
-/// let paper = Arc::new(PaperExchange::new("BTCUSDT", "BTC", "USDT", bot.market.clone(), bot.fees, bot.fill,
-///                                         dec!(100000), dec!(0)));
+/// let bot = BotFile::example().unwrap();
+/// let paper = Arc::new(PaperExchange::for_bot(&bot, dec!(100000)));
 /// paper.feed(Candle { time: 0, open: dec!(43250), high: dec!(43250), low: dec!(43250), close: dec!(43250) });
 /// let dir = tempfile::tempdir().unwrap();
 /// let store: Arc<dyn StateStore> = Arc::new(JsonFileStore::new(dir.path()).unwrap());

@@ -263,7 +263,7 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn bot() -> BotFile {
-        include_str!("../../examples/bots/example.json").parse().unwrap()
+        martingale_core::config::BotFile::example().unwrap()
     }
 
     fn engine(id: &str) -> Engine {

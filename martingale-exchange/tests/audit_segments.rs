@@ -14,7 +14,7 @@ use martingale_core::engine::{BotId, Command};
 use martingale_exchange::{replay_file, AuditEntry, AuditLog, Persisted, Runner, RunnerConfig, StateStore};
 
 fn bot() -> BotFile {
-    include_str!("../../examples/bots/example.json").parse().unwrap()
+    martingale_core::config::BotFile::example().unwrap()
 }
 
 /// Runs 600 one-minute candles; returns the persisted state after shutdown.

@@ -205,7 +205,7 @@ struct Run {
 }
 
 async fn run_binance(closes: &[Decimal], through_proxy: bool) -> (Run, usize, String) {
-    let b: BotFile = include_str!("../../examples/bots/example.json").parse().unwrap();
+    let b: BotFile = martingale_core::config::BotFile::example().unwrap();
     let mut f = funded();
     f.usdt = Decimal::from(1_000_000);
     f.price = closes[0];

@@ -16,7 +16,7 @@ use martingale_exchange::{
 use rust_decimal_macros::dec;
 
 fn bot() -> BotFile {
-    include_str!("../../examples/bots/example.json").parse().unwrap()
+    martingale_core::config::BotFile::example().unwrap()
 }
 
 fn venue() -> Arc<PaperExchange> {

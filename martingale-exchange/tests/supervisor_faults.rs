@@ -22,12 +22,12 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 fn bot() -> BotFile {
-    include_str!("../../examples/bots/example.json").parse().unwrap()
+    martingale_core::config::BotFile::example().unwrap()
 }
 
 fn paper() -> Arc<PaperExchange> {
     let b = bot();
-    let p = PaperExchange::new("BTCUSDT", "BTC", "USDT", b.market.clone(), b.fees, b.fill, dec!(1000000), dec!(0));
+    let p = PaperExchange::for_bot(&b, dec!(1000000));
     p.feed(Candle { time: 0, open: dec!(43250), high: dec!(43250), low: dec!(43250), close: dec!(43250) });
     Arc::new(p)
 }
