@@ -115,7 +115,11 @@ async fn run() -> Result<(), String> {
     if resume_at > 0 {
         outln!("resumed after candle {resume_at} of {count}");
     }
-    outln!("replaying {} candles on the paper exchange ({symbol}); state in {}", count - resume_at, state_dir.display());
+    outln!(
+        "replaying {} candles on the paper exchange ({symbol}); state in {}",
+        count - resume_at,
+        state_dir.display()
+    );
     for i in resume_at..count {
         let Some(c) = candles.get(i) else { break };
         // One candle, walked like the backtest walks it: the runner polls at
