@@ -90,10 +90,10 @@ fn total(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
 }
 
 fn positive(field: &'static str, value: Decimal) -> Result<(), SnapshotError> {
-    if value > Decimal::ZERO {
+    if value > Decimal::ZERO && value <= MAX_TOTAL {
         Ok(())
     } else {
-        Err(SnapshotError::OutOfBounds { field, value, reason: "must be positive" })
+        Err(SnapshotError::OutOfBounds { field, value, reason: "must be positive and at most 10^28" })
     }
 }
 

@@ -156,8 +156,15 @@ mod tests {
     #[test]
     fn overflowing_quote_ladder_is_a_typed_error() {
         // Issue 14 item 12: S1 = 1e13, v = 2, N = 53 -> funds overflow.
-        let b = bot(r#", "safety_order": {"quote": "10000000000000"}, "volume_scale": "2",
-                      "max_safety_orders": 53, "price_deviation": "0.1", "step_scale": "1""#);
+        // Parsed without the bot-file validation (which refuses these sizes
+        // up front), so the planner's own checked arithmetic is what is tested.
+        let b: BotFile = serde_json::from_str(
+            r#"{"strategy": {"base_order": {"quote": "100"}, "take_profit": {"percent": "1"},
+                "safety_order": {"quote": "10000000000000"}, "volume_scale": "2",
+                "max_safety_orders": 53, "price_deviation": "0.1", "step_scale": "1"},
+                "market": {"tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}}"#,
+        )
+        .unwrap();
         let err = plan(&b.strategy, &b.market, dec!(43250.17));
         // Overflow here, or refused by validation if it bounds sizes: never a panic.
         assert!(matches!(err, Err(LadderError::Overflow { .. } | LadderError::Config(_))), "{err:?}");
