@@ -138,14 +138,6 @@ mod tests {
     use crate::ladder::plan;
     use rust_decimal_macros::dec;
 
-    fn bot(extra: &str) -> BotFile {
-        BotFile::from_json(&format!(
-            r#"{{"strategy": {{"base_order": {{"quote": "100"}}, "take_profit": {{"percent": "1"}} {extra} }},
-                "market": {{"tick_size": "0.01", "step_size": "0.00001", "min_notional": "5"}}}}"#
-        ))
-        .unwrap()
-    }
-
     #[test]
     fn scaled_is_checked_and_exact_at_one() {
         assert_eq!(scaled(OrderSize::Quote(dec!(1.50)), Decimal::ONE), Some(OrderSize::Quote(dec!(1.50))));
