@@ -149,10 +149,17 @@ fn backtest_run(bot: &BotFile, candles: &Candles) -> (Vec<DealReport>, Vec<FillK
             let fee = match f.fee {
                 martingale_core::fees::FeeCharge::Quote(x) | martingale_core::fees::FeeCharge::Base(x) => x,
             };
-            (f.client_order_id.to_string(), f.price, f.quantity, fee)
+            (order_key(&f.client_order_id), f.price, f.quantity, fee)
         })
         .collect();
     (driver.recorded.deals.clone(), fills)
+}
+
+/// An order's deal, role and sequence number: the runner's fresh start
+/// writes a start generation into its ids, the backtest's engine does not.
+fn order_key(id: &martingale_core::engine::ClientOrderId) -> String {
+    let p = id.parse_for(&BotId::new("same").unwrap()).unwrap_or_else(|| panic!("{id} is not the bot's"));
+    format!("{}-{:?}-{}", p.deal, p.role, p.seq)
 }
 
 /// The same candles replayed through a runner on the paper exchange.
@@ -181,7 +188,7 @@ async fn paper_run(bot: &BotFile, candles: &Candles) -> (Vec<DealReport>, Vec<Fi
         .await
         .unwrap()
         .into_iter()
-        .map(|f| (f.client_order_id.to_string(), f.price, f.quantity, f.fee))
+        .map(|f| (order_key(&f.client_order_id), f.price, f.quantity, f.fee))
         .collect();
     (deals, fills)
 }
