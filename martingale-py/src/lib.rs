@@ -8,6 +8,7 @@
 //! GIL released.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 use martingale_core::backtest::{self, BacktestOptions, Candles as CoreCandles, Mode};
 use martingale_core::config::BotFile;
