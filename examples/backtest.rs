@@ -163,14 +163,14 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
     let show = |d: &martingale_core::backtest::DealRecord| {
         outln!(
             "#{:<5} candles {:>7}..{:<7} {:<11} SOs {:<2} avg {:>12} exit {:>12} P&L {:>10}",
-            d.number,
+            d.deal.number,
             d.start_index,
             d.end_index,
-            format!("{:?}", d.exit),
-            d.safety_orders_used,
-            d.average_price.map(|p| p.round_dp(2).to_string()).unwrap_or_default(),
-            d.exit_price.map(|p| p.round_dp(2).to_string()).unwrap_or_default(),
-            d.pnl.round_dp(4)
+            format!("{:?}", d.deal.exit),
+            d.deal.safety_orders_filled,
+            d.deal.average_price.map(|p| p.round_dp(2).to_string()).unwrap_or_default(),
+            d.deal.exit_price.map(|p| p.round_dp(2).to_string()).unwrap_or_default(),
+            d.deal.pnl.round_dp(4)
         )
     };
     let n = r.deals.len();
@@ -183,7 +183,7 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
     for d in r.deals.iter().skip(n.saturating_sub(5).max(5)) {
         show(d);
     }
-    let worst = r.deals.iter().filter(|d| d.exit == ExitKind::StopLoss).count();
+    let worst = r.deals.iter().filter(|d| d.deal.exit == ExitKind::StopLoss).count();
     if worst > 0 {
         outln!("{worst} deals closed by stop loss");
     }
@@ -202,7 +202,7 @@ fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::tim
         .deals
         .iter()
         .scan(0.0, |acc, d| {
-            *acc += d.pnl.to_f64().unwrap_or(0.0);
+            *acc += d.deal.pnl.to_f64().unwrap_or(0.0);
             Some(*acc)
         })
         .collect();

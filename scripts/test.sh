@@ -36,7 +36,7 @@ PKG=$(mktemp -d)
 # (One EXIT trap for both: the package copy and the Postgres cluster.)
 trap 'rm -rf "$PKG"; if declare -F pg_stop >/dev/null; then pg_stop; fi' EXIT
 tar -xzf target/package/martingale-core-*.crate -C "$PKG"
-CARGO_TARGET_DIR="$PWD/target" cargo test --release --manifest-path "$PKG"/martingale-core-*/Cargo.toml
+MARTINGALE_DATA_DIR="$PWD/../shared/data" CARGO_TARGET_DIR="$PWD/target" cargo test --release --manifest-path "$PKG"/martingale-core-*/Cargo.toml
 
 step "benches, each run once (criterion's test mode: W5 fast / reference, the 1,000-set sweep, the fleet)"
 cargo test --locked --release -p martingale-toolkit --benches

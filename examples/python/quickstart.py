@@ -38,7 +38,7 @@ print(mg.plan(bot, candles["close"].iloc[0])[["price", "quantity", "quote", "tak
 result = mg.backtest(candles, bot)
 print(result)
 print(result.stats[["closed_deals", "realized_pnl", "win_rate_pct", "max_drawdown_pct", "sharpe"]])
-print(result.deals[["number", "start_index", "end_index", "exit", "safety_orders_used", "pnl"]].tail())
+print(result.deals[["number", "start_index", "end_index", "exit", "safety_orders_filled", "pnl"]].tail())
 
 try:
     import matplotlib

@@ -144,7 +144,7 @@ fn signals_open_deals_on_the_next_candle() {
     assert_eq!(fast, reference);
     assert!(fast.metrics.closed_deals > 10);
     for d in &fast.deals {
-        assert!(d.start_index > 0 && signals[d.start_index - 1], "deal {} opened without a signal", d.number);
+        assert!(d.start_index > 0 && signals[d.start_index - 1], "deal {} opened without a signal", d.deal.number);
     }
 }
 

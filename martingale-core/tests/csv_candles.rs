@@ -134,8 +134,13 @@ fn prices_above_the_engine_limit_are_refused() {
 
 #[test]
 fn the_real_data_reads_as_before() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/btcusd-coinbase-1h.csv");
-    let text = std::fs::read_to_string(path).expect("real data in ../shared/data (see README)");
+    // The checkout's `../shared/data`, or `MARTINGALE_DATA_DIR` (the test
+    // command sets it when it runs the packaged crate's tests elsewhere).
+    let dir = std::env::var("MARTINGALE_DATA_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data").to_string());
+    let path = format!("{dir}/btcusd-coinbase-1h.csv");
+    let text =
+        std::fs::read_to_string(&path).expect("real data in ../shared/data or $MARTINGALE_DATA_DIR (see README)");
     let c = Candles::from_csv(&text).unwrap();
     assert_eq!(c.interval_ms(), Some(3_600_000));
     assert_eq!(ohlc(&c, 0), ["2505.56", "2513.38", "2495.12", "2509.17"].map(String::from));

@@ -84,7 +84,7 @@ fn take_profit_drawdown_and_open_deal() {
     let open = r.open_deal.unwrap();
     assert_eq!((open.number, open.start_index, open.quantity), (2, 5, dec!(0.9009)));
     assert_eq!(open.unrealized_pnl, dec!(-9.9099));
-    assert_eq!(r.deals[0].exit, ExitKind::TakeProfit);
+    assert_eq!(r.deals[0].deal.exit, ExitKind::TakeProfit);
     assert_eq!((r.deals[0].start_index, r.deals[0].end_index), (0, 3));
 }
 
@@ -108,10 +108,10 @@ fn stop_loss_fees_win_rate_profit_factor() {
     let r = both(&bot, &c);
     let m = &r.metrics;
     assert_eq!(r.deals.len(), 2);
-    assert_eq!(r.deals[0].pnl, dec!(9.69));
-    assert_eq!(r.deals[1].pnl, dec!(-10.37998962));
-    assert_eq!(r.deals[1].exit, ExitKind::StopLoss);
-    assert_eq!(r.deals[1].exit_price, Some(dec!(99.9)));
+    assert_eq!(r.deals[0].deal.pnl, dec!(9.69));
+    assert_eq!(r.deals[1].deal.pnl, dec!(-10.37998962));
+    assert_eq!(r.deals[1].deal.exit, ExitKind::StopLoss);
+    assert_eq!(r.deals[1].deal.exit_price, Some(dec!(99.9)));
     assert_eq!((m.take_profit_exits, m.stop_loss_exits), (1, 1));
     assert_eq!(m.realized_pnl, dec!(-0.68998962));
     assert_eq!(m.fees, dec!(0.68999962));
@@ -131,9 +131,31 @@ fn base_asset_fees_and_dust() {
     let r = both(&bot, &c);
     // Buy 1 at 100, 0.001 withheld: hold 0.999; sell 0.999 at 110 (fee 0.10989 quote).
     let d = &r.deals[0];
-    assert_eq!(d.fees_base, dec!(0.001));
-    assert_eq!(d.fees, dec!(0.10989));
-    assert_eq!(d.pnl, dec!(109.89) - dec!(100) - dec!(0.10989));
-    assert_eq!(d.dust, dec!(0));
+    assert_eq!(d.deal.fees_base, dec!(0.001));
+    assert_eq!(d.deal.fees_quote, dec!(0.10989));
+    assert_eq!(d.deal.pnl, dec!(109.89) - dec!(100) - dec!(0.10989));
+    assert_eq!(d.deal.dust, dec!(0));
     assert_eq!(r.metrics.fees_base, dec!(0.001));
+}
+
+/// Issue 15 item 11: one closed-deal type. A backtest's deal record is the
+/// engine's `DealReport` (same names as a runner reports) plus the candle
+/// span, serialized flat.
+#[test]
+fn backtest_deals_are_engine_deal_reports_plus_their_candles() {
+    let bot = BotFile::example().unwrap();
+    let csv = "time,open,high,low,close\n0,100,100,100,100\n60000,100,103,100,102\n";
+    let r = backtest(&bot, &Candles::from_csv(csv).unwrap(), &BacktestOptions::default()).unwrap();
+    let d = &r.deals[0];
+    let record = serde_json::to_value(d).unwrap();
+    let report = serde_json::to_value(&d.deal).unwrap();
+    let mut keys: Vec<_> = report.as_object().unwrap().keys().cloned().collect();
+    keys.extend(["start_index".to_string(), "end_index".to_string()]);
+    let mut got: Vec<_> = record.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    got.sort();
+    assert_eq!(got, keys);
+    assert_eq!(record["fees_quote"], report["fees_quote"]);
+    let back: martingale_core::backtest::DealRecord = serde_json::from_value(record).unwrap();
+    assert_eq!(&back, d);
 }

@@ -32,7 +32,15 @@
 //! Waits: [`Runner::step`] is cut off after the step timeout of the
 //! builder; an abandoned step is exactly a crash at that point (every
 //! engine output was persisted before its actions were sent), so the next
-//! step or a restart recovers it by client order id.
+//! step or a restart recovers it by client order id. No adapter sleeps
+//! longer than [`MAX_WAIT`](crate::MAX_WAIT); a venue that asks for a
+//! longer pause (a `Retry-After` or rate-limit reset beyond it) gets one
+//! from the runner instead of a sleep: until the pause ends the runner
+//! sends no order call (placements, cancels and queries are held; a
+//! placement decided meanwhile stays `sent` and is placed, under its id,
+//! by the first step after the pause), but every step still reads the
+//! price and hands it to the engine, so the stop loss, the take profit and
+//! the trailing rules keep watching the market while the runner waits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -112,6 +120,8 @@ pub struct Runner<E: Exchange + ?Sized> {
     step_timeout: Option<Duration>,
     /// Exclusive ownership of the bot, held for the runner's life.
     lease: Lease,
+    /// Order calls are held until this time: the venue asked to back off.
+    paused_until: Option<TimeMs>,
 }
 
 /// How to start a [`Runner`]: the bot, the venue and the store, plus
@@ -277,6 +287,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
             quiet: None,
             step_timeout: b.step_timeout,
             lease,
+            paused_until: None,
         };
         if created {
             if b.check_venue {
@@ -383,9 +394,40 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     async fn step_inner(&mut self, time: TimeMs) -> Result<(), RunnerError> {
-        let price = self.exchange.last_price(&self.cfg.symbol).await?;
+        let price = match self.exchange.last_price(&self.cfg.symbol).await {
+            Ok(price) => price,
+            // Even the price is refused: nothing more is asked this step.
+            Err(ExchangeError::RateLimited { retry_after }) => return self.back_off(time, retry_after),
+            Err(e) => return Err(e.into()),
+        };
+        // During a pause the tick still reaches the engine (the stop loss
+        // is watched); the orders it decides are held (see `send`).
         self.feed(Event::Tick { time, price }).await?;
         self.reconcile(time).await
+    }
+
+    /// Until when order calls are held because the venue asked the runner
+    /// to back off (see the module docs), if they are.
+    pub fn paused_until(&self) -> Option<TimeMs> {
+        self.paused_until.filter(|until| self.last_time.is_none_or(|t| t < *until))
+    }
+
+    /// True while order calls are held.
+    fn held(&self, time: TimeMs) -> bool {
+        self.paused_until.is_some_and(|until| time < until)
+    }
+
+    /// The venue asked for `retry_after` of quiet: order calls are held
+    /// until then (a later demand extends the pause, never shortens it).
+    fn back_off(&mut self, time: TimeMs, retry_after: Duration) -> Result<(), RunnerError> {
+        let until = time.saturating_add(i64::try_from(retry_after.as_millis()).unwrap_or(i64::MAX));
+        if self.paused_until.is_none_or(|t| t < until) {
+            self.paused_until = Some(until);
+            let text = format!("rate limited: order calls held until {until} ({retry_after:?}); prices still watched");
+            tracing::warn!(bot = %self.engine.bot_id(), until, "{text}");
+            self.note(time, &text)?;
+        }
+        Ok(())
     }
 
     /// Graceful shutdown: optionally cancels resting orders, then writes
@@ -488,6 +530,12 @@ impl<E: Exchange + ?Sized> Runner<E> {
         match action {
             Action::Place(order) => {
                 let id = order.client_order_id.clone();
+                if self.held(time) {
+                    // Stays `sent`: the first step after the pause queries
+                    // it, finds it unknown and places it under this id.
+                    self.note(time, &format!("order {id}: held until the venue's rate limit ends"))?;
+                    return Ok(Vec::new());
+                }
                 tracing::debug!(bot = %self.engine.bot_id(), order = %id, side = %order.side, qty = %order.quantity, "placing");
                 let placed = self.exchange.place_order(&symbol, &order).await;
                 match placed.and_then(|info| info.updates(rust_decimal::Decimal::ZERO, rust_decimal::Decimal::ZERO)) {
@@ -501,6 +549,12 @@ impl<E: Exchange + ?Sized> Runner<E> {
                     // is a rejection (issue 14 item 1).
                     Err(e) if e.is_definite_rejection() => {
                         Ok(vec![OrderUpdate::Rejected { client_order_id: id, reason: e.to_string() }])
+                    }
+                    // Whether it was placed is unknown; it is queried (and
+                    // placed if unknown) after the pause.
+                    Err(ExchangeError::RateLimited { retry_after }) => {
+                        self.back_off(time, retry_after)?;
+                        Ok(Vec::new())
                     }
                     // The key, the base URL or the market is wrong: stop the
                     // step; the order stays `sent` and is queried later.
@@ -519,10 +573,17 @@ impl<E: Exchange + ?Sized> Runner<E> {
                     }
                 }
             }
+            // Held, the order stays `cancel requested`: the first step after
+            // the pause finds it open and sends the cancel again.
+            Action::Cancel { .. } if self.held(time) => Ok(Vec::new()),
             Action::Cancel { client_order_id } => match self.exchange.cancel_order(&symbol, &client_order_id).await {
                 Ok(info) => Ok(self.updates_for(&client_order_id, &info)?),
                 // Already filled or gone: its true state tells.
                 Err(ExchangeError::UnknownOrder(_)) => self.query(time, &client_order_id).await,
+                Err(ExchangeError::RateLimited { retry_after }) => {
+                    self.back_off(time, retry_after)?;
+                    Ok(Vec::new())
+                }
                 Err(e) if e.is_retryable() => Ok(Vec::new()),
                 Err(e) => Err(e.into()),
             },
@@ -549,6 +610,9 @@ impl<E: Exchange + ?Sized> Runner<E> {
     /// Queries one order; an order the exchange does not know was never
     /// placed: it is sent now, under the same id.
     async fn query(&mut self, time: TimeMs, id: &ClientOrderId) -> Result<Vec<OrderUpdate>, RunnerError> {
+        if self.held(time) {
+            return Ok(Vec::new());
+        }
         match self.exchange.query_order(&self.cfg.symbol, id).await {
             Ok(info) => {
                 let state = self.engine.deal().and_then(|d| d.orders.iter().find(|o| &o.request.client_order_id == id));
@@ -573,6 +637,10 @@ impl<E: Exchange + ?Sized> Runner<E> {
                     }
                     _ => Ok(Vec::new()),
                 }
+            }
+            Err(ExchangeError::RateLimited { retry_after }) => {
+                self.back_off(time, retry_after)?;
+                Ok(Vec::new())
             }
             Err(e) if e.is_retryable() => Ok(Vec::new()),
             Err(e) => Err(e.into()),

@@ -214,10 +214,11 @@ fn paper_replay_equals_the_backtest_on_real_data() {
             assert_eq!(p, b, "{name}: deal {} differs", b.number);
         }
         assert_eq!(paper_fills, fills, "{name}: fills differ");
-        // The public backtest (fast walk) agrees too.
+        // The public backtest (fast walk) agrees too: its deal records
+        // carry the very reports the engine gave the runner.
         let fast = backtest(&bot, &candles, &BacktestOptions { mode: Mode::Fast, ..Default::default() }).unwrap();
-        let pnl: Vec<_> = fast.deals.iter().map(|d| (d.number, d.exit, d.pnl)).collect();
-        assert_eq!(pnl, deals.iter().map(|d| (d.number, d.exit, d.pnl)).collect::<Vec<_>>(), "{name}");
+        let reports: Vec<_> = fast.deals.iter().map(|d| d.deal.clone()).collect();
+        assert_eq!(reports, paper_deals, "{name}");
         let stops = deals.iter().filter(|d| d.exit == ExitKind::StopLoss).count();
         println!(
             "{name:32} deals {:4} fills {:5} stops {stops:3} backtest {tb:?} paper {tp:?}",

@@ -81,11 +81,16 @@ def test_frames_are_pandas_native(btc):
     r.equity.plot()  # failed on Decimal objects
     assert "pnl" in r.deals.describe().columns  # dropped when object dtype
     assert r.deals["pnl"].dtype == np.float64 and r.deals["cost"].dtype == np.float64
-    assert isinstance(r.deals["start_time"].dtype, pd.DatetimeTZDtype)
-    assert isinstance(r.deals["end_time"].dtype, pd.DatetimeTZDtype)
+    assert isinstance(r.deals["started_at"].dtype, pd.DatetimeTZDtype)
+    assert isinstance(r.deals["closed_at"].dtype, pd.DatetimeTZDtype)
+    # One deal type: the backtest's deal rows are the engine's deal reports
+    # (same names as ``Engine.closed_deals``) plus the candles they spanned.
+    assert list(r.deals.columns[-2:]) == ["start_index", "end_index"]
+    assert {"fees_quote", "fees_base", "safety_orders_filled", "started_at", "closed_at"} <= set(r.deals.columns)
+    assert not {"fees", "safety_orders_used", "start_time", "end_time"} & set(r.deals.columns)
     assert isinstance(r.fills["time"].dtype, pd.DatetimeTZDtype) and r.fills["fee"].dtype == np.float64
     assert r.stats.dtype == np.float64 and r.stats["realized_pnl"] == pytest.approx(2822.5461979498)
-    assert r.deals["start_time"].iloc[0] == pd.Timestamp(r.to_dict()["deals"][0]["start_time"], unit="ms", tz="UTC")
+    assert r.deals["started_at"].iloc[0] == pd.Timestamp(r.to_dict()["deals"][0]["started_at"], unit="ms", tz="UTC")
     # Exact on request: the accessor and the option agree with the Rust values.
     exact = r.exact
     assert exact.stats["realized_pnl"] == Decimal("2822.5461979498")

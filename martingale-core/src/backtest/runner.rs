@@ -11,7 +11,7 @@ use super::metrics::Metrics;
 use super::returns;
 use super::sim::FillRecord;
 use crate::config::{BotFile, ConfigError, OrderSize};
-use crate::engine::{BotId, Command, Engine, EngineError, Event, ExitKind, Phase, PhaseKind, TimeMs};
+use crate::engine::{BotId, Command, DealReport, Engine, EngineError, Event, Phase, PhaseKind, TimeMs};
 use crate::ladder;
 use crate::{OrderSide, Side};
 
@@ -93,41 +93,31 @@ pub enum BacktestError {
     },
 }
 
-/// A closed deal of a backtest.
+/// A closed deal of a backtest: the engine's [`DealReport`] (the same
+/// type, the same field names, as a live or paper runner reports it) plus
+/// the candles it spanned. Serialized flat: the report's fields, then
+/// `start_index` and `end_index`.
+///
+/// ```
+/// use martingale_core::backtest::{backtest, BacktestOptions, Candles};
+/// use martingale_core::config::BotFile;
+///
+/// let bot = BotFile::example().unwrap();
+/// let csv = "time,open,high,low,close\n0,100,100,100,100\n60000,100,103,100,102\n";
+/// let r = backtest(&bot, &Candles::from_csv(csv).unwrap(), &BacktestOptions::default()).unwrap();
+/// let d = &r.deals[0];
+/// assert_eq!((d.start_index, d.end_index, d.deal.number), (0, 1, 1));
+/// assert_eq!(d.deal.safety_orders_filled, 0);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealRecord {
-    /// Deal number.
-    pub number: u32,
+    /// The closed deal, as the engine reported it.
+    #[serde(flatten)]
+    pub deal: DealReport,
     /// Candle the deal opened in.
     pub start_index: usize,
     /// Candle the deal closed in.
     pub end_index: usize,
-    /// Open time of the start candle.
-    pub start_time: TimeMs,
-    /// Time of the closing fill.
-    pub end_time: TimeMs,
-    /// How it closed.
-    pub exit: ExitKind,
-    /// Base order fill price.
-    pub entry_price: Option<Decimal>,
-    /// Average entry price.
-    pub average_price: Option<Decimal>,
-    /// Average exit price.
-    pub exit_price: Option<Decimal>,
-    /// Total entry quantity.
-    pub quantity: Decimal,
-    /// Quote committed.
-    pub cost: Decimal,
-    /// Safety orders filled.
-    pub safety_orders_used: u32,
-    /// Realized P&L after quote fees.
-    pub pnl: Decimal,
-    /// Fees in quote.
-    pub fees: Decimal,
-    /// Fees in base.
-    pub fees_base: Decimal,
-    /// Quantity left below the step.
-    pub dust: Decimal,
 }
 
 /// The deal still open at the end.
@@ -143,8 +133,8 @@ pub struct OpenDeal {
     pub average_price: Option<Decimal>,
     /// Quote committed.
     pub cost: Decimal,
-    /// Safety orders filled.
-    pub safety_orders_used: u32,
+    /// Safety orders completely filled.
+    pub safety_orders_filled: u32,
     /// P&L marked at the last close.
     pub unrealized_pnl: Decimal,
 }
@@ -479,24 +469,7 @@ impl<'a> Run<'a> {
             let start_index = self.deal_start.iter().rev().find(|(n, _)| *n == r.number).map_or(i, |(_, s)| *s);
             self.max_cost = self.max_cost.max(r.cost);
             self.max_safety = self.max_safety.max(r.safety_orders_filled);
-            self.deals.push(DealRecord {
-                number: r.number,
-                start_index,
-                end_index: i,
-                start_time: r.started_at,
-                end_time: r.closed_at,
-                exit: r.exit,
-                entry_price: r.entry_price,
-                average_price: r.average_price,
-                exit_price: r.exit_price,
-                quantity: r.quantity,
-                cost: r.cost,
-                safety_orders_used: r.safety_orders_filled,
-                pnl: r.pnl,
-                fees: r.fees_quote,
-                fees_base: r.fees_base,
-                dust: r.dust,
-            });
+            self.deals.push(DealRecord { deal: r.clone(), start_index, end_index: i });
         }
         self.state = equity_state(e, self.initial);
         let lost = driver.recorded.deals.get(closed_before..).unwrap_or_default().iter().any(|r| r.pnl < Decimal::ZERO);
@@ -553,7 +526,7 @@ impl<'a> Run<'a> {
                 quantity: d.position.open_qty(),
                 average_price: d.position.average_price(),
                 cost: d.position.entry_value(),
-                safety_orders_used: d.levels_filled,
+                safety_orders_filled: d.levels_filled,
                 unrealized_pnl: d.position.unrealized_pnl(last_close),
             }
         });
@@ -571,7 +544,8 @@ impl<'a> Run<'a> {
                 ladder::plan(&self.bot.strategy, &self.bot.market, self.first_open).ok().map(|p| p.funds_required)
             })
             .unwrap_or_default();
-        let durations: Vec<i64> = self.deals.iter().map(|d| (d.end_time - d.start_time + 1) / 1000).collect();
+        let durations: Vec<i64> =
+            self.deals.iter().map(|d| (d.deal.closed_at - d.deal.started_at + 1) / 1000).collect();
         let hundred = Decimal::ONE_HUNDRED;
         let metrics = Metrics {
             candles: candles.len(),

@@ -4,4 +4,5 @@ pub mod fake_binance;
 pub mod fake_bybit;
 pub mod fake_coindcx;
 pub mod fake_okx;
+pub mod proxy;
 pub mod venue_crash;

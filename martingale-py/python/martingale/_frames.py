@@ -3,7 +3,7 @@ exact ``decimal.Decimal`` values on request.
 
 Money crosses from Rust as decimal strings. ``_decimals`` turns them into
 ``Decimal``; the frame builders then convert every column whose values are
-all ``Decimal`` to float64 (unless exact) and every ``*time`` column of
+all ``Decimal`` to float64 (unless exact) and every ``*time`` / ``*_at`` column of
 epoch milliseconds to ``datetime64[ms, UTC]`` (in both modes: times are not
 money). Invariant: the exact frames hold the very values Rust computed; the
 float frames hold the nearest float64 of each.
@@ -60,7 +60,7 @@ def times(ms: Iterable[int]) -> pd.DatetimeIndex:
 
 def frame(records: List[Mapping[str, Any]], exact: bool, columns: Optional[List[str]] = None) -> pd.DataFrame:
     """Records (with Decimal values) -> a DataFrame: money float64 unless
-    ``exact``, ``*time`` columns of ms as UTC datetimes, a ``fee`` column of
+    ``exact``, ``*time`` and ``*_at`` columns of ms as UTC datetimes, a ``fee`` column of
     ``{"asset", "amount"}`` split into ``fee`` and ``fee_asset``."""
     df = pd.DataFrame(list(records), columns=columns)
     if "fee" in df.columns and len(df) and all(isinstance(v, dict) for v in df["fee"]):
@@ -68,7 +68,7 @@ def frame(records: List[Mapping[str, Any]], exact: bool, columns: Optional[List[
         df["fee"] = [v.get("amount") for v in df["fee"]]
     for name in df.columns:
         col = df[name]
-        if str(name).endswith("time") and len(col) and col.dtype.kind in "iu":
+        if str(name).endswith(("time", "_at")) and len(col) and col.dtype.kind in "iu":
             df[name] = times(col.to_numpy())
         elif col.dtype == object and _is_decimal_column(col):
             if not exact:
