@@ -427,7 +427,7 @@ class BacktestResult:
 
     @property
     def deals(self) -> pd.DataFrame:
-        """One row per closed deal (``start_time`` / ``end_time`` as UTC datetimes)."""
+        """One row per closed deal (``started_at`` / ``closed_at`` as UTC datetimes)."""
         return self._get("deals", lambda: frame(self._raw["deals"], self._exact))
 
     @property
