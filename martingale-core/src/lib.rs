@@ -41,6 +41,10 @@ pub mod position;
 pub mod sizing;
 
 pub use engine::{Action, Engine, Event};
+
+/// Milliseconds since the Unix epoch (UTC). The core never reads a clock:
+/// time only arrives with events and candles.
+pub type TimeMs = i64;
 pub mod backtest;
 pub mod fleet;
 pub mod venue;

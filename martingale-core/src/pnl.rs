@@ -1,5 +1,7 @@
-//! Bot-level P&L: what every closed deal booked, plus the open deal marked
-//! at a price.
+//! P&L: what one closed deal booked ([`DealReport`], the one closed-deal
+//! type of the engine, the backtest, paper and live runners), what every
+//! closed deal of a bot adds up to ([`BotTotals`]), and the open deal
+//! marked at a price. This module depends on nothing of the engine's.
 //!
 //! Identity (tested as a property): for a bot that started with `initial`
 //! quote, `cash + open position value + dust value == initial + realized +
@@ -9,7 +11,61 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{DealReport, ExitKind};
+use crate::TimeMs;
+
+/// How a deal ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitKind {
+    /// Take-profit limit order filled.
+    TakeProfit,
+    /// Stop loss fired.
+    StopLoss,
+    /// Trailing take profit exited.
+    Trailing,
+    /// Closed by command.
+    Manual,
+    /// The base order never filled (rejected or canceled empty).
+    Aborted,
+}
+
+/// The record of a closed deal.
+///
+/// ```
+/// use martingale_core::pnl::ExitKind;
+/// assert_eq!(serde_json::to_string(&ExitKind::TakeProfit).unwrap(), r#""take_profit""#);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealReport {
+    /// Deal number.
+    pub number: u32,
+    /// Time the base order was sent.
+    pub started_at: TimeMs,
+    /// Time the deal closed.
+    pub closed_at: TimeMs,
+    /// How it closed.
+    pub exit: ExitKind,
+    /// Base order fill price.
+    pub entry_price: Option<Decimal>,
+    /// Average entry price.
+    pub average_price: Option<Decimal>,
+    /// Average exit price.
+    pub exit_price: Option<Decimal>,
+    /// Total entry quantity.
+    pub quantity: Decimal,
+    /// Entry value: the quote committed (long) or received (short).
+    pub cost: Decimal,
+    /// Safety orders completely filled.
+    pub safety_orders_filled: u32,
+    /// Realized P&L in quote, after quote fees.
+    pub pnl: Decimal,
+    /// Fees paid in quote.
+    pub fees_quote: Decimal,
+    /// Fees withheld in base.
+    pub fees_base: Decimal,
+    /// Quantity left below the step size (still held).
+    pub dust: Decimal,
+}
 
 /// Totals over a bot's closed deals.
 ///

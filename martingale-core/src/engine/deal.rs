@@ -7,6 +7,7 @@ use super::action::{Action, OrderKind, OrderRequest};
 use super::event::TimeMs;
 use super::ids::{BotId, ClientOrderId, OrderRole};
 use crate::fees::Liquidity;
+use crate::pnl::ExitKind;
 use crate::position::Position;
 use crate::OrderSide;
 
@@ -57,22 +58,6 @@ impl TrackedOrder {
             OrderKind::Market { .. } => Liquidity::Taker,
         }
     }
-}
-
-/// How a deal ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitKind {
-    /// Take-profit limit order filled.
-    TakeProfit,
-    /// Stop loss fired.
-    StopLoss,
-    /// Trailing take profit exited.
-    Trailing,
-    /// Closed by command.
-    Manual,
-    /// The base order never filled (rejected or canceled empty).
-    Aborted,
 }
 
 /// An exit decided but not necessarily sent yet: the engine waits for
@@ -234,42 +219,4 @@ impl Deal {
     pub fn has_live_orders(&self) -> bool {
         self.orders.iter().any(|o| o.state.is_live())
     }
-}
-
-/// The record of a closed deal.
-///
-/// ```
-/// use martingale_core::engine::ExitKind;
-/// assert_eq!(serde_json::to_string(&ExitKind::TakeProfit).unwrap(), r#""take_profit""#);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DealReport {
-    /// Deal number.
-    pub number: u32,
-    /// Time the base order was sent.
-    pub started_at: TimeMs,
-    /// Time the deal closed.
-    pub closed_at: TimeMs,
-    /// How it closed.
-    pub exit: ExitKind,
-    /// Base order fill price.
-    pub entry_price: Option<Decimal>,
-    /// Average entry price.
-    pub average_price: Option<Decimal>,
-    /// Average exit price.
-    pub exit_price: Option<Decimal>,
-    /// Total entry quantity.
-    pub quantity: Decimal,
-    /// Entry value: the quote committed (long) or received (short).
-    pub cost: Decimal,
-    /// Safety orders completely filled.
-    pub safety_orders_filled: u32,
-    /// Realized P&L in quote, after quote fees.
-    pub pnl: Decimal,
-    /// Fees paid in quote.
-    pub fees_quote: Decimal,
-    /// Fees withheld in base.
-    pub fees_base: Decimal,
-    /// Quantity left below the step size (still held).
-    pub dust: Decimal,
 }

@@ -7,9 +7,7 @@ use super::ids::ClientOrderId;
 use crate::config::OrderSize;
 use crate::fees::FeeCharge;
 
-/// Milliseconds since the Unix epoch (UTC). The engine never reads a clock:
-/// time only arrives with events.
-pub type TimeMs = i64;
+pub use crate::TimeMs;
 
 /// A candle: open time and OHLC prices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

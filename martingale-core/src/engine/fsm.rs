@@ -12,7 +12,7 @@
 
 use rust_decimal::Decimal;
 
-use super::deal::{Deal, ExitKind, LevelOrder, OrderState, PendingExit, Trailing};
+use super::deal::{Deal, LevelOrder, OrderState, PendingExit, Trailing};
 use super::{
     Candle, Command, DealReport, Engine, EngineError, Event, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind,
     TimeMs, Watch,
@@ -20,6 +20,7 @@ use super::{
 use crate::config::{OrderSize, PathModel, SafetyAnchor, StartCondition};
 use crate::ladder::{self, stop_loss_price, take_profit_price};
 use crate::market::Rounding;
+use crate::pnl::ExitKind;
 use crate::Side;
 
 const HUNDRED: Decimal = Decimal::ONE_HUNDRED;

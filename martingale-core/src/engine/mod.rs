@@ -108,14 +108,16 @@ mod reports;
 mod snapshot;
 
 pub use action::{Action, OrderKind, OrderRequest};
-pub use deal::{Deal, DealReport, ExitKind, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
+pub use deal::{Deal, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
+// The closed-deal record lives with P&L; re-exported where it always was.
+pub use crate::pnl::{DealReport, ExitKind};
 pub use error::EngineError;
 pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
 pub use fsm::{candle_path, MAX_AMOUNT};
 pub use generation::{IdGeneration, OrderIdParts, MAX_CLIENT_ORDER_ID_LEN};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 pub use reports::MAX_PRICE_IMPROVEMENT;
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotError, ENGINE_SNAPSHOT_FORMAT};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -256,6 +258,9 @@ pub struct Watch {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "snapshot::EngineState")]
 pub struct Engine {
+    /// The snapshot layout this engine writes (always the current one;
+    /// restoring an older snapshot upgrades it).
+    format: snapshot::Format,
     bot: BotId,
     strategy: StrategyConfig,
     /// The strategy's nominal deviations, computed once at validation.
@@ -286,6 +291,7 @@ impl Engine {
         file.validate()?;
         let deviations = file.strategy.nominal_deviations()?;
         Ok(Engine {
+            format: snapshot::Format::default(),
             bot,
             levels_spec: ladder::level_specs(&file.strategy, &deviations)?,
             deviations,

@@ -12,9 +12,18 @@
 //! Within those bounds no later event can make the engine's arithmetic
 //! overflow (what could is checked or saturating), and every state the
 //! engine reaches restores (tested by fuzzing).
+//!
+//! Versions: every snapshot carries its layout as `"format"`
+//! ([`ENGINE_SNAPSHOT_FORMAT`]). Format 1 is the layout written before the
+//! field existed (a snapshot without `"format"` is read as 1); format 2
+//! adds only the field. A snapshot of any known format restores, and the
+//! restored engine writes the current one; a format from a newer release
+//! is refused ([`SnapshotError::Format`]) rather than misread. A committed
+//! format-1 fixture (`tests/fixtures/engine-snapshot-format-1.json`) keeps
+//! this true.
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::deal::Deal;
@@ -46,12 +55,44 @@ pub enum SnapshotError {
     /// The state contradicts itself.
     #[error("snapshot: {0}")]
     Inconsistent(&'static str),
+    /// The snapshot's layout is not one this release reads (a newer
+    /// release wrote it): upgrade martingale-core to restore it.
+    #[error("snapshot: format {found} is not supported (this release reads formats 1 to {supported}); it was written by a newer release: upgrade to restore it")]
+    Format {
+        /// The snapshot's `"format"`.
+        found: u32,
+        /// The newest format this release reads.
+        supported: u32,
+    },
+}
+
+/// The engine snapshot layout this release writes (see the module docs).
+pub const ENGINE_SNAPSHOT_FORMAT: u32 = 2;
+
+/// A snapshot's layout version, serialized as a bare number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(super) struct Format(u32);
+
+impl Default for Format {
+    fn default() -> Format {
+        Format(ENGINE_SNAPSHOT_FORMAT)
+    }
+}
+
+impl Format {
+    /// Snapshots written before the field existed.
+    fn first() -> Format {
+        Format(1)
+    }
 }
 
 /// The serialized fields of an [`Engine`]; the derived `deviations` and
 /// `levels_spec` are not read (they are recomputed).
 #[derive(Deserialize)]
 pub(super) struct EngineState {
+    #[serde(default = "Format::first")]
+    format: Format,
     bot: BotId,
     strategy: StrategyConfig,
     rules: MarketRules,
@@ -109,6 +150,9 @@ impl TryFrom<EngineState> for Engine {
     type Error = SnapshotError;
 
     fn try_from(s: EngineState) -> Result<Engine, SnapshotError> {
+        if !(1..=ENGINE_SNAPSHOT_FORMAT).contains(&s.format.0) {
+            return Err(SnapshotError::Format { found: s.format.0, supported: ENGINE_SNAPSHOT_FORMAT });
+        }
         let file =
             BotFile { strategy: s.strategy, market: s.rules, fees: s.fees, fill: FillModel::default(), venue: None };
         file.validate()?;
@@ -133,6 +177,7 @@ impl TryFrom<EngineState> for Engine {
             _ => {}
         }
         Ok(Engine {
+            format: Format::default(),
             bot: s.bot,
             strategy: file.strategy,
             deviations,
