@@ -9,9 +9,13 @@
 //!
 //! State: a bot [`Mode`] (`Created`, `Running`, `Paused`, `Stopped`) and a
 //! deal [`Phase`] (`Idle`, `Opening`, `Open`, `Closing`), each phase carrying
-//! its [`Deal`]. Transitions live in `fsm.rs` as `match` tables; a command
-//! that is not allowed returns [`EngineError::InvalidTransition`] and
-//! changes nothing, and so does every other refused event.
+//! its [`Deal`]. Transitions are split by concern: `fsm.rs` dispatches
+//! events and holds the command table (`match (command, mode, phase)`),
+//! `entries.rs` opens deals, `exits.rs` watches prices and decides exits,
+//! `reports.rs` applies order reports and `reconcile.rs` decides the orders
+//! a deal needs next. A command that is not allowed returns
+//! [`EngineError::InvalidTransition`] and changes nothing, and so does
+//! every other refused event.
 //!
 //! Guarantees, each tested:
 //! - an entry fill re-prices the take profit: the old one is canceled and the
@@ -99,11 +103,14 @@
 
 mod action;
 mod deal;
+mod entries;
 mod error;
 mod event;
+mod exits;
 mod fsm;
 mod generation;
 mod ids;
+mod reconcile;
 mod reports;
 mod snapshot;
 
