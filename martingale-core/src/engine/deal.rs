@@ -34,6 +34,52 @@ impl OrderState {
     pub fn is_live(self) -> bool {
         matches!(self, OrderState::Sent | OrderState::Open | OrderState::CancelRequested)
     }
+
+    /// The order life cycle as one table: the state after `report`,
+    /// `Ok(None)` when the report changes nothing (a duplicate, or news the
+    /// engine already has), `Err` when it cannot happen to an order in
+    /// this state. `has_fills`: the order has filled something.
+    ///
+    /// Fills are applied in every state but `Rejected` (a fill may race a
+    /// cancel: it still happened); a rejection is possible only before the
+    /// venue acknowledged the order (`Sent`, or `CancelRequested` from
+    /// `Sent`) and without fills.
+    pub(super) fn after(self, report: Reported, has_fills: bool) -> Result<Option<OrderState>, &'static str> {
+        use OrderState as S;
+        use Reported as R;
+        match (self, report) {
+            (S::Sent, R::Accepted) => Ok(Some(S::Open)),
+            (S::Open | S::CancelRequested | S::Filled | S::Canceled, R::Accepted) => Ok(None),
+            (S::Rejected, R::Accepted) => Err("accepted after it was rejected"),
+            (S::Rejected, R::Filled { .. }) => Err("a fill of a rejected order"),
+            (_, R::Filled { complete: true }) => Ok(Some(S::Filled)),
+            (_, R::Filled { complete: false }) => Ok(None),
+            (S::Sent | S::Open | S::CancelRequested, R::Canceled) => Ok(Some(S::Canceled)),
+            (S::Filled | S::Canceled | S::Rejected, R::Canceled) => Ok(None),
+            (S::Sent | S::CancelRequested, R::Rejected) if !has_fills => Ok(Some(S::Rejected)),
+            (S::Filled | S::Canceled | S::Rejected, R::Rejected) => Ok(None),
+            (S::Sent | S::Open | S::CancelRequested, R::Rejected) => {
+                Err("a rejection of an order the venue acknowledged or filled")
+            }
+        }
+    }
+}
+
+/// What an exchange report says happened to an order, for the life-cycle
+/// table [`OrderState::after`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reported {
+    /// The venue acknowledged it.
+    Accepted,
+    /// A new fill; `complete` when the order is now wholly filled.
+    Filled {
+        /// Wholly filled now.
+        complete: bool,
+    },
+    /// Canceled or expired.
+    Canceled,
+    /// Refused.
+    Rejected,
 }
 
 /// An order of the deal, with what has filled.

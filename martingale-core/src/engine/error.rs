@@ -58,6 +58,16 @@ pub enum EngineError {
         /// What is wrong.
         reason: String,
     },
+    /// A report that cannot happen to the order in its state (a rejection
+    /// of an order the venue accepted or filled, an acceptance after a
+    /// rejection): see the order life-cycle table, `OrderState::after`.
+    #[error("impossible report for {id}: {reason}; check the venue adapter's status mapping")]
+    InvalidReport {
+        /// The order.
+        id: ClientOrderId,
+        /// What is impossible.
+        reason: &'static str,
+    },
     /// The deal cannot start: its ladder is impossible at this price.
     #[error("cannot open a deal: {0}")]
     Ladder(#[from] LadderError),

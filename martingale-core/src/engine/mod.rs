@@ -459,3 +459,5 @@ mod tests;
 mod tests_edge;
 #[cfg(test)]
 mod tests_fuzz;
+#[cfg(test)]
+mod tests_orders;

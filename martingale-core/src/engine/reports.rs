@@ -10,7 +10,7 @@
 
 use rust_decimal::Decimal;
 
-use super::deal::{Deal, OrderState, TrackedOrder};
+use super::deal::{Deal, OrderState, Reported, TrackedOrder};
 use super::fsm::price_ok;
 use super::{ClientOrderId, Engine, EngineError, OrderKind, OrderUpdate, Output, TimeMs, MAX_AMOUNT};
 use crate::fees::FeeCharge;
@@ -28,11 +28,18 @@ impl Engine {
             return self.unknown_order(update.client_order_id());
         };
         let order = &deal.orders[idx];
+        let has_fills = order.filled > Decimal::ZERO;
+        let reported_id = update.client_order_id().clone();
+        let step = |state: OrderState, report: Reported| {
+            state
+                .after(report, has_fills)
+                .map_err(|reason| EngineError::InvalidReport { id: reported_id.clone(), reason })
+        };
         let mut out = Output::default();
         match update {
             OrderUpdate::Accepted { .. } => {
-                if order.state == OrderState::Sent {
-                    deal.orders[idx].state = OrderState::Open;
+                if let Some(next) = step(order.state, Reported::Accepted)? {
+                    deal.orders[idx].state = next;
                 }
                 return Ok(Output::default());
             }
@@ -42,6 +49,7 @@ impl Engine {
                     return Ok(Output::default()); // duplicate or stale
                 };
                 let prior = order.state;
+                let next = step(prior, Reported::Filled { complete: cumulative_qty == order.request.quantity })?;
                 let role = order.request.role;
                 // The position first (checked and atomic): on overflow
                 // nothing has changed.
@@ -54,8 +62,8 @@ impl Engine {
                 let order = &mut deal.orders[idx];
                 order.filled = cumulative_qty;
                 order.filled_value = fill.filled_value;
-                if cumulative_qty == order.request.quantity {
-                    order.state = OrderState::Filled;
+                if let Some(next) = next {
+                    order.state = next;
                 }
                 deal.last_fill_at = Some(time);
                 if role.is_entry() {
@@ -74,22 +82,22 @@ impl Engine {
                 }
             }
             OrderUpdate::Canceled { .. } | OrderUpdate::Expired { .. } => {
-                if !order.state.is_live() {
+                let Some(next) = step(order.state, Reported::Canceled)? else {
                     return Ok(Output::default());
-                }
+                };
                 let unexpected = order.state != OrderState::CancelRequested;
                 let role = order.request.role;
-                deal.orders[idx].state = OrderState::Canceled;
+                deal.orders[idx].state = next;
                 if unexpected && role == super::OrderRole::TakeProfit && deal.exit.is_none() {
                     deal.take_profit_wanted = true;
                 }
             }
             OrderUpdate::Rejected { .. } => {
-                if !order.state.is_live() {
+                let Some(next) = step(order.state, Reported::Rejected)? else {
                     return Ok(Output::default());
-                }
+                };
                 let role = order.request.role;
-                deal.orders[idx].state = OrderState::Rejected;
+                deal.orders[idx].state = next;
                 use super::OrderRole as R;
                 match role {
                     R::TakeProfit if deal.exit.is_none() => {
