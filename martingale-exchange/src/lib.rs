@@ -61,6 +61,7 @@ mod error;
 mod exchange;
 #[cfg(test)]
 mod fuzz;
+mod grid;
 mod json;
 pub mod okx;
 mod paper;

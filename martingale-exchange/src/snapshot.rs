@@ -13,7 +13,9 @@
 //!
 //! Older files (`{"events":N,"engine":{...}}` and a bare engine) still
 //! load, without an integrity check (they never had one); the next save
-//! writes format 2.
+//! writes format 2. The envelope's `format` is this file's layout; the
+//! engine inside carries its own (`martingale_core::engine::ENGINE_SNAPSHOT_FORMAT`),
+//! so a bare engine is told from an envelope by the `engine` key.
 //!
 //! A restored engine must also match the bot file it is resumed with
 //! ([`check_settings`]): its strategy, market rules, fees and the values
@@ -155,7 +157,11 @@ impl Persisted {
         let malformed = |reason: String| SnapshotError::Malformed { bot: name.clone(), reason };
         let invalid = |reason: String| SnapshotError::InvalidEngine { bot: name.clone(), reason };
         let value: Value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
-        let is_envelope = value.get("format").is_some() || value.get("sha256").is_some();
+        // An envelope wraps the engine under "engine"; a bare engine (the
+        // oldest files) has its own "format" (the engine's layout) but no
+        // "engine" key.
+        let wraps = value.get("engine").is_some();
+        let is_envelope = wraps && (value.get("format").is_some() || value.get("sha256").is_some());
         let persisted = if is_envelope {
             let env: Envelope = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
             if env.format != SNAPSHOT_FORMAT {
@@ -177,7 +183,7 @@ impl Persisted {
             }
             let engine = Engine::from_json(&env.engine.to_string()).map_err(|e| invalid(e.to_string()))?;
             Persisted { events: env.events, last_time: env.last_time, engine }
-        } else if value.get("engine").is_some() {
+        } else if wraps {
             let legacy: Legacy = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
             Persisted { events: legacy.events, last_time: None, engine: legacy.engine }
         } else {

@@ -33,9 +33,8 @@ use std::sync::Arc;
 
 use common::crashy::MemStore;
 use common::proxy::{ambiguous_proxy, recorder, Answer};
-use common::venue_crash::{closes, Harness};
+use common::venue_crash::{closes, every_venue_bot, Harness};
 use common::{fake_binance, fake_bybit, fake_coindcx, fake_okx};
-use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command};
 use martingale_exchange::{Exchange, ExchangeError, Runner, RunnerConfig, RunnerError, StateStore};
 use rust_decimal::Decimal;
@@ -53,7 +52,7 @@ struct Outcome {
 /// of steps a redirect stopped (the order stays `sent`, the next step
 /// queries it).
 async fn drive<E: Exchange + 'static>(name: &str, h: Harness<E>, closes: &[Decimal]) -> (Outcome, usize) {
-    let b = BotFile::example().unwrap();
+    let b = every_venue_bot();
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "bob".into(), symbol: h.symbol.clone(), cancel_on_shutdown: false };
     let id = BotId::new("ambig-x").unwrap();

@@ -18,7 +18,8 @@ use martingale_exchange::{connect, Credentials, Runner, RunnerConfig, Secret, St
 use rust_decimal::Decimal;
 
 fn bot(venue: Venue) -> BotFile {
-    let mut b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
+    // On a grid every venue accepts (OKX ticks by 0.1).
+    let mut b: BotFile = common::venue_crash::every_venue_bot();
     b.venue = Some(venue);
     b.market.symbol = Some("BTC/USDT".into());
     b
@@ -92,5 +93,49 @@ async fn the_same_bot_file_trades_alike_on_every_venue() {
     assert!(results[0].1.closed_deals >= 2, "{:?}", results[0].1);
     for (venue, totals, open) in &results[1..] {
         assert_eq!((totals, open), (&results[0].1, &results[0].2), "{venue} differs from binance");
+    }
+}
+
+/// Issue 18 item 5: no adapter sends an order off the venue's grid. The
+/// issue's quantity (float noise) and a price off the tick are refused
+/// with `RuleViolation` naming the rule, as a definite rejection, and the
+/// venue never hears of the order.
+#[tokio::test]
+async fn orders_off_the_venues_grid_are_refused_before_sending() {
+    use martingale_core::engine::{ClientOrderId, OrderKind, OrderRequest, OrderRole};
+    use martingale_core::OrderSide;
+    use martingale_exchange::ExchangeError;
+    use rust_decimal_macros::dec;
+    for venue in [Venue::Binance, Venue::Bybit, Venue::Okx, Venue::Coindcx] {
+        let (url, creds, _) = fake(venue, dec!(43250)).await;
+        let api = connect(venue, Some(creds), None, &VenueOptions { testnet: false, base_url: Some(url) }).unwrap();
+        let symbol = venue.resolve("BTC/USDT").unwrap();
+        let cases = [
+            ("step_size", OrderKind::Limit { price: dec!(40000) }, dec!(0.0007856509959147719)),
+            ("step_size", OrderKind::Market { reference_price: dec!(43250) }, dec!(0.0007856509959147719)),
+            ("tick_size", OrderKind::Limit { price: dec!(40000.005) }, dec!(0.001)),
+        ];
+        for (n, (rule, kind, quantity)) in cases.into_iter().enumerate() {
+            let id = ClientOrderId::from_raw(format!("grid-1-s1-{n}"));
+            let order = OrderRequest {
+                client_order_id: id.clone(),
+                role: OrderRole::Safety(1),
+                side: OrderSide::Buy,
+                kind,
+                quantity,
+            };
+            match api.place_order(&symbol, &order).await {
+                Err(e @ ExchangeError::RuleViolation { .. }) => {
+                    assert!(e.is_definite_rejection());
+                    assert!(matches!(&e, ExchangeError::RuleViolation { rule: r, .. } if r == rule), "{venue}: {e}");
+                }
+                other => panic!("{venue} {rule}: {other:?}"),
+            }
+            assert!(
+                matches!(api.query_order(&symbol, &id).await, Err(ExchangeError::UnknownOrder(_))),
+                "{venue}: the venue heard of {id}"
+            );
+        }
+        assert!(api.open_orders(&symbol).await.unwrap().is_empty(), "{venue}");
     }
 }

@@ -38,6 +38,7 @@ use super::sign::Signer;
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::grid::{self, RulesCache};
 use crate::json::{dec, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
 use crate::rest::{self, with_id, HttpClient, Reply};
@@ -87,6 +88,8 @@ pub struct BinanceSpot {
     /// Request weight of the key, shared with every adapter on the same key
     /// when built through [`BinanceSpot::with_budget`].
     weight: Arc<WeightBudget>,
+    /// Each market's rules, for the grid check before an order is sent.
+    rules: RulesCache,
 }
 
 fn now_ms() -> i64 {
@@ -128,7 +131,15 @@ impl BinanceSpot {
     pub fn with_signer(cfg: BinanceConfig, api_key: Secret, signer: Signer) -> Result<BinanceSpot, ExchangeError> {
         let http = HttpClient::new(cfg.timeout)?;
         let weight = Arc::new(WeightBudget::new(cfg.weight_limit));
-        Ok(BinanceSpot { http, cfg, api_key, signer, offset_ms: AtomicI64::new(0), weight })
+        Ok(BinanceSpot {
+            http,
+            cfg,
+            api_key,
+            signer,
+            offset_ms: AtomicI64::new(0),
+            weight,
+            rules: RulesCache::default(),
+        })
     }
 
     /// Measures the offset between the server clock and ours.
@@ -416,6 +427,8 @@ impl Exchange for BinanceSpot {
     }
 
     async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        // Nothing off the market's grid leaves (issue 18 item 5).
+        grid::check(&self.rules.get(symbol, self.market_rules(symbol)).await?, order)?;
         let id = &order.client_order_id;
         let mut params = vec![
             ("symbol", symbol.to_string()),

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::grid::{self, RulesCache};
 use crate::json::{dec, dec_or_zero, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
 use crate::rest::{self, with_id, HttpClient, Reply};
@@ -86,6 +87,8 @@ pub struct BybitSpot {
     secret: Secret,
     offset_ms: AtomicI64,
     budget: Arc<WeightBudget>,
+    /// Each market's rules, for the grid check before an order is sent.
+    rules: RulesCache,
 }
 
 fn now_ms() -> i64 {
@@ -97,7 +100,7 @@ impl BybitSpot {
     pub fn new(cfg: BybitConfig, api_key: Secret, secret: Secret) -> Result<BybitSpot, ExchangeError> {
         let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
-        Ok(BybitSpot { http, cfg, api_key, secret, offset_ms: AtomicI64::new(0), budget })
+        Ok(BybitSpot { http, cfg, api_key, secret, offset_ms: AtomicI64::new(0), budget, rules: RulesCache::default() })
     }
 
     /// Shares a request budget (one per API key).
@@ -413,6 +416,8 @@ impl Exchange for BybitSpot {
     }
 
     async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        // Nothing off the market's grid leaves (issue 18 item 5).
+        grid::check(&self.rules.get(symbol, self.market_rules(symbol)).await?, order)?;
         let id = &order.client_order_id;
         let side = match order.side {
             OrderSide::Buy => "Buy",

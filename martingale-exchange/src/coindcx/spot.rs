@@ -17,6 +17,7 @@ use sha2::Sha256;
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::grid::{self, RulesCache};
 use crate::json::{dec, dec_or_zero, int, millis, text};
 use crate::ratelimit::WeightBudget;
 use crate::rest::{self, with_id, HttpClient, Reply};
@@ -82,6 +83,8 @@ pub struct CoinDcxSpot {
     budget: Arc<WeightBudget>,
     /// Order market id -> candle pair id.
     pairs: Mutex<HashMap<String, String>>,
+    /// Each market's rules, for the grid check before an order is sent.
+    rules: RulesCache,
 }
 
 fn now_ms() -> i64 {
@@ -93,7 +96,7 @@ impl CoinDcxSpot {
     pub fn new(cfg: CoinDcxConfig, api_key: Secret, secret: Secret) -> Result<CoinDcxSpot, ExchangeError> {
         let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
-        Ok(CoinDcxSpot { http, cfg, api_key, secret, budget, pairs: Mutex::default() })
+        Ok(CoinDcxSpot { http, cfg, api_key, secret, budget, pairs: Mutex::default(), rules: RulesCache::default() })
     }
 
     /// Shares a request budget (one per API key).
@@ -385,6 +388,8 @@ impl Exchange for CoinDcxSpot {
     }
 
     async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        // Nothing off the market's grid leaves (issue 18 item 5).
+        grid::check(&self.rules.get(symbol, self.market_rules(symbol)).await?, order)?;
         let id = &order.client_order_id;
         let mut body = json!({
             "market": symbol, "side": match order.side { OrderSide::Buy => "buy", OrderSide::Sell => "sell" },

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
+use crate::grid::{self, RulesCache};
 use crate::json::{dec, dec_or_zero, int, parse_dec, text};
 use crate::ratelimit::WeightBudget;
 use crate::rest::{self, with_id, HttpClient, Reply};
@@ -107,6 +108,8 @@ pub struct OkxSpot {
     budget: Arc<WeightBudget>,
     /// Venue ids of the orders this adapter named, back to ours.
     ids: Mutex<HashMap<String, ClientOrderId>>,
+    /// Each market's rules, for the grid check before an order is sent.
+    rules: RulesCache,
 }
 
 fn now_ms() -> i64 {
@@ -127,6 +130,7 @@ impl OkxSpot {
             offset_ms: AtomicI64::new(0),
             budget,
             ids: Mutex::default(),
+            rules: RulesCache::default(),
         })
     }
 
@@ -463,6 +467,8 @@ impl Exchange for OkxSpot {
     }
 
     async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
+        // Nothing off the market's grid leaves (issue 18 item 5).
+        grid::check(&self.rules.get(symbol, self.market_rules(symbol)).await?, order)?;
         let id = &order.client_order_id;
         let mut body = json!({
             "instId": symbol, "tdMode": "cash", "clOrdId": self.venue_id(id),

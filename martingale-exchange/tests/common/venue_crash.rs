@@ -39,6 +39,15 @@ pub struct Outcome {
     pub calls: i64,
 }
 
+/// The example bot on a price grid every fake venue accepts: OKX's
+/// BTC-USDT ticks by 0.1 (the others by 0.01), and the adapters refuse a
+/// price off the venue's grid before sending it.
+pub fn every_venue_bot() -> BotFile {
+    let mut b = BotFile::example().unwrap();
+    b.market.tick_size = rust_decimal_macros::dec!(0.1);
+    b
+}
+
 /// Closes oscillating ±3 % around 30,000: safety orders fill on the way
 /// down, take profits (in two partial fills) on the way up.
 pub fn closes(n: usize) -> Vec<Decimal> {
@@ -46,7 +55,7 @@ pub fn closes(n: usize) -> Vec<Decimal> {
 }
 
 pub async fn scenario<E: Exchange + 'static>(h: Harness<E>, closes: &[Decimal], kill_at: i64, after: bool) -> Outcome {
-    let b: BotFile = martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap();
+    let b = every_venue_bot();
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "bob".into(), symbol: h.symbol.clone(), cancel_on_shutdown: false };
     let id = BotId::new("crash-v").unwrap();
