@@ -315,12 +315,20 @@ pub struct MarketRules {
     /// Smallest `price * quantity` of an order.
     #[serde(default)]
     pub min_notional: Decimal,
+    /// Largest quantity of a *market* order, when the venue limits market
+    /// orders more tightly than limit orders (Binance's `MARKET_LOT_SIZE`:
+    /// 128.5 BTC on BTCUSDT against `LOT_SIZE`'s 9,000). The core does not
+    /// split orders: a market order above it is refused by the exchange
+    /// adapters before it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market_max_qty: Option<Decimal>,
 }
 
 impl MarketRules {
-    /// Rules with the given grid and minimums, no symbol and no `max_qty`.
+    /// Rules with the given grid and minimums, no symbol and no `max_qty`
+    /// (nor `market_max_qty`).
     pub fn new(tick_size: Decimal, step_size: Decimal, min_qty: Decimal, min_notional: Decimal) -> Self {
-        MarketRules { symbol: None, tick_size, step_size, min_qty, max_qty: None, min_notional }
+        MarketRules { symbol: None, tick_size, step_size, min_qty, max_qty: None, min_notional, market_max_qty: None }
     }
 
     /// Checks that no rule is negative (zero disables a rule).

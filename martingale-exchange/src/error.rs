@@ -60,6 +60,10 @@ pub enum ExchangeError {
     /// The venue answered something this adapter cannot read.
     #[error("malformed reply: {0}")]
     Malformed(String),
+    /// The venue cannot answer the range asked for (e.g. OKX keeps fills
+    /// for three months): nothing was read, ask for a shorter range.
+    #[error("beyond the venue's reach: {0}")]
+    OutOfReach(String),
     /// The venue refused the request with a code its documentation says
     /// means the request was *not executed* (for an order: it was not
     /// placed). Only this variant, [`ExchangeError::InsufficientBalance`] and
@@ -144,6 +148,7 @@ impl ExchangeError {
             ExchangeError::Malformed(_) => "Malformed",
             ExchangeError::Rejected { .. } => "Rejected",
             ExchangeError::Redirect { .. } => "Redirect",
+            ExchangeError::OutOfReach(_) => "OutOfReach",
             ExchangeError::Venue { .. } => "Venue",
         }
     }

@@ -13,8 +13,9 @@
 //! The rules checked: a limit order's price is positive and a multiple of
 //! `tick_size`, and `price * quantity >= min_notional`; every order's
 //! quantity is positive, a multiple of `step_size`, at least `min_qty` and
-//! at most `max_qty` when the venue has one. A market order's notional is
-//! left to the venue (it is measured at the fill price).
+//! at most `max_qty` when the venue has one; a market order's quantity is
+//! also at most `market_max_qty` (Binance's `MARKET_LOT_SIZE`). A market
+//! order's notional is left to the venue (it is measured at the fill price).
 //!
 //! Known limit: the rules are read once per adapter; a venue that changes a
 //! market's filters while a bot runs refuses what no longer fits, and that
@@ -80,8 +81,18 @@ pub(crate) fn check(rules: &MarketRules, order: &OrderRequest) -> Result<(), Exc
             if q < rules.min_qty {
                 return Err(refuse(RuleViolation::BelowMinQty { quantity: q, min_qty: rules.min_qty }));
             }
-            match rules.max_qty.filter(|m| *m > Decimal::ZERO) {
-                Some(max_qty) if q > max_qty => Err(refuse(RuleViolation::AboveMaxQty { quantity: q, max_qty })),
+            if let Some(max_qty) = rules.max_qty.filter(|m| *m > Decimal::ZERO && q > *m) {
+                return Err(refuse(RuleViolation::AboveMaxQty { quantity: q, max_qty }));
+            }
+            match rules.market_max_qty.filter(|m| *m > Decimal::ZERO) {
+                Some(max_qty) if q > max_qty => Err(ExchangeError::RuleViolation {
+                    rule: "market_max_qty".to_string(),
+                    message: format!(
+                        "order {}: a market order of {q} is above the market's largest market order, {max_qty}; \
+                         not sent (split it, or use a limit order)",
+                        order.client_order_id
+                    ),
+                }),
                 _ => Ok(()),
             }
         }
@@ -99,6 +110,7 @@ mod tests {
     fn rules() -> MarketRules {
         let mut r = MarketRules::new(dec!(0.01), dec!(0.00001), dec!(0.00001), dec!(5));
         r.max_qty = Some(dec!(9000));
+        r.market_max_qty = Some(dec!(128.5));
         r
     }
 
@@ -127,6 +139,9 @@ mod tests {
     #[case(LIMIT, dec!(0.00001), Some("min_notional"))] // 0.40 quote
     #[case(LIMIT, dec!(9000.00001), Some("max_qty"))]
     #[case(MARKET, dec!(9000.00001), Some("max_qty"))]
+    #[case(MARKET, dec!(128.5), None)] // Binance BTCUSDT's MARKET_LOT_SIZE maximum
+    #[case(MARKET, dec!(128.50001), Some("market_max_qty"))]
+    #[case(LIMIT, dec!(128.50001), None)] // a limit order is held to LOT_SIZE only
     fn orders_off_the_grid_are_refused_before_sending(
         #[case] kind: OrderKind,
         #[case] quantity: Decimal,

@@ -36,6 +36,8 @@ async fn rules_prices_orders_partial_fills_trades_and_balances() {
         (dec!(0.01), dec!(0.00001), dec!(0.00001), dec!(5))
     );
     assert_eq!(rules.max_qty, Some(dec!(9000)));
+    // MARKET_LOT_SIZE is read (issue 18.6): market orders' own cap.
+    assert_eq!(rules.market_max_qty, Some(dec!(128.5)));
     assert!(matches!(b.market_rules("NOPE").await, Err(ExchangeError::UnknownMarket(_))));
     assert_eq!(b.last_price("BTCUSDT").await.unwrap(), dec!(43250.17));
 
@@ -55,6 +57,9 @@ async fn rules_prices_orders_partial_fills_trades_and_balances() {
     let trades = b.fills_since("BTCUSDT", 0).await.unwrap();
     assert_eq!(trades.len(), 2);
     assert_eq!(trades[0].price, dec!(42601.41));
+    // The documented rows carry the venue's orderId only; the adapter maps
+    // them back to our client order id (issue 18.4).
+    assert!(trades.iter().all(|t| t.client_order_id == o.client_order_id), "{trades:?}");
     let bal = b.balances().await.unwrap();
     assert_eq!(bal.iter().find(|x| x.asset == "BTC").unwrap().free, dec!(0.00469));
 }

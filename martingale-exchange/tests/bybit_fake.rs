@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake_bybit::{client, funded, move_price, serve, Fault, SECRET};
+use common::fake_bybit::{client, funded, move_price, serve, Fake, Fault, SECRET};
 use martingale_core::engine::{ClientOrderId, OrderKind, OrderRequest, OrderRole};
 use martingale_core::OrderSide;
 use martingale_exchange::{Exchange, ExchangeError, OrderStatus};
@@ -50,8 +50,9 @@ async fn rules_prices_orders_partial_fills_executions_and_balances() {
         (info.status, info.filled, info.filled_quote),
         (OrderStatus::Filled, dec!(0.00469), dec!(42601.41) * dec!(0.00469))
     );
-    let fills = b.fills_since("BTCUSDT", 0).await.unwrap();
+    let fills = b.fills_since("BTCUSDT", common::book::now() - 3_600_000).await.unwrap();
     assert_eq!((fills.len(), fills[0].price, fills[0].side), (2, dec!(42601.41), OrderSide::Buy));
+    assert!(fills.iter().all(|f| f.client_order_id == o.client_order_id), "{fills:?}");
     let bal = b.balances().await.unwrap();
     assert_eq!(bal.iter().find(|x| x.asset == "BTC").unwrap().free, dec!(0.00469));
     // A market sell fills at the last price.
@@ -63,6 +64,23 @@ async fn rules_prices_orders_partial_fills_executions_and_balances() {
     b.place_order("BTCUSDT", &m).await.unwrap();
     let info = b.query_order("BTCUSDT", &m.client_order_id).await.unwrap();
     assert_eq!((info.status, info.filled_quote), (OrderStatus::Filled, dec!(42590) * dec!(0.00469)));
+}
+
+/// Issue 18.6: `marketUnit` (and fills by `orderLinkId`) are unified-account
+/// features; a classic account is refused before anything is sent.
+#[tokio::test]
+async fn a_classic_account_is_refused_before_any_order_is_sent() {
+    let (fake, url) = serve(Fake { classic: true, ..funded() }).await;
+    let b = client(&url, SECRET);
+    let o = limit("bot-1-s1-9", OrderSide::Buy, dec!(40000), dec!(0.001));
+    match b.place_order("BTCUSDT", &o).await {
+        Err(e @ ExchangeError::RuleViolation { .. }) => {
+            assert!(e.to_string().contains("classic account"), "{e}");
+            assert!(e.is_definite_rejection());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.lock().unwrap().book.orders.is_empty(), "an order reached the venue");
 }
 
 #[tokio::test]

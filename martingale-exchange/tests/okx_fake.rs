@@ -52,7 +52,7 @@ async fn rules_prices_orders_partial_fills_and_balances() {
         (info.status, info.filled, info.filled_quote),
         (OrderStatus::Filled, dec!(0.00469), dec!(42601.4) * dec!(0.00469))
     );
-    let fills = b.fills_since("BTC-USDT", 0).await.unwrap();
+    let fills = b.fills_since("BTC-USDT", common::book::now() - 3_600_000).await.unwrap();
     assert_eq!((fills.len(), fills[0].price, &fills[0].client_order_id), (2, dec!(42601.4), &o.client_order_id));
     let bal = b.balances().await.unwrap();
     assert_eq!(bal.iter().find(|x| x.asset == "BTC").unwrap().free, dec!(0.00469));

@@ -56,17 +56,19 @@ async fn drive<E: Exchange + 'static>(name: &str, h: Harness<E>, closes: &[Decim
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "bob".into(), symbol: h.symbol.clone(), cancel_on_shutdown: false };
     let id = BotId::new("ambig-x").unwrap();
-    let mut runner = Runner::start(id, &b, h.venue.clone(), store, None, cfg, 0).await.unwrap();
+    // The venue's clock (fills are answered within the venue's reach only).
+    let t0 = common::book::now() / 60_000 * 60_000;
+    let mut runner = Runner::start(id, &b, h.venue.clone(), store, None, cfg, t0).await.unwrap();
     let mut redirects = 0;
     let mut count = |r: Result<(), RunnerError>, what: &str| match r {
         Ok(()) => {}
         Err(RunnerError::Exchange(ExchangeError::Redirect { .. })) => redirects += 1,
         Err(e) => panic!("{name} {what}: {e}"),
     };
-    count(runner.command(0, Command::Start).await, "start");
+    count(runner.command(t0, Command::Start).await, "start");
     for (i, p) in closes.iter().enumerate() {
         (h.move_price)(*p);
-        count(runner.step((i as i64 + 1) * 60_000).await, &format!("step {i}"));
+        count(runner.step(t0 + (i as i64 + 1) * 60_000).await, &format!("step {i}"));
     }
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let e = runner.engine();

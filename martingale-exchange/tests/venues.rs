@@ -82,11 +82,13 @@ async fn the_same_bot_file_trades_alike_on_every_venue() {
         let symbol = venue.resolve(b.market.symbol.as_deref().unwrap()).unwrap();
         let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
         let cfg = RunnerConfig { account: "u".into(), symbol, cancel_on_shutdown: false };
-        let mut r = Runner::start(BotId::new("same").unwrap(), &b, api, store, None, cfg, 0).await.unwrap();
-        r.command(0, Command::Start).await.unwrap();
+        // The venue's clock (fills are answered within the venue's reach only).
+        let t0 = common::book::now() / 60_000 * 60_000;
+        let mut r = Runner::start(BotId::new("same").unwrap(), &b, api, store, None, cfg, t0).await.unwrap();
+        r.command(t0, Command::Start).await.unwrap();
         for (i, p) in path.iter().enumerate() {
             move_price(*p);
-            r.step((i as i64 + 1) * 60_000).await.unwrap_or_else(|e| panic!("{venue} step {i}: {e}"));
+            r.step(t0 + (i as i64 + 1) * 60_000).await.unwrap_or_else(|e| panic!("{venue} step {i}: {e}"));
         }
         results.push((venue, r.engine().totals().clone(), r.engine().deal().map(|d| d.position.open_qty())));
     }

@@ -34,6 +34,8 @@ use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+mod fills;
+
 use super::sign::Signer;
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
@@ -342,6 +344,13 @@ impl Exchange for BinanceSpot {
                     rules.max_qty = (max > Decimal::ZERO).then_some(max);
                 }
                 Some("NOTIONAL") | Some("MIN_NOTIONAL") => rules.min_notional = dec(f, "minNotional")?,
+                // Market orders' own cap (issue 18.6); its minQty and
+                // stepSize are 0 (off) on Binance's spot markets, and
+                // LOT_SIZE's still apply.
+                Some("MARKET_LOT_SIZE") => {
+                    let max = dec(f, "maxQty")?;
+                    rules.market_max_qty = (max > Decimal::ZERO).then_some(max);
+                }
                 _ => {}
             }
         }
@@ -499,31 +508,7 @@ impl Exchange for BinanceSpot {
     }
 
     async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
-        let v = self
-            .signed_get("/api/v3/myTrades", &[("symbol", symbol.to_string()), ("startTime", since.to_string())], 20)
-            .await?;
-        let trades = v.as_array().ok_or_else(|| ExchangeError::Malformed("myTrades".into()))?;
-        trades
-            .iter()
-            .map(|t| {
-                let fill = Fill {
-                    client_order_id: ClientOrderId::from_raw(
-                        t.get("clientOrderId").and_then(Value::as_str).unwrap_or_default(),
-                    ),
-                    trade_id: t.get("id").map(|i| i.to_string()).unwrap_or_default(),
-                    time: int(t, "time")?,
-                    side: if t.get("isBuyer").and_then(Value::as_bool).unwrap_or(false) {
-                        OrderSide::Buy
-                    } else {
-                        OrderSide::Sell
-                    },
-                    price: dec(t, "price")?,
-                    quantity: dec(t, "qty")?,
-                    fee: dec(t, "commission")?,
-                    fee_asset: text(t, "commissionAsset")?.to_string(),
-                };
-                check::fill(symbol, t.get("symbol").and_then(Value::as_str), fill)
-            })
-            .collect()
+        // Every page, trades mapped to client ids by order id (issue 18.4).
+        self.fills(symbol, since).await
     }
 }

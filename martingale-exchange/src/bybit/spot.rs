@@ -14,6 +14,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+mod fills;
+
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
@@ -89,6 +91,8 @@ pub struct BybitSpot {
     budget: Arc<WeightBudget>,
     /// Each market's rules, for the grid check before an order is sent.
     rules: RulesCache,
+    /// Set once the key's account is known to be a unified trading account.
+    unified: std::sync::OnceLock<()>,
 }
 
 fn now_ms() -> i64 {
@@ -100,7 +104,16 @@ impl BybitSpot {
     pub fn new(cfg: BybitConfig, api_key: Secret, secret: Secret) -> Result<BybitSpot, ExchangeError> {
         let http = HttpClient::new(cfg.timeout)?;
         let budget = Arc::new(WeightBudget::new(cfg.requests_per_minute));
-        Ok(BybitSpot { http, cfg, api_key, secret, offset_ms: AtomicI64::new(0), budget, rules: RulesCache::default() })
+        Ok(BybitSpot {
+            http,
+            cfg,
+            api_key,
+            secret,
+            offset_ms: AtomicI64::new(0),
+            budget,
+            rules: RulesCache::default(),
+            unified: std::sync::OnceLock::new(),
+        })
     }
 
     /// Shares a request budget (one per API key).
@@ -181,6 +194,31 @@ impl BybitSpot {
         Fut: std::future::Future<Output = Result<Reply, ExchangeError>>,
     {
         rest::retrying(self.cfg.max_attempts, attempt, || async { self.sync_time().await.map(|_| ()) }).await
+    }
+
+    /// Refuses a classic (non-unified) account before its first order
+    /// (issue 18.6): the adapter sends `marketUnit` and reads fills by
+    /// `orderLinkId`, which Bybit documents for unified trading accounts
+    /// only. Read once from `GET /v5/account/info`'s `unifiedMarginStatus`
+    /// (1 = classic; 3 to 6 = unified, <https://bybit-exchange.github.io/docs/v5/enum#unifiedmarginstatus>).
+    async fn require_unified(&self) -> Result<(), ExchangeError> {
+        if self.unified.get().is_some() {
+            return Ok(());
+        }
+        let v = self.get("/v5/account/info", &[], true).await?;
+        match int(&v, "unifiedMarginStatus")? {
+            1 => Err(ExchangeError::RuleViolation {
+                rule: "account_mode".into(),
+                message: "this Bybit key belongs to a classic account; the adapter needs a unified trading \
+                          account (market orders' unit and fills by client order id are unified-only): \
+                          upgrade the account to UTA in Bybit's settings. Nothing was sent"
+                    .into(),
+            }),
+            _ => {
+                let _ = self.unified.set(());
+                Ok(())
+            }
+        }
     }
 
     /// An order report and the market it names.
@@ -418,6 +456,7 @@ impl Exchange for BybitSpot {
     async fn place_order(&self, symbol: &str, order: &OrderRequest) -> Result<OrderInfo, ExchangeError> {
         // Nothing off the market's grid leaves (issue 18 item 5).
         grid::check(&self.rules.get(symbol, self.market_rules(symbol)).await?, order)?;
+        self.require_unified().await?;
         let id = &order.client_order_id;
         let side = match order.side {
             OrderSide::Buy => "Buy",
@@ -512,28 +551,8 @@ impl Exchange for BybitSpot {
     }
 
     async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
-        let params =
-            [("category", "spot".to_string()), ("symbol", symbol.to_string()), ("startTime", since.to_string())];
-        let v = self.get("/v5/execution/list", &params, true).await?;
-        let list =
-            v.get("list").and_then(Value::as_array).ok_or_else(|| ExchangeError::Malformed("executions".into()))?;
-        list.iter()
-            .map(|t| {
-                let fill = Fill {
-                    client_order_id: ClientOrderId::from_raw(
-                        t.get("orderLinkId").and_then(Value::as_str).unwrap_or_default(),
-                    ),
-                    trade_id: text(t, "execId")?.to_string(),
-                    time: int(t, "execTime")?,
-                    side: side(text(t, "side")?)?,
-                    price: dec(t, "execPrice")?,
-                    quantity: dec(t, "execQty")?,
-                    fee: dec_or_zero(t, "execFee")?,
-                    fee_asset: t.get("feeCurrency").and_then(Value::as_str).unwrap_or_default().to_string(),
-                };
-                check::fill(symbol, t.get("symbol").and_then(Value::as_str), fill)
-            })
-            .collect()
+        // Every page of every week (issue 18.4).
+        self.fills(symbol, since).await
     }
 }
 

@@ -14,6 +14,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+mod fills;
+
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
@@ -441,8 +443,10 @@ impl Exchange for CoinDcxSpot {
 
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError> {
         let v = self.private("/exchange/v1/orders/active_orders", json!({"market": symbol})).await?;
-        v.get("orders")
-            .and_then(Value::as_array)
+        // The documented answer is a list (<https://docs.coindcx.com/#active-orders>);
+        // an `{"orders": [...]}` object is read too.
+        v.as_array()
+            .or_else(|| v.get("orders").and_then(Value::as_array))
             .ok_or_else(|| ExchangeError::Malformed("active_orders".into()))?
             .iter()
             .map(|o| CoinDcxSpot::order_info(o, None).and_then(|(info, market)| check::listed(symbol, market, info)))
@@ -450,32 +454,8 @@ impl Exchange for CoinDcxSpot {
     }
 
     async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
-        let v = self
-            .private(
-                "/exchange/v1/orders/trade_history",
-                json!({"symbol": symbol, "from_timestamp": since, "limit": 5000}),
-            )
-            .await?;
-        v.as_array()
-            .ok_or_else(|| ExchangeError::Malformed("trade_history".into()))?
-            .iter()
-            .map(|t| {
-                let fill = Fill {
-                    client_order_id: ClientOrderId::from_raw(
-                        t.get("client_order_id").and_then(Value::as_str).unwrap_or_default(),
-                    ),
-                    trade_id: t.get("id").map(|i| i.to_string().trim_matches('"').to_string()).unwrap_or_default(),
-                    // Fractional milliseconds (1718386312255.3608, issue 18.3).
-                    time: millis(t, "timestamp")?,
-                    side: side(text(t, "side")?)?,
-                    price: dec(t, "price")?,
-                    quantity: dec(t, "quantity")?,
-                    fee: dec_or_zero(t, "fee_amount")?,
-                    fee_asset: t.get("fee_currency").and_then(Value::as_str).unwrap_or_default().to_string(),
-                };
-                check::fill(symbol, t.get("symbol").or_else(|| t.get("market")).and_then(Value::as_str), fill)
-            })
-            .collect()
+        // Every page, trades mapped to client ids by order id (issue 18.4).
+        self.fills(symbol, since).await
     }
 }
 

@@ -15,6 +15,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+mod fills;
+
 use crate::check::{self, Asked};
 use crate::error::ExchangeError;
 use crate::exchange::Exchange;
@@ -549,26 +551,8 @@ impl Exchange for OkxSpot {
     }
 
     async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError> {
-        let params = [("instType", "SPOT".to_string()), ("instId", symbol.to_string()), ("begin", since.to_string())];
-        let v = self.get("/api/v5/trade/fills", &params, true).await?;
-        v.as_array()
-            .ok_or_else(|| ExchangeError::Malformed("fills".into()))?
-            .iter()
-            .map(|t| {
-                let fill = Fill {
-                    client_order_id: self.our_id(t.get("clOrdId").and_then(Value::as_str).unwrap_or("")),
-                    trade_id: text(t, "tradeId")?.to_string(),
-                    time: int(t, "ts")?,
-                    side: side(text(t, "side")?)?,
-                    price: dec(t, "fillPx")?,
-                    quantity: dec(t, "fillSz")?,
-                    // OKX reports the fee as a negative amount (a charge).
-                    fee: -dec_or_zero(t, "fee")?,
-                    fee_asset: t.get("feeCcy").and_then(Value::as_str).unwrap_or_default().to_string(),
-                };
-                check::fill(symbol, t.get("instId").and_then(Value::as_str), fill)
-            })
-            .collect()
+        // Every page, from fills or fills-history (issue 18.4).
+        self.fills(symbol, since).await
     }
 }
 

@@ -5,8 +5,14 @@
 //! its venue's dialect over this book.
 #![allow(dead_code)]
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
+
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
 
 /// Where an order is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +36,10 @@ pub struct Order {
     pub state: OrderState,
     /// The state before the last change (for stale reports).
     pub previous: Option<Box<Order>>,
+    /// The venue's own order id (1-based).
+    pub number: usize,
+    /// Placement time (ms).
+    pub time: i64,
 }
 
 impl Order {
@@ -55,6 +65,8 @@ pub struct Trade {
     pub buy: bool,
     pub price: Decimal,
     pub qty: Decimal,
+    /// Trade time (ms).
+    pub time: i64,
 }
 
 #[derive(Default)]
@@ -93,6 +105,8 @@ impl Book {
             value: Decimal::ZERO,
             state: OrderState::New,
             previous: None,
+            number: self.orders.len() + 1,
+            time: now(),
         });
         let i = self.orders.len() - 1;
         if limit.is_none() {
@@ -122,7 +136,35 @@ impl Book {
             self.usdt += price * qty;
         }
         let n = self.trades.len() + 1;
-        self.trades.push(Trade { n, order: id, buy, price, qty });
+        self.trades.push(Trade { n, order: id, buy, price, qty, time: now() });
+    }
+
+    /// `n` past orders, one every `step_ms` from `start`, each filled by
+    /// two trades (client ids `hist-<k>`): a history longer than one page,
+    /// for the paging tests. Balances are left as they are.
+    pub fn seed_history(&mut self, n: usize, start: i64, step_ms: i64) {
+        for k in 0..n {
+            let time = start + k as i64 * step_ms;
+            let id = format!("hist-{k}");
+            let buy = k % 2 == 0;
+            self.orders.push(Order {
+                id: id.clone(),
+                buy,
+                limit: true,
+                price: dec!(40000),
+                qty: dec!(0.002),
+                filled: dec!(0.002),
+                value: dec!(80),
+                state: OrderState::Filled,
+                previous: None,
+                number: self.orders.len() + 1,
+                time,
+            });
+            for _ in 0..2 {
+                let n = self.trades.len() + 1;
+                self.trades.push(Trade { n, order: id.clone(), buy, price: dec!(40000), qty: dec!(0.001), time });
+            }
+        }
     }
 
     /// Cancels an open order; false when it is not open.

@@ -17,6 +17,8 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+use super::documented::{self, with};
+
 pub const KEY: &str = "test-api-key";
 pub const SECRET: &str = "test-secret-key";
 
@@ -35,6 +37,10 @@ pub enum Fault {
 
 #[derive(Clone, Debug)]
 pub struct Order {
+    /// The venue's order id (1-based, in placement order across accounts).
+    pub order_id: i64,
+    /// Placement time (ms).
+    pub time: i64,
     client_id: String,
     side: &'static str,
     kind: &'static str,
@@ -78,6 +84,8 @@ pub struct Fake {
     pub others: HashMap<String, (String, Fake)>,
     /// Requests in the current minute (the weight header).
     pub minute: (i64, usize),
+    /// The last order id given (ids are unique across accounts).
+    pub last_order_id: i64,
 }
 
 pub type Shared = Arc<Mutex<Fake>>;
@@ -91,7 +99,30 @@ fn error(status: StatusCode, code: i64, msg: &str) -> Response {
 }
 
 fn params(q: &str) -> HashMap<String, String> {
-    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), decode(v))).collect()
+}
+
+/// Percent-decoding of a form value (`+` is a space).
+fn decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => match u8::from_str_radix(&v[i + 1..i + 3], 16) {
+                Ok(x) => {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).to_string()
 }
 
 /// Signature, key and timestamp checks of a signed endpoint.
@@ -144,22 +175,128 @@ fn with_account<T>(fake: &mut Fake, key: &str, f: impl FnOnce(&mut Fake, &mut Fa
     }
 }
 
+/// `GET /api/v3/order` (and the rows of `openOrders` / `allOrders`).
 fn order_json(o: &Order) -> Value {
-    json!({"symbol": "BTCUSDT", "clientOrderId": o.client_id, "price": o.price.to_string(), "origQty": o.qty.to_string(),
-           "executedQty": o.filled.to_string(), "cummulativeQuoteQty": o.quote.to_string(), "status": o.status,
-           "type": o.kind, "side": o.side, "updateTime": now()})
+    let t = documented::example("binance", "order_query");
+    with(
+        t,
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("orderId", json!(o.order_id)),
+            ("orderListId", json!(-1)),
+            ("clientOrderId", json!(o.client_id)),
+            ("price", json!(format!("{:.8}", o.price))),
+            ("origQty", json!(format!("{:.8}", o.qty))),
+            ("executedQty", json!(format!("{:.8}", o.filled))),
+            ("cummulativeQuoteQty", json!(format!("{:.8}", o.quote))),
+            ("status", json!(o.status)),
+            ("timeInForce", json!("GTC")),
+            ("type", json!(o.kind)),
+            ("side", json!(o.side)),
+            ("stopPrice", json!("0.00000000")),
+            ("icebergQty", json!("0.00000000")),
+            ("time", json!(o.time)),
+            ("updateTime", json!(now())),
+            ("isWorking", json!(true)),
+            ("workingTime", json!(o.time)),
+            ("origQuoteOrderQty", json!("0.00000000")),
+            ("selfTradePreventionMode", json!("EXPIRE_MAKER")),
+        ],
+    )
 }
 
-/// The answer of `DELETE /api/v3/order`, shaped like the documented example
+/// `POST /api/v3/order` with `newOrderRespType=FULL`: the order and the
+/// trades it made at once.
+fn new_order_json(o: &Order, trades: &[Value]) -> Value {
+    let fill_row = documented::first(&documented::example("binance", "order_new")["fills"]);
+    let fills: Vec<Value> = trades
+        .iter()
+        .filter(|t| t["orderId"] == json!(o.order_id))
+        .map(|t| {
+            with(
+                fill_row.clone(),
+                &[
+                    ("price", t["price"].clone()),
+                    ("qty", t["qty"].clone()),
+                    ("commission", t["commission"].clone()),
+                    ("commissionAsset", t["commissionAsset"].clone()),
+                    ("tradeId", t["id"].clone()),
+                ],
+            )
+        })
+        .collect();
+    with(
+        documented::example("binance", "order_new"),
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("orderId", json!(o.order_id)),
+            ("orderListId", json!(-1)),
+            ("clientOrderId", json!(o.client_id)),
+            ("transactTime", json!(o.time)),
+            ("price", json!(format!("{:.8}", o.price))),
+            ("origQty", json!(format!("{:.8}", o.qty))),
+            ("executedQty", json!(format!("{:.8}", o.filled))),
+            ("origQuoteOrderQty", json!("0.00000000")),
+            ("cummulativeQuoteQty", json!(format!("{:.8}", o.quote))),
+            ("status", json!(o.status)),
+            ("timeInForce", json!("GTC")),
+            ("type", json!(o.kind)),
+            ("side", json!(o.side)),
+            ("workingTime", json!(o.time)),
+            ("selfTradePreventionMode", json!("EXPIRE_MAKER")),
+            ("fills", Value::Array(fills)),
+        ],
+    )
+}
+
+/// The answer of `DELETE /api/v3/order`, the documented example
 /// (<https://developers.binance.com/docs/binance-spot-api-docs/rest-api/trading-endpoints#cancel-order-trade>):
 /// the canceled order's id is `origClientOrderId`; `clientOrderId` is the
 /// cancel request's own new id (generated by the venue when none is sent).
 fn cancel_json(o: &Order, n: usize) -> Value {
-    json!({"symbol": "BTCUSDT", "origClientOrderId": o.client_id, "orderId": n + 1, "orderListId": -1,
-           "clientOrderId": format!("cancel{n}x7bKz"), "transactTime": now(), "price": o.price.to_string(),
-           "origQty": o.qty.to_string(), "executedQty": o.filled.to_string(),
-           "cummulativeQuoteQty": o.quote.to_string(), "status": o.status, "timeInForce": "GTC", "type": o.kind,
-           "side": o.side, "selfTradePreventionMode": "NONE"})
+    with(
+        documented::example("binance", "order_cancel"),
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("origClientOrderId", json!(o.client_id)),
+            ("orderId", json!(o.order_id)),
+            ("orderListId", json!(-1)),
+            ("clientOrderId", json!(format!("cancel{n}x7bKz"))),
+            ("transactTime", json!(now())),
+            ("price", json!(format!("{:.8}", o.price))),
+            ("origQty", json!(format!("{:.8}", o.qty))),
+            ("executedQty", json!(format!("{:.8}", o.filled))),
+            ("origQuoteOrderQty", json!("0.00000000")),
+            ("cummulativeQuoteQty", json!(format!("{:.8}", o.quote))),
+            ("status", json!(o.status)),
+            ("timeInForce", json!("GTC")),
+            ("type", json!(o.kind)),
+            ("side", json!(o.side)),
+            ("selfTradePreventionMode", json!("EXPIRE_MAKER")),
+        ],
+    )
+}
+
+/// A `myTrades` row.
+pub fn trade_json(id: usize, o: &Order, time: i64, price: Decimal, qty: Decimal) -> Value {
+    with(
+        documented::row("binance", "my_trades"),
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("id", json!(id)),
+            ("orderId", json!(o.order_id)),
+            ("orderListId", json!(-1)),
+            ("price", json!(format!("{:.8}", price))),
+            ("qty", json!(format!("{:.8}", qty))),
+            ("quoteQty", json!(format!("{:.8}", price * qty))),
+            ("commission", json!("0.00000000")),
+            ("commissionAsset", json!("USDT")),
+            ("time", json!(time)),
+            ("isBuyer", json!(o.side == "BUY")),
+            ("isMaker", json!(o.kind == "LIMIT")),
+            ("isBestMatch", json!(true)),
+        ],
+    )
 }
 
 fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
@@ -170,7 +307,7 @@ fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
     o.quote += price * qty;
     o.status = if o.filled == o.qty { "FILLED" } else { "PARTIALLY_FILLED" };
     let buy = o.side == "BUY";
-    let id = o.client_id.clone();
+    let order = o.clone();
     if buy {
         fake.btc += qty;
         fake.usdt -= price * qty;
@@ -179,9 +316,7 @@ fn fill(fake: &mut Fake, i: usize, price: Decimal, qty: Decimal) {
         fake.usdt += price * qty;
     }
     let n = fake.trades.len();
-    fake.trades
-        .push(json!({"id": n + 1, "clientOrderId": id, "time": now(), "isBuyer": buy, "price": price.to_string(),
-        "qty": qty.to_string(), "commission": "0", "commissionAsset": "USDT"}));
+    fake.trades.push(trade_json(n + 1, &order, now(), price, qty));
 }
 
 /// Moves the scripted price; resting limits it reaches fill (half first,
@@ -211,7 +346,12 @@ async fn order(
     method: axum::http::Method,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
+    body: axum::body::Bytes,
 ) -> Response {
+    // Binance signs `query + body`: a client may send the parameters in
+    // either (ccxt sends an order's in a form body).
+    let (q, body) = (q.unwrap_or_default(), String::from_utf8_lossy(&body).to_string());
+    let q = Some(if q.is_empty() || body.is_empty() { q + &body } else { format!("{q}&{body}") });
     // All the work happens under the lock, in a plain function; only the
     // optional delay (the timeout fault) is awaited, with the lock released.
     let (answer, delay) = order_sync(&s, &method, &headers, q);
@@ -283,7 +423,10 @@ fn order_in(
                     "Account has insufficient balance for requested action.",
                 ));
             }
+            market.last_order_id += 1;
             fake.orders.push(Order {
+                order_id: market.last_order_id,
+                time: now(),
                 client_id: id,
                 side,
                 kind: if limit { "LIMIT" } else { "MARKET" },
@@ -303,16 +446,21 @@ fn order_in(
                 market.faults.remove(0);
                 return Ok((StatusCode::INTERNAL_SERVER_ERROR, "upstream timeout").into_response());
             }
+            let answer = new_order_json(&fake.orders[i], &fake.trades).to_string();
             if market.faults.first() == Some(&Fault::TimeoutAfterAccept) {
                 market.faults.remove(0);
-                let answer = order_json(&fake.orders[i]).to_string();
                 return Err(((StatusCode::OK, answer).into_response(), Duration::from_millis(500)));
             }
-            Ok((StatusCode::OK, order_json(&fake.orders[i]).to_string()).into_response())
+            Ok((StatusCode::OK, answer).into_response())
         }
         "GET" | "DELETE" => {
             let id = p.get("origClientOrderId").cloned().unwrap_or_default();
-            let Some(i) = find(fake, &id) else {
+            let by_number = p.get("orderId").and_then(|n| n.parse::<i64>().ok());
+            let found = match by_number {
+                Some(n) => fake.orders.iter().position(|o| o.order_id == n),
+                None => find(fake, &id),
+            };
+            let Some(i) = found else {
                 return Ok(if method == "GET" {
                     error(StatusCode::BAD_REQUEST, -2013, "Order does not exist.")
                 } else {
@@ -357,12 +505,12 @@ async fn public(State(s): State<Shared>, uri: axum::http::Uri, RawQuery(q): RawQ
     fake.minute.1 += 1;
     h.insert("X-MBX-USED-WEIGHT-1M", fake.minute.1.to_string().parse().unwrap());
     let body = match uri.path() {
-        "/api/v3/time" => json!({"serverTime": now() + fake.skew_ms}),
-        "/api/v3/ticker/price" => json!({"symbol": "BTCUSDT", "price": fake.price.to_string()}),
-        "/api/v3/exchangeInfo" => json!({"symbols": [{"symbol": "BTCUSDT", "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00", "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "maxNotional": "9000000.00000000"}]}]}),
+        "/api/v3/time" => with(documented::example("binance", "time"), &[("serverTime", json!(now() + fake.skew_ms))]),
+        "/api/v3/ticker/price" => with(
+            documented::example("binance", "ticker_price"),
+            &[("symbol", json!("BTCUSDT")), ("price", json!(format!("{:.8}", fake.price)))],
+        ),
+        "/api/v3/exchangeInfo" => exchange_info(),
         "/api/v3/klines" => {
             let start: i64 = p.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
             let end: i64 = p.get("endTime").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
@@ -373,14 +521,22 @@ async fn public(State(s): State<Shared>, uri: axum::http::Uri, RawQuery(q): RawQ
                 .filter(|(t, _)| *t >= start && *t <= end)
                 .take(limit)
                 .map(|(t, px)| {
+                    // The documented row: open time, open, high, low, close,
+                    // volume, close time, quote volume, trades, taker buy
+                    // base, taker buy quote, "unused".
                     json!([
                         t,
-                        px.to_string(),
-                        (px + dec!(1)).to_string(),
-                        (px - dec!(1)).to_string(),
-                        px.to_string(),
-                        "1.0",
-                        t + 59_999
+                        format!("{px:.8}"),
+                        format!("{:.8}", px + dec!(1)),
+                        format!("{:.8}", px - dec!(1)),
+                        format!("{px:.8}"),
+                        "1.00000000",
+                        t + 59_999,
+                        format!("{px:.8}"),
+                        1,
+                        "0.50000000",
+                        format!("{:.8}", px / dec!(2)),
+                        "0"
                     ])
                 })
                 .collect();
@@ -389,6 +545,60 @@ async fn public(State(s): State<Shared>, uri: axum::http::Uri, RawQuery(q): RawQ
         _ => return error(StatusCode::NOT_FOUND, -1, "no such endpoint"),
     };
     (StatusCode::OK, h, body.to_string()).into_response()
+}
+
+/// `GET /api/v3/exchangeInfo`: the documented reply with one symbol,
+/// BTCUSDT, carrying the documented filter objects with its values
+/// (`MARKET_LOT_SIZE` caps market orders at 128.5 BTC, as on Binance).
+fn exchange_info() -> Value {
+    let t = documented::example("binance", "exchange_info");
+    let filters = documented::example("binance", "filters");
+    let filter = |kind: &str, values: &[(&str, Value)]| {
+        let f = filters.as_array().unwrap().iter().find(|f| f["filterType"] == kind).cloned().unwrap();
+        with(f, values)
+    };
+    let symbol = with(
+        documented::first(&t["symbols"]),
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("baseAsset", json!("BTC")),
+            ("quoteAsset", json!("USDT")),
+            (
+                "filters",
+                json!([
+                    filter(
+                        "PRICE_FILTER",
+                        &[
+                            ("minPrice", json!("0.01000000")),
+                            ("maxPrice", json!("1000000.00000000")),
+                            ("tickSize", json!("0.01000000"))
+                        ]
+                    ),
+                    filter(
+                        "LOT_SIZE",
+                        &[
+                            ("minQty", json!("0.00001000")),
+                            ("maxQty", json!("9000.00000000")),
+                            ("stepSize", json!("0.00001000"))
+                        ]
+                    ),
+                    filter(
+                        "NOTIONAL",
+                        &[("minNotional", json!("5.00000000")), ("maxNotional", json!("9000000.00000000"))]
+                    ),
+                    filter(
+                        "MARKET_LOT_SIZE",
+                        &[
+                            ("minQty", json!("0.00000000")),
+                            ("maxQty", json!("128.50000000")),
+                            ("stepSize", json!("0.00000000"))
+                        ]
+                    ),
+                ]),
+            ),
+        ],
+    );
+    with(t, &[("serverTime", json!(now())), ("symbols", json!([symbol]))])
 }
 
 async fn signed_get(
@@ -400,25 +610,107 @@ async fn signed_get(
     let mut fake = s.lock().unwrap();
     fake.requests += 1;
     let q = q.unwrap_or_default();
-    let key = match verify(&fake, &headers, &q) {
-        Ok((_, key)) => key,
+    let (p, key) = match verify(&fake, &headers, &q) {
+        Ok(found) => found,
         Err(r) => return r,
     };
-    with_account(&mut fake, &key, |_, fake| account_get(fake, uri.path()))
+    with_account(&mut fake, &key, |_, fake| account_get(fake, uri.path(), &p))
 }
 
-fn account_get(fake: &mut Fake, path: &str) -> Response {
-    let body = match path {
-        "/api/v3/account" => json!({"balances": [
-            {"asset": "BTC", "free": fake.btc.to_string(), "locked": "0"},
-            {"asset": "USDT", "free": fake.usdt.to_string(), "locked": "0"}]}),
-        "/api/v3/openOrders" => Value::Array(
+/// The documented row limit of a list endpoint (default 500, at most 1,000).
+fn limit(p: &HashMap<String, String>) -> Result<usize, Response> {
+    match p.get("limit").map(|l| l.parse::<usize>()) {
+        None => Ok(500),
+        Some(Ok(n)) if (1..=1000).contains(&n) => Ok(n),
+        Some(_) => Err(error(StatusCode::BAD_REQUEST, -1100, "Illegal characters found in parameter 'limit'.")),
+    }
+}
+
+/// The documented time window rules of `myTrades` / `allOrders`.
+fn window(p: &HashMap<String, String>) -> Result<(i64, i64), Response> {
+    let start = p.get("startTime").and_then(|v| v.parse().ok());
+    let end = p.get("endTime").and_then(|v| v.parse().ok());
+    match (start, end) {
+        (Some(s), Some(e)) if e - s > 86_400_000 => {
+            Err(error(StatusCode::BAD_REQUEST, -1127, "More than 24 hours between startTime and endTime."))
+        }
+        (Some(s), Some(e)) => Ok((s, e)),
+        (Some(s), None) => Ok((s, s + 86_400_000)),
+        (None, Some(e)) => Ok((e - 86_400_000, e)),
+        (None, None) => Ok((i64::MIN, i64::MAX)),
+    }
+}
+
+fn account_get(fake: &mut Fake, path: &str, p: &HashMap<String, String>) -> Response {
+    let answer = match path {
+        "/api/v3/account" => {
+            let t = documented::example("binance", "account");
+            let row = documented::first(&t["balances"]);
+            let balances = [("BTC", fake.btc), ("USDT", fake.usdt)]
+                .iter()
+                .map(|(a, free)| {
+                    with(
+                        row.clone(),
+                        &[("asset", json!(a)), ("free", json!(format!("{free:.8}"))), ("locked", json!("0.00000000"))],
+                    )
+                })
+                .collect();
+            Ok(with(t, &[("balances", Value::Array(balances)), ("updateTime", json!(now()))]))
+        }
+        "/api/v3/openOrders" => Ok(Value::Array(
             fake.orders.iter().filter(|o| matches!(o.status, "NEW" | "PARTIALLY_FILLED")).map(order_json).collect(),
-        ),
-        "/api/v3/myTrades" => Value::Array(fake.trades.clone()),
+        )),
+        "/api/v3/myTrades" => my_trades(fake, p),
+        "/api/v3/allOrders" => all_orders(fake, p),
         _ => return error(StatusCode::NOT_FOUND, -1, "no such endpoint"),
     };
-    (StatusCode::OK, body.to_string()).into_response()
+    match answer {
+        Ok(body) => (StatusCode::OK, body.to_string()).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/v3/myTrades`: the documented parameter combinations, window
+/// and limit; oldest first by trade id (the most recent `limit` rows when
+/// nothing selects a start).
+fn my_trades(fake: &Fake, p: &HashMap<String, String>) -> Result<Value, Response> {
+    let limit = limit(p)?;
+    let from_id: Option<i64> = p.get("fromId").and_then(|v| v.parse().ok());
+    let timed = p.contains_key("startTime") || p.contains_key("endTime");
+    if from_id.is_some() && timed {
+        return Err(error(StatusCode::BAD_REQUEST, -1128, "Combination of optional parameters invalid."));
+    }
+    let (start, end) = window(p)?;
+    let order: Option<i64> = p.get("orderId").and_then(|v| v.parse().ok());
+    let rows: Vec<&Value> = fake
+        .trades
+        .iter()
+        .filter(|t| from_id.is_none_or(|f| t["id"].as_i64().unwrap_or(0) >= f))
+        .filter(|t| (start..=end).contains(&t["time"].as_i64().unwrap_or(0)))
+        .filter(|t| order.is_none_or(|o| t["orderId"].as_i64() == Some(o)))
+        .collect();
+    let rows: Vec<Value> = if from_id.is_some() || timed {
+        rows.into_iter().take(limit).cloned().collect()
+    } else {
+        rows[rows.len().saturating_sub(limit)..].iter().map(|t| (*t).clone()).collect()
+    };
+    Ok(Value::Array(rows))
+}
+
+/// `GET /api/v3/allOrders`: orders with `orderId >=` the one given, or in
+/// the window, oldest first.
+fn all_orders(fake: &Fake, p: &HashMap<String, String>) -> Result<Value, Response> {
+    let limit = limit(p)?;
+    let (start, end) = window(p)?;
+    let from: i64 = p.get("orderId").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
+    let rows: Vec<&Order> =
+        fake.orders.iter().filter(|o| o.order_id >= from && (start..=end).contains(&o.time)).collect();
+    let rows = if p.contains_key("orderId") || p.contains_key("startTime") || p.contains_key("endTime") {
+        rows.into_iter().take(limit).map(order_json).collect()
+    } else {
+        rows[rows.len().saturating_sub(limit)..].iter().map(|o| order_json(o)).collect()
+    };
+    Ok(Value::Array(rows))
 }
 
 pub async fn serve(fake: Fake) -> (Shared, String) {
@@ -432,6 +724,7 @@ pub async fn serve(fake: Fake) -> (Shared, String) {
         .route("/api/v3/account", get(signed_get))
         .route("/api/v3/openOrders", get(signed_get))
         .route("/api/v3/myTrades", get(signed_get))
+        .route("/api/v3/allOrders", get(signed_get))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -447,4 +740,32 @@ pub fn client(url: &str, secret: &str) -> BinanceSpot {
 
 pub fn funded() -> Fake {
     Fake { usdt: dec!(10000), btc: dec!(0), price: dec!(43250.17), ..Default::default() }
+}
+
+/// Fills `n` past orders of the main account, one every `step_ms` from
+/// `start`, each filled by two trades (client ids `hist-<k>`): a history
+/// longer than one page, for the paging tests.
+pub fn seed_history(fake: &mut Fake, n: usize, start: i64, step_ms: i64) {
+    for k in 0..n {
+        let time = start + k as i64 * step_ms;
+        fake.last_order_id += 1;
+        let order = Order {
+            order_id: fake.last_order_id,
+            time,
+            client_id: format!("hist-{k}"),
+            side: if k % 2 == 0 { "BUY" } else { "SELL" },
+            kind: "LIMIT",
+            price: dec!(40000),
+            qty: dec!(0.002),
+            filled: dec!(0.002),
+            quote: dec!(80),
+            status: "FILLED",
+            previous: None,
+        };
+        for _ in 0..2 {
+            let id = fake.trades.len() + 1;
+            fake.trades.push(trade_json(id, &order, time, dec!(40000), dec!(0.001)));
+        }
+        fake.orders.push(order);
+    }
 }

@@ -3,6 +3,13 @@
 //! timestamp window, keeps orders, executions and balances, fills resting
 //! limits on a scripted price path (half first, then the rest), returns
 //! klines newest first, and injects Bybit's faults.
+//!
+//! Every answer is a copy of the reply Bybit documents for the endpoint
+//! (`tests/fixtures/documented/bybit/`, from
+//! <https://bybit-exchange.github.io/docs/v5/intro>) with only the fields
+//! this fake's state decides replaced. `/v5/execution/list` pages as
+//! documented: at most 100 rows (50 by default), newest first, a
+//! `startTime`/`endTime` window of at most 7 days, `nextPageCursor`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -21,6 +28,7 @@ use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
 use super::book::{Book, Order, OrderState, Trade};
+use super::documented::{self, with};
 
 pub const KEY: &str = "bybit-test-key";
 pub const SECRET: &str = "bybit-test-secret";
@@ -44,6 +52,8 @@ pub struct Fake {
     pub faults: Vec<Fault>,
     pub requests: usize,
     pub candles: Vec<(i64, Decimal)>,
+    /// A classic (non-unified) account: `unifiedMarginStatus` 1.
+    pub classic: bool,
 }
 
 pub type Shared = Arc<Mutex<Fake>>;
@@ -52,13 +62,22 @@ fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+/// The documented envelope of every answer.
 fn reply(code: i64, msg: &str, result: Value) -> Response {
-    (StatusCode::OK, json!({"retCode": code, "retMsg": msg, "result": result, "time": now()}).to_string())
-        .into_response()
+    let body = with(
+        documented::example("bybit", "order_create"),
+        &[("retCode", json!(code)), ("retMsg", json!(msg)), ("result", result), ("time", json!(now()))],
+    );
+    (StatusCode::OK, body.to_string()).into_response()
 }
 
 fn ok(result: Value) -> Response {
     reply(0, "OK", result)
+}
+
+/// The `result` of a documented example, with fields replaced.
+fn result(name: &str, fields: &[(&str, Value)]) -> Value {
+    with(documented::example("bybit", name)["result"].clone(), fields)
 }
 
 fn params(q: &str) -> HashMap<String, String> {
@@ -73,16 +92,93 @@ fn order_json(o: &Order) -> Value {
         OrderState::Canceled if o.filled.is_zero() => "Cancelled",
         OrderState::Canceled => "PartiallyFilledCanceled",
     };
-    json!({"symbol": "BTCUSDT", "orderLinkId": o.id, "orderId": format!("id-{}", o.id),
-           "side": if o.buy { "Buy" } else { "Sell" }, "orderType": if o.limit { "Limit" } else { "Market" },
-           "price": o.price.to_string(), "qty": o.qty.to_string(), "cumExecQty": o.filled.to_string(),
-           "cumExecValue": o.value.to_string(), "orderStatus": status, "updatedTime": now().to_string()})
+    let row = documented::first(&documented::example("bybit", "order_realtime")["result"]["list"]);
+    let leaves = if o.is_open() { o.qty - o.filled } else { Decimal::ZERO };
+    with(
+        row,
+        &[
+            ("orderId", json!(format!("id-{}", o.id))),
+            ("orderLinkId", json!(o.id)),
+            ("symbol", json!("BTCUSDT")),
+            ("price", json!(o.price.to_string())),
+            ("qty", json!(o.qty.to_string())),
+            ("side", json!(if o.buy { "Buy" } else { "Sell" })),
+            ("isLeverage", json!("0")),
+            ("positionIdx", json!(0)),
+            ("orderStatus", json!(status)),
+            ("avgPrice", json!(o.average().to_string())),
+            ("leavesQty", json!(leaves.to_string())),
+            ("leavesValue", json!((leaves * o.price).to_string())),
+            ("cumExecQty", json!(o.filled.to_string())),
+            ("cumExecValue", json!(o.value.to_string())),
+            ("cumExecFee", json!("0")),
+            ("timeInForce", json!(if o.limit { "GTC" } else { "IOC" })),
+            ("orderType", json!(if o.limit { "Limit" } else { "Market" })),
+            ("takeProfit", json!("0.00")),
+            ("stopLoss", json!("0.00")),
+            ("createdTime", json!(o.time.to_string())),
+            ("updatedTime", json!(now().to_string())),
+            ("cumFeeDetail", json!({})),
+        ],
+    )
 }
 
 fn trade_json(t: &Trade) -> Value {
-    json!({"symbol": "BTCUSDT", "orderLinkId": t.order, "execId": format!("e{}", t.n), "execTime": now().to_string(),
-           "side": if t.buy { "Buy" } else { "Sell" }, "execPrice": t.price.to_string(), "execQty": t.qty.to_string(),
-           "execFee": "0", "feeCurrency": "USDT"})
+    let row = documented::first(&documented::example("bybit", "execution_list")["result"]["list"]);
+    with(
+        row,
+        &[
+            ("symbol", json!("BTCUSDT")),
+            ("orderType", json!("Limit")),
+            ("orderLinkId", json!(t.order)),
+            ("side", json!(if t.buy { "Buy" } else { "Sell" })),
+            ("orderId", json!(format!("id-{}", t.order))),
+            ("execTime", json!(t.time.to_string())),
+            ("feeCurrency", json!("USDT")),
+            ("isMaker", json!(true)),
+            ("execFee", json!("0")),
+            ("feeRate", json!("0")),
+            ("execId", json!(format!("e{}", t.n))),
+            ("markPrice", json!("")),
+            ("execPrice", json!(t.price.to_string())),
+            ("orderQty", json!(t.qty.to_string())),
+            ("orderPrice", json!(t.price.to_string())),
+            ("execValue", json!((t.price * t.qty).to_string())),
+            ("execQty", json!(t.qty.to_string())),
+            ("seq", json!(t.n)),
+        ],
+    )
+}
+
+/// `GET /v5/execution/list` under the documented rules: newest first, a
+/// window of at most 7 days (7 days from `startTime`, or the last 7 days,
+/// when one bound is missing), 1 to 100 rows a page (50 by default), the
+/// next page by `cursor`.
+fn executions(fake: &Fake, p: &HashMap<String, String>) -> Response {
+    const WEEK: i64 = 7 * 86_400_000;
+    let limit: usize = match p.get("limit").map(|l| l.parse::<usize>()) {
+        None => 50,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return reply(10001, "params error: limit", json!({})),
+    };
+    let start: Option<i64> = p.get("startTime").and_then(|v| v.parse().ok());
+    let end: Option<i64> = p.get("endTime").and_then(|v| v.parse().ok());
+    let (start, end) = match (start, end) {
+        (Some(s), Some(e)) if e - s > WEEK => {
+            return reply(10001, "params error: endTime - startTime must be <= 7 days", json!({}))
+        }
+        (Some(s), Some(e)) => (s, e),
+        (Some(s), None) => (s, s + WEEK),
+        (None, Some(e)) => (e - WEEK, e),
+        (None, None) => (now() - WEEK, now()),
+    };
+    let mut rows: Vec<&Trade> = fake.book.trades.iter().filter(|t| (start..=end).contains(&t.time)).collect();
+    rows.sort_by(|a, b| b.time.cmp(&a.time).then(b.n.cmp(&a.n)));
+    let offset: usize =
+        p.get("cursor").and_then(|c| c.strip_prefix("page%3A")).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(|t| trade_json(t)).collect();
+    let next = if offset + limit < rows.len() { format!("page%3A{}", offset + limit) } else { String::new() };
+    ok(result("execution_list", &[("nextPageCursor", json!(next)), ("category", json!("spot")), ("list", json!(page))]))
 }
 
 /// Moves the scripted price (see [`Book::move_price`]).
@@ -152,15 +248,46 @@ fn handle_sync(
     let resp = match (method.as_str(), path) {
         ("GET", "/v5/market/time") => {
             let t = now() + fake.skew_ms;
-            ok(json!({"timeSecond": (t / 1000).to_string(), "timeNano": (t as i128 * 1_000_000).to_string()}))
+            ok(result(
+                "time",
+                &[
+                    ("timeSecond", json!((t / 1000).to_string())),
+                    ("timeNano", json!((t as i128 * 1_000_000).to_string())),
+                ],
+            ))
         }
-        ("GET", "/v5/market/instruments-info") => ok(json!({"category": "spot", "list": [{"symbol": "BTCUSDT",
-            "baseCoin": "BTC", "quoteCoin": "USDT", "status": "Trading",
-            "lotSizeFilter": {"basePrecision": "0.00001", "quotePrecision": "0.00000001", "minOrderQty": "0.00001",
-                              "maxOrderQty": "71.73956243", "minOrderAmt": "5", "maxOrderAmt": "2000000"},
-            "priceFilter": {"tickSize": "0.01"}}]})),
+        ("GET", "/v5/market/instruments-info") => {
+            let r = result("instruments_spot", &[]);
+            let row = documented::first(&r["list"]);
+            let lot = with(
+                row["lotSizeFilter"].clone(),
+                &[
+                    ("basePrecision", json!("0.00001")),
+                    ("quotePrecision", json!("0.00000001")),
+                    ("minOrderQty", json!("0.00001")),
+                    ("maxOrderQty", json!("71.73956243")),
+                    ("minOrderAmt", json!("5")),
+                    ("maxOrderAmt", json!("2000000")),
+                ],
+            );
+            let row = with(
+                row,
+                &[
+                    ("symbol", json!("BTCUSDT")),
+                    ("baseCoin", json!("BTC")),
+                    ("quoteCoin", json!("USDT")),
+                    ("status", json!("Trading")),
+                    ("lotSizeFilter", lot),
+                    ("priceFilter", json!({"tickSize": "0.01"})),
+                ],
+            );
+            ok(with(r, &[("category", json!("spot")), ("list", json!([row]))]))
+        }
         ("GET", "/v5/market/tickers") => {
-            ok(json!({"category": "spot", "list": [{"symbol": "BTCUSDT", "lastPrice": fake.book.price.to_string()}]}))
+            let r = result("tickers_spot", &[]);
+            let px = fake.book.price.to_string();
+            let row = with(documented::first(&r["list"]), &[("symbol", json!("BTCUSDT")), ("lastPrice", json!(px))]);
+            ok(with(r, &[("category", json!("spot")), ("list", json!([row]))]))
         }
         ("GET", "/v5/market/kline") => {
             let start: i64 = p.get("start").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -173,6 +300,7 @@ fn handle_sync(
                 .filter(|(t, _)| *t >= start && *t <= end)
                 .take(limit)
                 .map(|(t, px)| {
+                    // startTime, open, high, low, close, volume, turnover.
                     json!([
                         t.to_string(),
                         px.to_string(),
@@ -184,11 +312,27 @@ fn handle_sync(
                     ])
                 })
                 .collect();
-            ok(json!({"category": "spot", "symbol": "BTCUSDT", "list": rows}))
+            ok(result("kline", &[("category", json!("spot")), ("symbol", json!("BTCUSDT")), ("list", json!(rows))]))
         }
-        ("GET", "/v5/account/wallet-balance") => ok(json!({"list": [{"accountType": "UNIFIED", "coin": [
-            {"coin": "BTC", "walletBalance": fake.book.btc.to_string(), "locked": "0"},
-            {"coin": "USDT", "walletBalance": fake.book.usdt.to_string(), "locked": "0"}]}]})),
+        ("GET", "/v5/account/wallet-balance") => {
+            let r = result("wallet_balance", &[]);
+            let acct = documented::first(&r["list"]);
+            let coin = documented::first(&acct["coin"]);
+            let coins: Vec<Value> = [("BTC", fake.book.btc), ("USDT", fake.book.usdt)]
+                .iter()
+                .map(|(c, bal)| {
+                    with(
+                        coin.clone(),
+                        &[("coin", json!(c)), ("walletBalance", json!(bal.to_string())), ("locked", json!("0"))],
+                    )
+                })
+                .collect();
+            let acct = with(acct, &[("accountType", json!("UNIFIED")), ("coin", json!(coins))]);
+            ok(with(r, &[("list", json!([acct]))]))
+        }
+        ("GET", "/v5/account/info") => {
+            ok(result("account_info", &[("unifiedMarginStatus", json!(if fake.classic { 1 } else { 5 }))]))
+        }
         ("POST", "/v5/order/create") => {
             let id = b["orderLinkId"].as_str().unwrap_or_default().to_string();
             if fake.book.find(&id).is_some() {
@@ -210,19 +354,19 @@ fn handle_sync(
                 }
                 Some(Fault::TimeoutAfterAccept) => {
                     fake.faults.remove(0);
-                    return (
-                        ok(json!({"orderId": format!("id-{id}"), "orderLinkId": id})),
-                        Some(Duration::from_millis(500)),
-                    );
+                    let ids = &[("orderId", json!(format!("id-{id}"))), ("orderLinkId", json!(id))];
+                    return (ok(result("order_create", ids)), Some(Duration::from_millis(500)));
                 }
                 _ => {}
             }
-            ok(json!({"orderId": format!("id-{id}"), "orderLinkId": id}))
+            ok(result("order_create", &[("orderId", json!(format!("id-{id}"))), ("orderLinkId", json!(id))]))
         }
         ("POST", "/v5/order/cancel") => {
             let id = b["orderLinkId"].as_str().unwrap_or_default().to_string();
             match fake.book.find(&id) {
-                Some(i) if fake.book.cancel(i) => ok(json!({"orderId": format!("id-{id}"), "orderLinkId": id})),
+                Some(i) if fake.book.cancel(i) => {
+                    ok(result("order_cancel", &[("orderId", json!(format!("id-{id}"))), ("orderLinkId", json!(id))]))
+                }
                 _ => reply(170213, "Order does not exist.", json!({})),
             }
         }
@@ -239,16 +383,16 @@ fn handle_sync(
                     Some(i) => vec![order_json(&fake.book.orders[i])],
                     None => vec![],
                 };
-                ok(json!({"category": "spot", "list": list}))
+                let fields = &[("nextPageCursor", json!("")), ("category", json!("spot")), ("list", json!(list))];
+                ok(result("order_realtime", fields))
             }
             None => {
                 let list: Vec<Value> = fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect();
-                ok(json!({"category": "spot", "list": list}))
+                let fields = &[("nextPageCursor", json!("")), ("category", json!("spot")), ("list", json!(list))];
+                ok(result("order_realtime", fields))
             }
         },
-        ("GET", "/v5/execution/list") => {
-            ok(json!({"category": "spot", "list": fake.book.trades.iter().map(trade_json).collect::<Vec<_>>()}))
-        }
+        ("GET", "/v5/execution/list") => executions(&fake, &p),
         _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
     };
     (resp, None)

@@ -3,6 +3,16 @@
 //! window), keeps orders, trades and balances, fills resting limits on a
 //! scripted price path (half first), serves `markets_details`, the ticker
 //! and candles (newest first, numbers as JSON numbers), and injects faults.
+//!
+//! Every answer is a copy of the reply CoinDCX documents for the endpoint
+//! (`tests/fixtures/documented/coindcx/`, from <https://docs.coindcx.com/>)
+//! with only the fields this fake's state decides replaced, except two the
+//! documents show no example for: the cancel's answer and error bodies
+//! (kept in the shape CoinDCX's other status answers use). `trade_history`
+//! pages as documented (`from_timestamp` / `to_timestamp`, `from_id`, 1 to
+//! 5,000 rows, 500 by default, ascending by default); its rows carry the
+//! venue's `order_id`, not our client order id, and a fractional
+//! millisecond `timestamp` as live replies do.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -23,6 +33,7 @@ use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
 use super::book::{Book, Order, OrderState, Trade};
+use super::documented::{self, with};
 
 pub const KEY: &str = "coindcx-test-key";
 pub const SECRET: &str = "coindcx-test-secret";
@@ -66,7 +77,13 @@ fn ok(v: Value) -> Response {
     (StatusCode::OK, v.to_string()).into_response()
 }
 
-/// Numbers as JSON numbers, the remaining quantity as a string.
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// An order row (`orders/status`, `orders/create`, `active_orders`).
 fn order_json(o: &Order) -> Value {
     let status = match o.state {
         OrderState::New => "open",
@@ -75,17 +92,67 @@ fn order_json(o: &Order) -> Value {
         OrderState::Canceled if o.filled.is_zero() => "cancelled",
         OrderState::Canceled => "partially_cancelled",
     };
-    json!({"id": format!("uuid-{}", o.id), "client_order_id": o.id, "market": "BTCUSDT",
-           "order_type": if o.limit { "limit_order" } else { "market_order" }, "side": if o.buy { "buy" } else { "sell" },
-           "status": status, "price_per_unit": num(o.price), "total_quantity": num(o.qty),
-           "remaining_quantity": (o.qty - o.filled).to_string(), "avg_price": num(o.average()), "fee_amount": 0,
-           "updated_at": now()})
+    with(
+        documented::example("coindcx", "order_status"),
+        &[
+            ("id", json!(format!("uuid-{}", o.number))),
+            ("client_order_id", json!(o.id)),
+            ("market", json!("BTCUSDT")),
+            ("order_type", json!(if o.limit { "limit_order" } else { "market_order" })),
+            ("side", json!(if o.buy { "buy" } else { "sell" })),
+            ("status", json!(status)),
+            ("fee_amount", json!(0)),
+            ("fee", json!(0.1)),
+            ("total_quantity", num(o.qty)),
+            ("remaining_quantity", num(o.qty - o.filled)),
+            ("avg_price", num(o.average())),
+            ("price_per_unit", num(o.price)),
+            ("created_at", json!(iso(o.time))),
+            ("updated_at", json!(iso(now()))),
+        ],
+    )
 }
 
-fn trade_json(t: &Trade) -> Value {
-    json!({"id": t.n, "order_id": format!("uuid-{}", t.order), "client_order_id": t.order,
-           "side": if t.buy { "buy" } else { "sell" }, "fee_amount": "0", "quantity": num(t.qty), "price": num(t.price),
-           "symbol": "BTCUSDT", "timestamp": now()})
+fn trade_json(t: &Trade, order_number: usize) -> Value {
+    // Live replies carry fractional milliseconds (issue 18.3).
+    let ts: f64 = t.time as f64 + 0.3608;
+    with(
+        documented::row("coindcx", "trade_history"),
+        &[
+            ("id", json!(t.n)),
+            ("order_id", json!(format!("uuid-{order_number}"))),
+            ("side", json!(if t.buy { "buy" } else { "sell" })),
+            ("fee_amount", json!("0")),
+            ("ecode", json!("I")),
+            ("quantity", num(t.qty)),
+            ("price", num(t.price)),
+            ("symbol", json!("BTCUSDT")),
+            ("timestamp", json!(ts)),
+        ],
+    )
+}
+
+/// `trade_history` under the documented parameters.
+fn trade_history(fake: &Fake, b: &Value) -> Response {
+    let limit = match b.get("limit").map(|l| l.as_u64()) {
+        None => 500,
+        Some(Some(n)) if (1..=5000).contains(&n) => n as usize,
+        Some(_) => return err(StatusCode::BAD_REQUEST, "Invalid limit"),
+    };
+    let from = b["from_timestamp"].as_i64().unwrap_or(i64::MIN);
+    let to = b["to_timestamp"].as_i64().unwrap_or(i64::MAX);
+    let from_id = b["from_id"].as_u64().map_or(0, |n| n as usize);
+    let mut rows: Vec<&Trade> =
+        fake.book.trades.iter().filter(|t| t.time >= from && t.time <= to && t.n > from_id).collect();
+    if b["sort"] == "desc" {
+        rows.reverse();
+    }
+    let page: Vec<Value> = rows
+        .iter()
+        .take(limit)
+        .map(|t| trade_json(t, fake.book.find(&t.order).map_or(0, |i| fake.book.orders[i].number)))
+        .collect();
+    ok(Value::Array(page))
 }
 
 /// Moves the scripted price (see [`Book::move_price`]).
@@ -148,11 +215,36 @@ fn handle_sync(
         Value::Null
     };
     let resp = match (method.as_str(), path) {
-        ("GET", "/exchange/v1/markets_details") => ok(json!([{"coindcx_name": "BTCUSDT", "pair": "B-BTC_USDT",
-            "base_currency_short_name": "USDT", "target_currency_short_name": "BTC", "min_quantity": 0.00001,
-            "max_quantity": 9000, "min_notional": 5, "base_currency_precision": 2, "target_currency_precision": 5,
-            "step": 0.00001, "status": "active"}])),
-        ("GET", "/exchange/ticker") => ok(json!([{"market": "BTCUSDT", "last_price": fake.book.price.to_string()}])),
+        ("GET", "/exchange/v1/markets_details") => ok(json!([with(
+            documented::row("coindcx", "markets_details"),
+            &[
+                ("coindcx_name", json!("BTCUSDT")),
+                ("pair", json!("B-BTC_USDT")),
+                ("symbol", json!("BTCUSDT")),
+                ("base_currency_short_name", json!("USDT")),
+                ("target_currency_short_name", json!("BTC")),
+                ("base_currency_name", json!("Tether")),
+                ("target_currency_name", json!("Bitcoin")),
+                ("min_quantity", json!(0.00001)),
+                ("max_quantity", json!(9000)),
+                ("min_price", json!(0.01)),
+                ("max_price", json!(1000000)),
+                ("min_notional", json!(5)),
+                ("base_currency_precision", json!(2)),
+                ("target_currency_precision", json!(5)),
+                ("step", json!(0.00001)),
+                ("ecode", json!("I")),
+                ("status", json!("active")),
+            ],
+        )])),
+        ("GET", "/exchange/ticker") => {
+            let px = fake.book.price.to_string();
+            let row = documented::row("coindcx", "ticker");
+            ok(json!([with(
+                row,
+                &[("market", json!("BTCUSDT")), ("last_price", json!(px)), ("timestamp", json!(now() / 1000))]
+            )]))
+        }
         ("GET", "/market_data/candles") => {
             let start: i64 = q.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);
             let end: i64 = q.get("endTime").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
@@ -164,15 +256,31 @@ fn handle_sync(
                 .filter(|(t, _)| *t >= start && *t <= end)
                 .take(limit)
                 .map(|(t, px)| {
-                    json!({"open": num(*px), "high": num(px + dec!(1)), "low": num(px - dec!(1)), "close": num(*px),
-                           "volume": 1.5, "time": t})
+                    with(
+                        documented::row("coindcx", "candles"),
+                        &[
+                            ("open", num(*px)),
+                            ("high", num(px + dec!(1))),
+                            ("low", num(px - dec!(1))),
+                            ("volume", json!(1.5)),
+                            ("close", num(*px)),
+                            ("time", json!(t)),
+                        ],
+                    )
                 })
                 .collect();
             ok(Value::Array(rows))
         }
-        ("POST", "/exchange/v1/users/balances") => ok(json!([
-            {"currency": "BTC", "balance": num(fake.book.btc), "locked_balance": 0},
-            {"currency": "USDT", "balance": fake.book.usdt.to_string(), "locked_balance": "0"}])),
+        ("POST", "/exchange/v1/users/balances") => {
+            let row = documented::row("coindcx", "balances");
+            let rows: Vec<Value> = [("BTC", fake.book.btc), ("USDT", fake.book.usdt)]
+                .iter()
+                .map(|(c, bal)| {
+                    with(row.clone(), &[("currency", json!(c)), ("balance", num(*bal)), ("locked_balance", json!(0.0))])
+                })
+                .collect();
+            ok(Value::Array(rows))
+        }
         ("POST", "/exchange/v1/orders/create") => {
             let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
             if fake.book.find(&id).is_some() {
@@ -190,7 +298,10 @@ fn handle_sync(
             let Some(i) = fake.book.place(&id, b["side"] == "buy", limit, qty) else {
                 return (err(StatusCode::UNPROCESSABLE_ENTITY, "Insufficient funds"), None);
             };
-            let answer = json!({"orders": [order_json(&fake.book.orders[i])]});
+            let answer = with(
+                documented::example("coindcx", "order_create"),
+                &[("orders", json!([order_json(&fake.book.orders[i])]))],
+            );
             match fake.faults.first().copied() {
                 Some(Fault::ServerErrorAfterAccept) => {
                     fake.faults.remove(0);
@@ -212,8 +323,14 @@ fn handle_sync(
             }
         }
         ("POST", "/exchange/v1/orders/status") => {
-            let id = b["client_order_id"].as_str().unwrap_or_default().to_string();
-            match fake.book.find(&id) {
+            // By `client_order_id` or by the venue's `id` (documented: one
+            // of the two).
+            let found = match (b["client_order_id"].as_str(), b["id"].as_str()) {
+                (Some(cl), _) => fake.book.find(cl),
+                (None, Some(id)) => fake.book.orders.iter().position(|o| format!("uuid-{}", o.number) == id),
+                (None, None) => None,
+            };
+            match found {
                 Some(i)
                     if fake.faults.first() == Some(&Fault::StaleQuery) && fake.book.orders[i].previous.is_some() =>
                 {
@@ -225,11 +342,10 @@ fn handle_sync(
             }
         }
         ("POST", "/exchange/v1/orders/active_orders") => {
-            ok(json!({"orders": fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect::<Vec<_>>()}))
+            let open: Vec<Value> = fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect();
+            ok(Value::Array(open))
         }
-        ("POST", "/exchange/v1/orders/trade_history") => {
-            ok(Value::Array(fake.book.trades.iter().map(trade_json).collect()))
-        }
+        ("POST", "/exchange/v1/orders/trade_history") => trade_history(&fake, &b),
         _ => err(StatusCode::NOT_FOUND, "no such endpoint"),
     };
     (resp, None)

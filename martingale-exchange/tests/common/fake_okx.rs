@@ -4,6 +4,13 @@
 //! keeps orders, fills and balances, fills resting limits on a scripted
 //! price path (half first), returns candles newest first (`after` paging),
 //! and injects OKX's faults.
+//!
+//! Every answer is a copy of the reply OKX documents for the endpoint
+//! (`tests/fixtures/documented/okx/`, from
+//! <https://www.okx.com/docs-v5/en/>) with only the fields this fake's
+//! state decides replaced. `trade/fills` (last 3 days) and
+//! `trade/fills-history` (last 3 months) page as documented: newest
+//! first, at most 100 rows, `begin`/`end` on `ts`, `after` = a `billId`.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -22,6 +29,7 @@ use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
 use super::book::{Book, Order, OrderState, Trade};
+use super::documented::{self, with};
 
 pub const KEY: &str = "okx-test-key";
 pub const SECRET: &str = "okx-test-secret";
@@ -54,18 +62,51 @@ fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
+/// A documented reply (`name`'s envelope) holding `data`.
+fn reply_as(name: &str, data: Value) -> Response {
+    let body = with(documented::example("okx", name), &[("data", data)]);
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
 fn ok(data: Value) -> Response {
-    (StatusCode::OK, json!({"code": "0", "msg": "", "data": data}).to_string()).into_response()
+    reply_as("time", data)
 }
 
 fn fail(code: &str, msg: &str) -> Response {
-    (StatusCode::OK, json!({"code": code, "msg": msg, "data": []}).to_string()).into_response()
+    let body =
+        with(documented::example("okx", "time"), &[("code", json!(code)), ("msg", json!(msg)), ("data", json!([]))]);
+    (StatusCode::OK, body.to_string()).into_response()
+}
+
+/// The documented row of `name`'s `data`, with fields replaced.
+fn row(name: &str, fields: &[(&str, Value)]) -> Value {
+    with(documented::first(&documented::example("okx", name)["data"]), fields)
+}
+
+/// An order call's answer: the per-order `sCode` in the documented row.
+fn order_answer(name: &str, cl_id: &str, ord_id: &str, code: &str, msg: &str) -> Value {
+    let t = now().to_string();
+    let mut fields = vec![
+        ("clOrdId", json!(cl_id)),
+        ("ordId", json!(ord_id)),
+        ("ts", json!(t)),
+        ("sCode", json!(code)),
+        ("sMsg", json!(msg)),
+    ];
+    if name == "order_place" {
+        fields.push(("tag", json!("")));
+    }
+    let data = json!([row(name, &fields)]);
+    let (top, top_msg) = if code == "0" { ("0", "") } else { ("1", "All operations failed") };
+    with(
+        documented::example("okx", name),
+        &[("code", json!(top)), ("msg", json!(top_msg)), ("data", data), ("inTime", json!(t)), ("outTime", json!(t))],
+    )
 }
 
 /// An order call that failed: per-order `sCode`.
-fn order_fail(cl_id: &str, code: &str, msg: &str) -> Response {
-    let data = json!([{"clOrdId": cl_id, "ordId": "", "sCode": code, "sMsg": msg}]);
-    (StatusCode::OK, json!({"code": "1", "msg": "All operations failed", "data": data}).to_string()).into_response()
+fn order_fail(name: &str, cl_id: &str, code: &str, msg: &str) -> Response {
+    (StatusCode::OK, order_answer(name, cl_id, "", code, msg).to_string()).into_response()
 }
 
 fn params(q: &str) -> HashMap<String, String> {
@@ -79,17 +120,84 @@ fn order_json(o: &Order) -> Value {
         OrderState::Filled => "filled",
         OrderState::Canceled => "canceled",
     };
-    json!({"instId": "BTC-USDT", "clOrdId": o.id, "ordId": "1", "side": if o.buy { "buy" } else { "sell" },
-           "ordType": if o.limit { "limit" } else { "market" },
-           "px": if o.limit { o.price.to_string() } else { String::new() },
-           "sz": o.qty.to_string(), "accFillSz": o.filled.to_string(), "avgPx": o.average().normalize().to_string(),
-           "state": state, "uTime": now().to_string()})
+    let avg = if o.filled.is_zero() { String::new() } else { o.average().normalize().to_string() };
+    row(
+        "order_query",
+        &[
+            ("accFillSz", json!(o.filled.to_string())),
+            ("avgPx", json!(avg)),
+            ("cTime", json!(o.time.to_string())),
+            ("clOrdId", json!(o.id)),
+            ("fee", json!("0")),
+            ("feeCcy", json!(if o.buy { "BTC" } else { "USDT" })),
+            ("fillPx", json!(avg)),
+            ("fillSz", json!(o.filled.to_string())),
+            ("fillTime", json!(now().to_string())),
+            ("instId", json!("BTC-USDT")),
+            ("instType", json!("SPOT")),
+            ("ordId", json!(o.number.to_string())),
+            ("ordType", json!(if o.limit { "limit" } else { "market" })),
+            ("px", json!(if o.limit { o.price.to_string() } else { String::new() })),
+            ("side", json!(if o.buy { "buy" } else { "sell" })),
+            ("state", json!(state)),
+            ("sz", json!(o.qty.to_string())),
+            ("tdMode", json!("cash")),
+            ("tgtCcy", json!(if o.limit { "" } else { "base_ccy" })),
+            ("tradeId", json!("")),
+            ("uTime", json!(now().to_string())),
+        ],
+    )
 }
 
-fn trade_json(t: &Trade) -> Value {
-    json!({"instId": "BTC-USDT", "clOrdId": t.order, "tradeId": t.n.to_string(), "ts": now().to_string(),
-           "side": if t.buy { "buy" } else { "sell" }, "fillPx": t.price.to_string(), "fillSz": t.qty.to_string(),
-           "fee": "0", "feeCcy": "USDT"})
+fn trade_json(name: &str, t: &Trade, ord_id: usize) -> Value {
+    row(
+        name,
+        &[
+            ("side", json!(if t.buy { "buy" } else { "sell" })),
+            ("fillSz", json!(t.qty.to_string())),
+            ("fillPx", json!(t.price.to_string())),
+            ("fee", json!("0")),
+            ("ordId", json!(ord_id.to_string())),
+            ("feeRate", json!("0")),
+            ("instType", json!("SPOT")),
+            ("instId", json!("BTC-USDT")),
+            ("clOrdId", json!(t.order)),
+            ("billId", json!((1_000_000 + t.n).to_string())),
+            ("fillTime", json!(t.time.to_string())),
+            ("tradeId", json!(t.n.to_string())),
+            ("feeCcy", json!("USDT")),
+            ("ts", json!(t.time.to_string())),
+        ],
+    )
+}
+
+/// `trade/fills` (last 3 days) and `trade/fills-history` (last 3 months,
+/// `instType` required): newest first, `begin`/`end` on `ts`, rows older
+/// than the `after` bill id, 1 to 100 rows (100 by default).
+fn fills(fake: &Fake, history: bool, p: &HashMap<String, String>) -> Response {
+    const DAY: i64 = 86_400_000;
+    if history && p.get("instType").is_none() {
+        return fail("51000", "Parameter instType error");
+    }
+    let limit: usize = match p.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => return fail("51000", "Parameter limit error"),
+    };
+    let kept = now() - if history { 90 * DAY } else { 3 * DAY };
+    let begin: i64 = p.get("begin").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN).max(kept);
+    let end: i64 = p.get("end").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+    let after: usize = p.get("after").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+    let mut rows: Vec<&Trade> =
+        fake.book.trades.iter().filter(|t| t.time >= begin && t.time <= end && 1_000_000 + t.n < after).collect();
+    rows.sort_by(|a, b| b.n.cmp(&a.n));
+    let name = if history { "fills_history" } else { "fills" };
+    let data: Vec<Value> = rows
+        .iter()
+        .take(limit)
+        .map(|t| trade_json(name, t, fake.book.find(&t.order).map_or(0, |i| fake.book.orders[i].number)))
+        .collect();
+    reply_as(name, json!(data))
 }
 
 /// Moves the scripted price (see [`Book::move_price`]).
@@ -150,15 +258,40 @@ fn handle_sync(
     }
     let b: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let resp = match (method.as_str(), path) {
-        ("GET", "/api/v5/public/time") => ok(json!([{"ts": (now() + fake.skew_ms).to_string()}])),
+        ("GET", "/api/v5/public/time") => {
+            ok(json!([row("time", &[("ts", json!((now() + fake.skew_ms).to_string()))])]))
+        }
         ("GET", "/api/v5/public/instruments") => {
             if p.get("instId").map(String::as_str) != Some("BTC-USDT") {
                 return (fail("51001", "Instrument ID does not exist"), None);
             }
-            ok(json!([{"instType": "SPOT", "instId": "BTC-USDT", "baseCcy": "BTC", "quoteCcy": "USDT",
-                       "tickSz": "0.1", "lotSz": "0.00000001", "minSz": "0.00001", "maxLmtSz": "9999999999"}]))
+            let inst = row(
+                "instruments",
+                &[
+                    ("instType", json!("SPOT")),
+                    ("instId", json!("BTC-USDT")),
+                    ("baseCcy", json!("BTC")),
+                    ("quoteCcy", json!("USDT")),
+                    ("tickSz", json!("0.1")),
+                    ("lotSz", json!("0.00000001")),
+                    ("minSz", json!("0.00001")),
+                    ("maxLmtSz", json!("9999999999")),
+                ],
+            );
+            reply_as("instruments", json!([inst]))
         }
-        ("GET", "/api/v5/market/ticker") => ok(json!([{"instId": "BTC-USDT", "last": fake.book.price.to_string()}])),
+        ("GET", "/api/v5/market/ticker") => {
+            let t = row(
+                "ticker",
+                &[
+                    ("instType", json!("SPOT")),
+                    ("instId", json!("BTC-USDT")),
+                    ("last", json!(fake.book.price.to_string())),
+                    ("ts", json!(now().to_string())),
+                ],
+            );
+            reply_as("ticker", json!([t]))
+        }
         // As documented: `candles` serves only the latest 1,440 bars,
         // `history-candles` the older ones too (100 a page).
         ("GET", path @ ("/api/v5/market/candles" | "/api/v5/market/history-candles")) => {
@@ -187,29 +320,49 @@ fn handle_sync(
                     ])
                 })
                 .collect();
-            ok(Value::Array(rows))
+            reply_as(if history { "history_candles" } else { "candles" }, Value::Array(rows))
         }
-        ("GET", "/api/v5/account/balance") => ok(json!([{"details": [
-            {"ccy": "BTC", "availBal": fake.book.btc.to_string(), "frozenBal": "0"},
-            {"ccy": "USDT", "availBal": fake.book.usdt.to_string(), "frozenBal": "0"}]}])),
+        ("GET", "/api/v5/account/balance") => {
+            let acct = documented::first(&documented::example("okx", "balance")["data"]);
+            let detail = documented::first(&acct["details"]);
+            let details: Vec<Value> = [("BTC", fake.book.btc), ("USDT", fake.book.usdt)]
+                .iter()
+                .map(|(c, bal)| {
+                    with(
+                        detail.clone(),
+                        &[("ccy", json!(c)), ("availBal", json!(bal.to_string())), ("frozenBal", json!("0"))],
+                    )
+                })
+                .collect();
+            reply_as("balance", json!([with(acct, &[("details", json!(details))])]))
+        }
         ("POST", "/api/v5/trade/order") => {
             let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
             if id.is_empty() || id.len() > 32 || !id.bytes().all(|c| c.is_ascii_alphanumeric()) {
-                return (order_fail(&id, "51000", "Parameter clOrdId error"), None);
+                return (order_fail("order_place", &id, "51000", "Parameter clOrdId error"), None);
             }
             if fake.book.find(&id).is_some() {
-                return (order_fail(&id, "51016", "Duplicated clOrdId"), None);
+                return (order_fail("order_place", &id, "51016", "Duplicated clOrdId"), None);
             }
             let qty: Decimal = b["sz"].as_str().and_then(|v| v.parse().ok()).unwrap_or_default();
             let limit: Option<Decimal> =
                 if b["ordType"] == "limit" { b["px"].as_str().and_then(|v| v.parse().ok()) } else { None };
             if qty < dec!(0.00001) {
-                return (order_fail(&id, "51020", "Your order should meet or exceed the minimum order amount."), None);
+                return (
+                    order_fail(
+                        "order_place",
+                        &id,
+                        "51020",
+                        "Your order should meet or exceed the minimum order amount.",
+                    ),
+                    None,
+                );
             }
             if fake.book.place(&id, b["side"] == "buy", limit, qty).is_none() {
-                return (order_fail(&id, "51008", "Order failed. Insufficient balance"), None);
+                return (order_fail("order_place", &id, "51008", "Order failed. Insufficient balance"), None);
             }
-            let answer = json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}]);
+            let number = fake.book.orders.len().to_string();
+            let answer = order_answer("order_place", &id, &number, "0", "Order placed");
             match fake.faults.first().copied() {
                 Some(Fault::ServerErrorAfterAccept) => {
                     fake.faults.remove(0);
@@ -217,17 +370,20 @@ fn handle_sync(
                 }
                 Some(Fault::TimeoutAfterAccept) => {
                     fake.faults.remove(0);
-                    return (ok(answer), Some(Duration::from_millis(500)));
+                    return ((StatusCode::OK, answer.to_string()).into_response(), Some(Duration::from_millis(500)));
                 }
                 _ => {}
             }
-            ok(answer)
+            (StatusCode::OK, answer.to_string()).into_response()
         }
         ("POST", "/api/v5/trade/cancel-order") => {
             let id = b["clOrdId"].as_str().unwrap_or_default().to_string();
             match fake.book.find(&id) {
-                Some(i) if fake.book.cancel(i) => ok(json!([{"clOrdId": id, "ordId": "1", "sCode": "0", "sMsg": ""}])),
-                _ => order_fail(&id, "51603", "Order does not exist"),
+                Some(i) if fake.book.cancel(i) => {
+                    let number = fake.book.orders[i].number.to_string();
+                    (StatusCode::OK, order_answer("order_cancel", &id, &number, "0", "").to_string()).into_response()
+                }
+                _ => order_fail("order_cancel", &id, "51603", "Order does not exist"),
             }
         }
         ("GET", "/api/v5/trade/order") => {
@@ -237,16 +393,18 @@ fn handle_sync(
                     if fake.faults.first() == Some(&Fault::StaleQuery) && fake.book.orders[i].previous.is_some() =>
                 {
                     fake.faults.remove(0);
-                    ok(json!([order_json(fake.book.orders[i].previous.as_ref().unwrap())]))
+                    reply_as("order_query", json!([order_json(fake.book.orders[i].previous.as_ref().unwrap())]))
                 }
-                Some(i) => ok(json!([order_json(&fake.book.orders[i])])),
+                Some(i) => reply_as("order_query", json!([order_json(&fake.book.orders[i])])),
                 None => fail("51603", "Order does not exist"),
             }
         }
         ("GET", "/api/v5/trade/orders-pending") => {
-            ok(Value::Array(fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect()))
+            let open: Vec<Value> = fake.book.orders.iter().filter(|o| o.is_open()).map(order_json).collect();
+            reply_as("orders_pending", Value::Array(open))
         }
-        ("GET", "/api/v5/trade/fills") => ok(Value::Array(fake.book.trades.iter().map(trade_json).collect())),
+        ("GET", "/api/v5/trade/fills") => fills(&fake, false, &p),
+        ("GET", "/api/v5/trade/fills-history") => fills(&fake, true, &p),
         _ => (StatusCode::NOT_FOUND, "no such endpoint").into_response(),
     };
     (resp, None)

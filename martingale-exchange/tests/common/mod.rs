@@ -1,5 +1,6 @@
 pub mod book;
 pub mod crashy;
+pub mod documented;
 pub mod fake_binance;
 pub mod fake_bybit;
 pub mod fake_coindcx;

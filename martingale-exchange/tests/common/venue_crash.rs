@@ -61,9 +61,12 @@ pub async fn scenario<E: Exchange + 'static>(h: Harness<E>, closes: &[Decimal], 
     let id = BotId::new("crash-v").unwrap();
     let mut crashy = Arc::new(Crashy::new(h.venue.clone(), kill_at, after));
     let (mut placed, mut calls) = (HashMap::<ClientOrderId, usize>::new(), 0);
+    // The venue's clock: a fresh start asks for the last day's fills, which
+    // a venue answers only within its reach (Bybit 2 years, OKX 3 months).
+    let t0 = super::book::now() / 60_000 * 60_000;
     // A fresh start asks the venue for the bot's orders: the kill may hit there.
     let mut runner = loop {
-        match Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), 0).await {
+        match Runner::start(id.clone(), &b, crashy.clone(), store.clone(), None, cfg.clone(), t0).await {
             Ok(r) => break r,
             Err(RunnerError::Exchange(ExchangeError::Authentication(_))) => {
                 calls += crashy.calls.load(Ordering::SeqCst);
@@ -72,14 +75,14 @@ pub async fn scenario<E: Exchange + 'static>(h: Harness<E>, closes: &[Decimal], 
             Err(e) => panic!("start: {e}"),
         }
     };
-    runner.command(0, Command::Start).await.unwrap();
+    runner.command(t0, Command::Start).await.unwrap();
     let (mut i, mut moved) = (0, 0);
     while i < closes.len() {
         if moved == i {
             (h.move_price)(closes[i]);
             moved += 1;
         }
-        let t = (i as i64 + 1) * 60_000;
+        let t = t0 + (i as i64 + 1) * 60_000;
         match runner.step(t).await {
             Ok(()) => i += 1,
             Err(RunnerError::Exchange(ExchangeError::Authentication(_))) => {
