@@ -21,6 +21,17 @@ step "postgres: a throwaway cluster for the service's database tests"
 # Installs Debian's postgresql when missing; stopped and removed on exit.
 . scripts/pg.sh
 
+step "python: the test virtualenv (.venv), with ccxt for the exchange cross-check"
+# Everything the Python side needs is installed here, into a project-local
+# virtualenv, so a fresh machine with only Python and Rust passes. ccxt (an
+# exact version: its requests are what the fakes are checked against) is the
+# independent client of martingale-exchange/tests/ccxt_cross.rs, which runs
+# in the cargo test step below and may not skip here.
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" numpy pandas polars matplotlib tqdm "ccxt==4.5.90"
+export MARTINGALE_CCXT_PYTHON="$PWD/.venv/bin/python" MARTINGALE_REQUIRE_CCXT=1
+
 step "cargo test (unit, integration, property and doc tests)"
 # Property tests run in release mode: same cases, a fraction of the time.
 cargo test --workspace --locked --release
@@ -42,11 +53,6 @@ step "benches, each run once (criterion's test mode: W5 fast / reference, the 1,
 cargo test --locked --release -p martingale-toolkit --benches
 
 step "python: build the extension into .venv (maturin) and run pytest"
-# Everything the Python side needs is installed here, into a project-local
-# virtualenv, so a fresh machine with only Python and Rust passes.
-PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" "pytest>=7" numpy pandas polars matplotlib tqdm
 (
   . .venv/bin/activate
   cd martingale-py

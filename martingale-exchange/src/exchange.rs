@@ -77,6 +77,17 @@ pub trait Exchange: Send + Sync {
     /// Orders still working.
     async fn open_orders(&self, symbol: &str) -> Result<Vec<OrderInfo>, ExchangeError>;
 
-    /// Our trades at or after `since`.
+    /// Our trades at or after `since`, all of them, oldest first, each
+    /// under the client order id of its order.
+    ///
+    /// The adapters read every page the venue's list endpoint has for the
+    /// range, under its documented limits, and map a row that names only
+    /// the venue's order id back to our client order id. How far back each
+    /// venue answers: Binance and CoinDCX, the whole history (Binance pages
+    /// a day at a time, or by trade id for ranges over 30 days); Bybit, 2
+    /// years; OKX, 3 months (`trade/fills` for the last 3 days,
+    /// `trade/fills-history` before). A `since` older than the venue keeps
+    /// is [`ExchangeError::OutOfReach`]: nothing is returned rather than a
+    /// part of the range.
     async fn fills_since(&self, symbol: &str, since: TimeMs) -> Result<Vec<Fill>, ExchangeError>;
 }

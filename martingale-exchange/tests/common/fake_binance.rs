@@ -618,6 +618,7 @@ async fn signed_get(
 }
 
 /// The documented row limit of a list endpoint (default 500, at most 1,000).
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
 fn limit(p: &HashMap<String, String>) -> Result<usize, Response> {
     match p.get("limit").map(|l| l.parse::<usize>()) {
         None => Ok(500),
@@ -627,6 +628,7 @@ fn limit(p: &HashMap<String, String>) -> Result<usize, Response> {
 }
 
 /// The documented time window rules of `myTrades` / `allOrders`.
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
 fn window(p: &HashMap<String, String>) -> Result<(i64, i64), Response> {
     let start = p.get("startTime").and_then(|v| v.parse().ok());
     let end = p.get("endTime").and_then(|v| v.parse().ok());
@@ -673,6 +675,7 @@ fn account_get(fake: &mut Fake, path: &str, p: &HashMap<String, String>) -> Resp
 /// `GET /api/v3/myTrades`: the documented parameter combinations, window
 /// and limit; oldest first by trade id (the most recent `limit` rows when
 /// nothing selects a start).
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
 fn my_trades(fake: &Fake, p: &HashMap<String, String>) -> Result<Value, Response> {
     let limit = limit(p)?;
     let from_id: Option<i64> = p.get("fromId").and_then(|v| v.parse().ok());
@@ -699,6 +702,7 @@ fn my_trades(fake: &Fake, p: &HashMap<String, String>) -> Result<Value, Response
 
 /// `GET /api/v3/allOrders`: orders with `orderId >=` the one given, or in
 /// the window, oldest first.
+#[allow(clippy::result_large_err)] // test server: the Err is the HTTP answer itself
 fn all_orders(fake: &Fake, p: &HashMap<String, String>) -> Result<Value, Response> {
     let limit = limit(p)?;
     let (start, end) = window(p)?;

@@ -118,7 +118,8 @@ fn order_json(o: &Order) -> Value {
             ("stopLoss", json!("0.00")),
             ("createdTime", json!(o.time.to_string())),
             ("updatedTime", json!(now().to_string())),
-            ("cumFeeDetail", json!({})),
+            // Fees by coin; the fake charges none.
+            ("cumFeeDetail", json!({"MNT": "0"})),
         ],
     )
 }
@@ -323,15 +324,40 @@ fn handle_sync(
                 .map(|(c, bal)| {
                     with(
                         coin.clone(),
-                        &[("coin", json!(c)), ("walletBalance", json!(bal.to_string())), ("locked", json!("0"))],
+                        &[
+                            ("coin", json!(c)),
+                            ("walletBalance", json!(bal.to_string())),
+                            ("equity", json!(bal.to_string())),
+                            ("availableToWithdraw", json!(bal.to_string())),
+                            ("locked", json!("0")),
+                            ("totalOrderIM", json!("0")),
+                            ("totalPositionIM", json!("0")),
+                            ("totalPositionMM", json!("0")),
+                            ("unrealisedPnl", json!("0")),
+                            ("borrowAmount", json!("0")),
+                            ("accruedInterest", json!("0")),
+                            ("spotBorrow", json!("0")),
+                        ],
                     )
                 })
                 .collect();
             let acct = with(acct, &[("accountType", json!("UNIFIED")), ("coin", json!(coins))]);
             ok(with(r, &[("list", json!([acct]))]))
         }
+        ("GET", "/v5/user/query-api") => ok(result(
+            "query_api",
+            &[
+                ("apiKey", json!(KEY)),
+                ("readOnly", json!(0)),
+                ("unified", json!(0)),
+                ("uta", json!(i32::from(!fake.classic))),
+            ],
+        )),
         ("GET", "/v5/account/info") => {
-            ok(result("account_info", &[("unifiedMarginStatus", json!(if fake.classic { 1 } else { 5 }))]))
+            // The documented example's own envelope (it has no `time`).
+            let r = result("account_info", &[("unifiedMarginStatus", json!(if fake.classic { 1 } else { 5 }))]);
+            let body = with(documented::example("bybit", "account_info"), &[("result", r)]);
+            (StatusCode::OK, body.to_string()).into_response()
         }
         ("POST", "/v5/order/create") => {
             let id = b["orderLinkId"].as_str().unwrap_or_default().to_string();

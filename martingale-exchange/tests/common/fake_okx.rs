@@ -190,7 +190,7 @@ fn fills(fake: &Fake, history: bool, p: &HashMap<String, String>) -> Response {
     let after: usize = p.get("after").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let mut rows: Vec<&Trade> =
         fake.book.trades.iter().filter(|t| t.time >= begin && t.time <= end && 1_000_000 + t.n < after).collect();
-    rows.sort_by(|a, b| b.n.cmp(&a.n));
+    rows.sort_by_key(|t| std::cmp::Reverse(t.n));
     let name = if history { "fills_history" } else { "fills" };
     let data: Vec<Value> = rows
         .iter()
@@ -262,7 +262,8 @@ fn handle_sync(
             ok(json!([row("time", &[("ts", json!((now() + fake.skew_ms).to_string()))])]))
         }
         ("GET", "/api/v5/public/instruments") => {
-            if p.get("instId").map(String::as_str) != Some("BTC-USDT") {
+            // One instrument: asked by its id, or listed for `instType=SPOT`.
+            if p.get("instId").is_some_and(|i| i != "BTC-USDT") || p.get("instType").is_some_and(|t| t != "SPOT") {
                 return (fail("51001", "Instrument ID does not exist"), None);
             }
             let inst = row(
@@ -330,7 +331,17 @@ fn handle_sync(
                 .map(|(c, bal)| {
                     with(
                         detail.clone(),
-                        &[("ccy", json!(c)), ("availBal", json!(bal.to_string())), ("frozenBal", json!("0"))],
+                        &[
+                            ("ccy", json!(c)),
+                            ("availBal", json!(bal.to_string())),
+                            ("availEq", json!(bal.to_string())),
+                            ("cashBal", json!(bal.to_string())),
+                            ("eq", json!(bal.to_string())),
+                            ("disEq", json!(bal.to_string())),
+                            ("frozenBal", json!("0")),
+                            ("ordFrozen", json!("0")),
+                            ("upl", json!("0")),
+                        ],
                     )
                 })
                 .collect();
