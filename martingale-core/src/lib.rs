@@ -28,6 +28,7 @@
 
 pub mod config;
 pub mod fees;
+pub mod indicators;
 pub mod ladder;
 pub mod market;
 pub mod side;

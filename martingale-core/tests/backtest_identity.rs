@@ -148,6 +148,102 @@ fn signals_open_deals_on_the_next_candle() {
     }
 }
 
+/// Start conditions from indicators (SPEC section 10): the fast walk equals
+/// the reference walk, every deal opens at the candle after a close where
+/// the condition held (computed here independently, from the closes), and
+/// the condition made a difference (fewer deals than `asap`).
+#[test]
+fn indicator_starts_open_deals_after_the_condition_holds() {
+    let candles = data();
+    let closes = candles.closes();
+    let starts = [
+        (r#"{"indicator": "rsi", "period": 14, "below": "35"}"#, "long"),
+        (r#"{"indicator": "rsi", "period": 7, "above": "70"}"#, "short"),
+        (r#"{"indicator": "price_vs_sma", "period": 50, "below_percent": "1"}"#, "long"),
+        (r#"{"indicator": "price_vs_sma", "period": 20, "below_percent": "0"}"#, "short"),
+    ];
+    for (start, side) in starts {
+        let strategy = format!(
+            r#"{LADDER}, "side": "{side}", "take_profit": {{"percent": "1.5"}}, "stop_loss": {{"percent": "20"}}, "start_condition": {start}"#
+        );
+        let b = bot(&strategy, "quote", "");
+        let opts = |mode| BacktestOptions { mode, record_fills: true, ..Default::default() };
+        let fast = backtest(&b, &candles, &opts(Mode::Fast)).unwrap();
+        let reference = backtest(&b, &candles, &opts(Mode::Reference)).unwrap();
+        assert_eq!(fast, reference, "{start} {side}");
+        assert!(fast.metrics.closed_deals > 5, "{start} {side}: {} deals", fast.metrics.closed_deals);
+        let holds = condition_by_hand(start, closes);
+        for d in &fast.deals {
+            assert!(
+                d.start_index > 0 && holds[d.start_index - 1],
+                "{start} {side}: deal {} opened at candle {} without the condition at the close before",
+                d.deal.number,
+                d.start_index
+            );
+        }
+        let asap = bot(
+            &format!(
+                r#"{LADDER}, "side": "{side}", "take_profit": {{"percent": "1.5"}}, "stop_loss": {{"percent": "20"}}"#
+            ),
+            "quote",
+            "",
+        );
+        let asap = backtest(&asap, &candles, &opts(Mode::Fast)).unwrap();
+        assert!(fast.metrics.closed_deals < asap.metrics.closed_deals, "{start} {side}");
+        println!("{start:70} {side:5} deals {:4} (asap {:4})", fast.metrics.closed_deals, asap.metrics.closed_deals);
+        // Signals cannot be given on top of an indicator.
+        let with_signals = BacktestOptions { signals: Some(vec![true; candles.len()]), ..Default::default() };
+        assert!(backtest(&b, &candles, &with_signals).is_err());
+    }
+}
+
+/// The start conditions of the test above by their definitions, in plain
+/// arithmetic (RSI through the division, SMA as a mean).
+fn condition_by_hand(start: &str, closes: &[Decimal]) -> Vec<bool> {
+    let v: serde_json::Value = serde_json::from_str(start).unwrap();
+    let n = v["period"].as_u64().unwrap() as usize;
+    let num = |k: &str| v[k].as_str().map(|x| x.parse::<Decimal>().unwrap());
+    let nd = Decimal::from(n as u64);
+    if v["indicator"] == "rsi" {
+        let mut out = vec![false; closes.len()];
+        let (mut g, mut l) = (Decimal::ZERO, Decimal::ZERO);
+        for j in 1..closes.len() {
+            let x = closes[j] - closes[j - 1];
+            let (up, down) = (x.max(Decimal::ZERO), (-x).max(Decimal::ZERO));
+            if j <= n {
+                g += up;
+                l += down;
+                if j == n {
+                    g /= nd;
+                    l /= nd;
+                }
+            } else {
+                g = (g * (nd - Decimal::ONE) + up) / nd;
+                l = (l * (nd - Decimal::ONE) + down) / nd;
+            }
+            if j >= n && g + l > Decimal::ZERO {
+                let rsi = Decimal::ONE_HUNDRED * g / (g + l);
+                out[j] = match (num("below"), num("above")) {
+                    (Some(b), _) => rsi < b,
+                    (_, Some(a)) => rsi > a,
+                    _ => unreachable!(),
+                };
+            }
+        }
+        out
+    } else {
+        let p = num("below_percent").unwrap();
+        (0..closes.len())
+            .map(|i| {
+                i + 1 >= n && {
+                    let sma = closes[i + 1 - n..=i].iter().sum::<Decimal>() / nd;
+                    closes[i] <= sma * (Decimal::ONE - p / Decimal::ONE_HUNDRED)
+                }
+            })
+            .collect()
+    }
+}
+
 /// Long minute series skip whole blocks: the fast path must still match.
 #[test]
 fn fast_equals_reference_on_minute_data() {

@@ -365,3 +365,24 @@ fn nominal_deviations_of_a_near_zero_level_are_an_error_not_a_panic() {
         Err(BotFileError::Invalid(ConfigError::LevelPriceOutOfRange { level: 1, .. }))
     ));
 }
+
+/// SPEC section 10 start conditions read from JSON and TOML bot files alike,
+/// write back unchanged, and an impossible one names its field and value
+/// with its path in the file.
+#[test]
+fn indicator_start_conditions_in_json_and_toml() {
+    use martingale_core::config::{StartCondition, Threshold};
+    let with_start =
+        |start: &str| EXAMPLE.replacen("\"strategy\": {", &format!("\"strategy\": {{\"start_condition\": {start},"), 1);
+    let json = with_start(r#"{"indicator": "rsi", "period": 14, "below": 30.5}"#);
+    assert_ne!(json, EXAMPLE);
+    let bot = BotFile::from_json(&json).unwrap();
+    let want = StartCondition::Rsi { period: 14, threshold: Threshold::Below(dec("30.5")) };
+    assert_eq!(bot.strategy.start_condition, want);
+    let toml = bot.to_toml().unwrap();
+    assert!(toml.contains("indicator"), "{toml}");
+    assert_eq!(BotFile::from_toml(&toml).unwrap(), bot);
+    let json = with_start(r#"{"indicator": "price_vs_sma", "period": 0, "below_percent": "2"}"#);
+    let e = BotFile::from_json(&json).unwrap_err().to_string();
+    assert!(e.contains("start_condition") && e.contains("period = 0"), "{e}");
+}

@@ -42,6 +42,8 @@
 //! price and hands it to the engine, so the stop loss, the take profit and
 //! the trailing rules keep watching the market while the runner waits.
 
+mod signals;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,6 +124,9 @@ pub struct Runner<E: Exchange + ?Sized> {
     lease: Lease,
     /// Order calls are held until this time: the venue asked to back off.
     paused_until: Option<TimeMs>,
+    /// The indicator start condition's state, if the bot has one (see
+    /// `signals`).
+    gate: Option<martingale_core::indicators::StartGate>,
 }
 
 /// How to start a [`Runner`]: the bot, the venue and the store, plus
@@ -288,6 +293,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
             step_timeout: b.step_timeout,
             lease,
             paused_until: None,
+            gate: Self::gate_for(b.bot),
         };
         if created {
             if b.check_venue {

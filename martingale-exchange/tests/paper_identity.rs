@@ -5,8 +5,10 @@
 //! the backtest acts. The configurations are those of martingale-core's
 //! `tests/backtest_identity.rs` (both sides, every anchor, stops with and
 //! without timeout, slippage, trailing, base fees, cooldown, reinvest, every
-//! path model and limit-fill rule, max deals); the signal-driven one has no
-//! paper counterpart (signals are not an exchange's business).
+//! path model and limit-fill rule, max deals), plus the two indicator start
+//! conditions (RSI, price vs SMA), whose signals the backtest computes from
+//! the closes and the paper runner's gate raises at each close; the
+//! externally signal-driven one has no paper counterpart.
 
 use std::collections::HashMap;
 use std::io;
@@ -108,6 +110,29 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 "",
             ),
         ),
+        // SPEC section 10 start conditions: the backtest precomputes the
+        // signals from the closes, the paper runner's gate raises them at
+        // each close; the deals must be the same.
+        (
+            "rsi start",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.5"}, "start_condition": {"indicator": "rsi", "period": 14, "below": "35"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short, price vs sma start",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"percent": "1.5"}, "start_condition": {"indicator": "price_vs_sma", "period": 50, "below_percent": "1"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
     ]
 }
 
@@ -135,10 +160,17 @@ fn backtest_run(bot: &BotFile, candles: &Candles) -> (Vec<DealReport>, Vec<FillK
     let mut engine = Engine::new(BotId::new("same").unwrap(), bot).unwrap();
     engine.handle(Event::Command { time: TimeMs::MIN, command: Command::Start }).unwrap();
     let mut driver = Driver::new(&mut engine, bot.fill, HOUR);
+    let condition = bot.strategy.start_condition;
+    let signals =
+        condition.is_indicator().then(|| martingale_core::indicators::start_signals(&condition, candles.closes()));
     let mut prev = None;
     for i in 0..candles.len() {
         let c = candles.get(i).unwrap();
         driver.candle(i, &c, prev).unwrap();
+        if signals.as_ref().is_some_and(|s| s[i]) {
+            let time = c.time + HOUR - 1;
+            driver.send(Event::Signal { time }, time).unwrap();
+        }
         prev = Some(c.close);
     }
     let fills = driver

@@ -323,3 +323,15 @@ def test_engine_order_updates_and_signals():
         e.order_update(7, "nope", "canceled")
     with pytest.raises(mg.EngineError, match="event"):
         e.handle({"type": "bogus", "time": 8})
+
+
+def test_indicator_start_conditions(btc):
+    # SPEC section 10: the rule lives in Rust; Python passes the dict through.
+    bot = mg.BotConfig.example().replace(start_condition={"indicator": "rsi", "period": 14, "below": "35"})
+    fast = mg.backtest(btc, bot)
+    ref = mg.backtest(btc, bot, mode="reference")
+    assert fast.to_dict() == ref.to_dict()
+    asap = mg.backtest(btc, mg.BotConfig.example())
+    assert 0 < len(fast.deals) < len(asap.deals)
+    with pytest.raises(ValueError, match="start_condition.period = 0"):
+        mg.BotConfig.example().replace(start_condition={"indicator": "price_vs_sma", "period": 0, "below_percent": 1})

@@ -81,6 +81,13 @@ pub enum BacktestError {
         /// Candles.
         candles: usize,
     },
+    /// Entry signals were given for a bot whose start condition is an
+    /// indicator (the backtest computes those signals from the closes).
+    #[error(
+        "signals were given, but start_condition = {0} computes its own from the candles' closes: \
+         drop the signals or set start_condition to \"signal\""
+    )]
+    SignalsWithIndicator(String),
     /// The engine refused an event (e.g. the ladder is impossible at a price).
     #[error("candle {index} (time {time}): {source}")]
     Engine {
@@ -227,6 +234,22 @@ pub fn backtest(bot: &BotFile, candles: &Candles, opts: &BacktestOptions) -> Res
             return Err(BacktestError::Signals { signals: s.len(), candles: candles.len() });
         }
     }
+    // An indicator start condition is a signal at every close where it
+    // holds (SPEC section 10: true at the close of candle i, the deal opens
+    // at candle i + 1), computed once from the closes.
+    let with_indicator;
+    let condition = bot.strategy.start_condition;
+    let opts = if condition.is_indicator() {
+        if opts.signals.is_some() {
+            let text = serde_json::to_string(&condition).unwrap_or_default();
+            return Err(BacktestError::SignalsWithIndicator(text));
+        }
+        let signals = crate::indicators::start_signals(&condition, candles.closes());
+        with_indicator = BacktestOptions { signals: Some(signals), ..opts.clone() };
+        &with_indicator
+    } else {
+        opts
+    };
     let mut engine = Engine::new(BotId::internal("bt"), bot)?;
     let first_open = candles.get(0).map_or(Decimal::ONE, |c| c.open);
     let mut run = Run::new(bot, candles, opts, interval, first_open);

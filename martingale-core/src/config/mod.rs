@@ -18,10 +18,12 @@ mod botfile;
 mod de;
 pub(crate) mod document;
 mod example;
+mod start;
 mod validate;
 
 pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
 pub use example::EXAMPLE_BOT_JSON;
+pub use start::{StartCondition, Threshold, MAX_INDICATOR_PERIOD};
 pub use validate::{
     ConfigError, MAX_PERCENT, MAX_PRICE_RATIO, MAX_SAFETY_ORDERS, MAX_SECS, MAX_VALUE, MIN_PRICE_RATIO,
 };
@@ -151,17 +153,6 @@ pub struct StopLoss {
     /// What the percent is measured against.
     #[serde(default)]
     pub base: PriceBase,
-}
-
-/// When a new deal may start (once running, cooled down and under `max_deals`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StartCondition {
-    /// As soon as possible.
-    #[default]
-    Asap,
-    /// Only after an external entry signal (the next price after the signal).
-    Signal,
 }
 
 fn one() -> Decimal {

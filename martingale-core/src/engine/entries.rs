@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::deal::{Deal, LevelOrder};
 use super::{Engine, EngineError, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind, TimeMs};
-use crate::config::{SafetyAnchor, StartCondition};
+use crate::config::SafetyAnchor;
 use crate::ladder;
 
 /// Size of a deal's base order.
@@ -48,10 +48,7 @@ impl Engine {
             time > closed.saturating_add(cooldown)
         });
         let under_max = self.strategy.max_deals.is_none_or(|max| self.totals.closed_deals < max);
-        let signal = match self.strategy.start_condition {
-            StartCondition::Asap => true,
-            StartCondition::Signal => self.signal_pending,
-        };
+        let signal = !self.strategy.start_condition.needs_signal() || self.signal_pending;
         self.mode == Mode::Running && cooled && under_max && signal
     }
 

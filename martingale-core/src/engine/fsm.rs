@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use super::{
     Candle, Command, Engine, EngineError, Event, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind, TimeMs,
 };
-use crate::config::{OrderSize, PathModel, StartCondition};
+use crate::config::{OrderSize, PathModel};
 use crate::pnl::ExitKind;
 
 /// Largest price or quantity the engine accepts from outside (10^13): keeps
@@ -55,9 +55,12 @@ impl Engine {
             Event::Command { time, command } => self.on_command(time, command)?,
             Event::Signal { .. } => {
                 // A signal opens a deal at the next tick; it is not queued
-                // behind a deal that is still open.
+                // behind a deal that is still open. Indicator conditions
+                // start on the signals their gate raises at candle closes
+                // (`crate::indicators::StartGate`, fed by the backtest and
+                // the runners).
                 self.signal_pending =
-                    self.strategy.start_condition == StartCondition::Signal && self.phase.kind() == PhaseKind::Idle;
+                    self.strategy.start_condition.needs_signal() && self.phase.kind() == PhaseKind::Idle;
                 Output::default()
             }
         };

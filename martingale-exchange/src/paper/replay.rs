@@ -91,9 +91,14 @@ impl PaperExchange {
             };
             runner.step(time).await?;
         }
-        let mut st = self.lock()?;
-        st.price = Some(candle.close);
-        st.candles.push(candle);
+        {
+            let mut st = self.lock()?;
+            st.price = Some(candle.close);
+            st.candles.push(candle);
+        }
+        // An indicator start condition decides at the close, as the
+        // backtest does (a signal at the candle's last millisecond).
+        runner.candle_closed(candle.time.saturating_add(interval_ms - 1), candle.close).await?;
         Ok(())
     }
 }
