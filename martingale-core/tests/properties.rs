@@ -28,7 +28,7 @@ fn d(x: i64, scale: u32) -> Decimal {
 fn bot_file() -> impl Strategy<Value = BotFile> {
     (
         (any::<bool>(), 0u32..6, 5i64..50, 8i64..15, 10i64..20, 0usize..3),
-        (3i64..30, any::<bool>(), prop::option::of(2i64..20), prop::option::of((5i64..30, any::<bool>()))),
+        (3i64..30, any::<bool>(), prop::option::of(2i64..20), prop::option::of((5i64..30, any::<bool>(), 0u8..4))),
         (any::<bool>(), 0u64..3, 0i64..60, 0usize..3, any::<bool>(), prop::option::of(0u64..3)),
     )
         .prop_map(|(a, b, c)| {
@@ -52,10 +52,15 @@ fn bot_file() -> impl Strategy<Value = BotFile> {
             if let Some(t) = trailing {
                 s += &format!(r#", "trailing_take_profit": "{}""#, d(t, 1));
             }
-            if let Some((pct, on_base)) = stop {
+            if let Some((pct, on_base, extras)) = stop {
                 // A base-order stop must lie beyond the ladder: put it past 60 %.
                 let (pct, base) = if on_base { (pct + 60, "base_order") } else { (pct, "average") };
-                s += &format!(r#", "stop_loss": {{"percent": "{pct}", "base": "{base}"}}"#);
+                // SPEC section 10 extras: trailing, close_and_stop, both.
+                let trailing = extras & 1 == 1;
+                let action = if extras & 2 == 2 { "close_and_stop" } else { "close" };
+                s += &format!(
+                    r#", "stop_loss": {{"percent": "{pct}", "base": "{base}", "trailing": {trailing}, "action": "{action}"}}"#
+                );
                 if let Some(h) = timeout_h {
                     s += &format!(r#", "stop_loss_timeout_secs": {}"#, h * 3600);
                 }

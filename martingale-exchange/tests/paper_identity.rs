@@ -110,6 +110,25 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 "",
             ),
         ),
+        // SPEC section 10 stop-loss extras.
+        (
+            "trailing stop loss",
+            bot(
+                &s(r#""take_profit": {"percent": "3"}, "stop_loss": {"percent": "22", "trailing": true}"#),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short trailing stop, close and stop",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"percent": "2"}, "stop_loss": {"percent": "25", "trailing": true, "action": "close_and_stop"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
         // SPEC section 10 start conditions: the backtest precomputes the
         // signals from the closes, the paper runner's gate raises them at
         // each close; the deals must be the same.

@@ -97,7 +97,7 @@ async fn the_stop_loss_is_watched_while_the_venue_asks_for_an_hour_of_quiet() {
     // One safety order 1.5 % down, a stop 4 % below the base price.
     let mut bot = BotFile::example().unwrap();
     bot.strategy.max_safety_orders = Some(1);
-    bot.strategy.stop_loss = Some(StopLoss { percent: dec!(4), base: PriceBase::default() });
+    bot.strategy.stop_loss = Some(StopLoss::new(dec!(4), PriceBase::default()));
     bot.validate().unwrap();
     let paper = Arc::new(PaperExchange::for_bot(&bot, dec!(10000)));
     let venue = Arc::new(Limited {

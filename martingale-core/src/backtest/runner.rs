@@ -402,10 +402,12 @@ impl<'a> Run<'a> {
                 let w = e.watch();
                 let long = e.strategy().side == Side::Long;
                 let peak = deal.trailing.map(|t| t.peak);
+                // A trailing stop loss moves with every new best price.
+                let stop_peak = deal.stop_peak.filter(|_| e.strategy().stop_loss.is_some_and(|sl| sl.trailing));
                 let (downs, ups) = if long {
-                    ([w.stop_loss, w.trailing_exit, None], [w.trailing_arm, peak])
+                    ([w.stop_loss, w.trailing_exit, None], [w.trailing_arm, peak, stop_peak])
                 } else {
-                    ([w.trailing_arm, peak, None], [w.stop_loss, w.trailing_exit])
+                    ([w.trailing_arm, peak, stop_peak], [w.stop_loss, w.trailing_exit, None])
                 };
                 for p in downs.into_iter().flatten() {
                     lower(p);

@@ -145,6 +145,13 @@ pub struct TakeProfit {
 }
 
 /// Stop-loss level.
+///
+/// With `trailing`, the stop in force is the tighter of the static stop and
+/// `peak * (1 - percent/100)` (long; the mirror for a short), where `peak`
+/// is the best price reached since the deal's last entry fill (reset to
+/// that fill's price at each entry fill): it only moves in the trader's
+/// favour between entry fills. `action = close_and_stop` stops the bot
+/// after a stop-loss exit (SPEC section 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopLoss {
@@ -153,6 +160,36 @@ pub struct StopLoss {
     /// What the percent is measured against.
     #[serde(default)]
     pub base: PriceBase,
+    /// Trail the best price since the last entry fill.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trailing: bool,
+    /// What the bot does after a stop-loss exit.
+    #[serde(default, skip_serializing_if = "StopAction::is_close")]
+    pub action: StopAction,
+}
+
+impl StopLoss {
+    /// A static stop at `percent` from `base`, closing and carrying on.
+    pub fn new(percent: Decimal, base: PriceBase) -> StopLoss {
+        StopLoss { percent, base, trailing: false, action: StopAction::Close }
+    }
+}
+
+/// What the bot does after a stop-loss exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopAction {
+    /// Close the deal; the bot carries on (the next deal starts as usual).
+    #[default]
+    Close,
+    /// Close the deal and stop the bot (mode `stopped`; `start` resumes it).
+    CloseAndStop,
+}
+
+impl StopAction {
+    fn is_close(&self) -> bool {
+        *self == StopAction::Close
+    }
 }
 
 fn one() -> Decimal {

@@ -488,15 +488,15 @@ mod tests {
     #[test]
     fn base_order_stop_inside_ladder_rejected() {
         let mut c = example();
-        c.stop_loss = Some(StopLoss { percent: dec!(10), base: PriceBase::BaseOrder });
+        c.stop_loss = Some(StopLoss::new(dec!(10), PriceBase::BaseOrder));
         assert_eq!(
             c.validate(),
             Err(ConfigError::StopLossInsideLadder { stop_percent: dec!(10), ladder_deviation: dec!(11.1624) })
         );
-        c.stop_loss = Some(StopLoss { percent: dec!(12), base: PriceBase::BaseOrder });
+        c.stop_loss = Some(StopLoss::new(dec!(12), PriceBase::BaseOrder));
         assert_eq!(c.validate(), Ok(()));
         // An average-based stop moves with the average: not checked statically.
-        c.stop_loss = Some(StopLoss { percent: dec!(3), base: PriceBase::Average });
+        c.stop_loss = Some(StopLoss::new(dec!(3), PriceBase::Average));
         assert_eq!(c.validate(), Ok(()));
     }
 

@@ -172,6 +172,11 @@ pub struct Deal {
     pub trailing: Option<Trailing>,
     /// When the stop was first seen breached (for the stop timeout).
     pub breach_since: Option<TimeMs>,
+    /// Best price since the last entry fill, for a trailing stop loss
+    /// (highest for a long, lowest for a short); reset to each entry
+    /// fill's price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_peak: Option<Decimal>,
     /// Exit decided.
     pub exit: Option<PendingExit>,
     /// Orders are managed (false after `stop` with `cancel_orders`).
@@ -202,6 +207,7 @@ impl Deal {
             take_profit_wanted: false,
             trailing: None,
             breach_since: None,
+            stop_peak: None,
             exit: None,
             managed: true,
             last_fill_at: None,

@@ -18,9 +18,21 @@ use crate::Side;
 impl Engine {
     pub(super) fn watch_deal(&self, deal: &Deal) -> Watch {
         let side = self.strategy.side;
-        let stop_loss = self.strategy.stop_loss.and_then(|_| {
+        let stop_loss = self.strategy.stop_loss.and_then(|sl| {
             let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
-            stop_loss_price(&self.strategy, &self.rules, avg, deal.entry_price.unwrap_or(avg))
+            let fixed = stop_loss_price(&self.strategy, &self.rules, avg, deal.entry_price.unwrap_or(avg));
+            // The stop in force is the tightest one (SPEC 10.1).
+            let trailing = deal
+                .stop_peak
+                .filter(|_| sl.trailing)
+                .map(|peak| trailing_exit_price(side, &self.rules, peak, sl.percent));
+            match (fixed, trailing) {
+                (Some(f), Some(t)) => Some(match side {
+                    Side::Long => f.max(t),
+                    Side::Short => f.min(t),
+                }),
+                (f, t) => f.or(t),
+            }
         });
         let mut w = Watch { stop_loss, ..Watch::default() };
         if let Some(t) = self.strategy.trailing_take_profit {
@@ -43,6 +55,21 @@ impl Engine {
         if !deal.managed || deal.exit.is_some() {
             return Output::default();
         }
+        // A trailing stop loss: every point of the path counts for the peak.
+        let stop_peak = match (self.strategy.stop_loss.is_some_and(|sl| sl.trailing), deal.stop_peak) {
+            (false, peak) => peak,
+            (true, None) => Some(price),
+            (true, Some(peak)) => Some(match side {
+                Side::Long => peak.max(price),
+                Side::Short => peak.min(price),
+            }),
+        };
+        if let Phase::Open(deal) = &mut self.phase {
+            deal.stop_peak = stop_peak;
+        }
+        let Phase::Open(deal) = &self.phase else {
+            return Output::default();
+        };
         let watch = self.watch_deal(deal);
         let beyond = |level: Decimal| match side {
             Side::Long => price <= level,
@@ -126,8 +153,9 @@ impl Engine {
     }
 }
 
-/// Trailing exit level: `peak * (1 - t/100)` for a long (rounded down), the
-/// mirror for a short (rounded up).
+/// Trailing level: `peak * (1 - t/100)` for a long (rounded down), the
+/// mirror for a short (rounded up); the trailing take profit's exit and the
+/// trailing stop loss (both round like a stop).
 fn trailing_exit_price(side: Side, rules: &crate::MarketRules, peak: Decimal, pct: Decimal) -> Decimal {
     let raw = match side {
         Side::Long => peak * (Decimal::ONE - pct / Decimal::ONE_HUNDRED),

@@ -461,3 +461,5 @@ mod tests_edge;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_orders;
+#[cfg(test)]
+mod tests_stops;

@@ -252,6 +252,12 @@ impl Engine {
             self.reinvest_pool = self.reinvest_pool.saturating_add(share);
         }
         self.last_closed_at = Some(time);
+        // `stop_loss.action = close_and_stop`: every stop-loss exit (static
+        // or trailing) stops the bot.
+        let stops = self.strategy.stop_loss.is_some_and(|sl| sl.action == crate::config::StopAction::CloseAndStop);
+        if stops && exit.kind == ExitKind::StopLoss {
+            self.mode = super::Mode::Stopped;
+        }
         out.closed.push(report);
     }
 }

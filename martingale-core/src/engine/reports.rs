@@ -23,6 +23,7 @@ pub const MAX_PRICE_IMPROVEMENT: Decimal = Decimal::ONE_HUNDRED;
 
 impl Engine {
     pub(super) fn on_order(&mut self, time: TimeMs, update: OrderUpdate) -> Result<Output, EngineError> {
+        let trails = self.strategy.stop_loss.is_some_and(|sl| sl.trailing);
         let found = self.phase.deal().and_then(|d| d.find(update.client_order_id()));
         let (Some(idx), Some(deal)) = (found, self.phase.deal_mut()) else {
             return self.unknown_order(update.client_order_id());
@@ -67,6 +68,10 @@ impl Engine {
                 }
                 deal.last_fill_at = Some(time);
                 if role.is_entry() {
+                    // A trailing stop loss trails from this fill on.
+                    if trails {
+                        deal.stop_peak = Some(price);
+                    }
                     if let (super::OrderRole::Safety(_), OrderState::Filled) = (role, deal.orders[idx].state) {
                         deal.levels_filled = deal.levels_filled.saturating_add(1);
                     }

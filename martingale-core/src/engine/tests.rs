@@ -258,7 +258,7 @@ fn close_now_waits_for_tp_cancel_then_sells() {
 #[test]
 fn stop_loss_with_timeout() {
     let file = bot(r#", "stop_loss_timeout_secs": 5, "stop_loss": {"percent": "10", "base": "base_order"}"#);
-    assert_eq!(file.strategy.stop_loss, Some(StopLoss { percent: dec!(10), base: PriceBase::BaseOrder }));
+    assert_eq!(file.strategy.stop_loss, Some(StopLoss::new(dec!(10), PriceBase::BaseOrder)));
     let mut t = T::new(&file);
     let _ = t.open_at(dec!(100));
     assert!(t.tick(dec!(89)).actions.is_empty(), "breach starts the timer");

@@ -448,7 +448,7 @@ mod tests {
         #[case] want: Decimal,
     ) {
         let mut s = strategy(side, SafetyAnchor::Base, 0, dec!(1));
-        s.stop_loss = Some(StopLoss { percent: dec!(10), base });
+        s.stop_loss = Some(StopLoss::new(dec!(10), base));
         assert_eq!(stop_loss_price(&s, &rules(dec!(0.0001)), avg, p0), Some(want));
     }
 
