@@ -108,6 +108,7 @@ mod error;
 mod event;
 mod exits;
 mod fsm;
+mod funds;
 mod generation;
 mod ids;
 mod reconcile;

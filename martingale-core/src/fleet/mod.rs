@@ -18,6 +18,7 @@
 
 mod account;
 pub mod fanout;
+mod funds;
 
 use std::collections::HashMap;
 
@@ -28,6 +29,7 @@ use crate::config::{BotFile, ConfigError};
 use crate::engine::{Action, Candle, Command, DealReport, Engine, EngineError, Event, TimeMs};
 
 pub use account::{AccountId, EngineKey, InvalidAccountId, InvalidKey, MAX_ACCOUNT_ID_LEN};
+pub use funds::FundsWait;
 
 /// An item produced by one engine of a fleet, with the engine's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +131,10 @@ pub struct Fleet {
     slots: Vec<Slot>,
     index: HashMap<EngineKey, usize>,
     by_symbol: HashMap<String, Vec<usize>>,
+    /// Balances shared by each account's bots (see `funds`).
+    funds: HashMap<AccountId, Decimal>,
+    /// Bots waiting for funds, and why.
+    waits: HashMap<EngineKey, FundsWait>,
 }
 
 impl Fleet {
@@ -174,6 +180,7 @@ impl Fleet {
     /// Removes an engine and returns it.
     pub fn remove(&mut self, key: &EngineKey) -> Option<Engine> {
         let i = self.index.remove(key)?;
+        self.waits.remove(key);
         let slot = self.slots.swap_remove(i);
         if let Some(list) = self.by_symbol.get_mut(&slot.symbol) {
             list.retain(|&j| j != i);
@@ -211,14 +218,16 @@ impl Fleet {
         self.by_symbol.get(symbol).map_or(0, Vec::len)
     }
 
-    /// Routes a last-price tick to every engine on `symbol`.
+    /// Routes a last-price tick to every engine on `symbol` (an engine
+    /// whose new deal its account cannot fund does not get it: see
+    /// [`Fleet::set_funds`]).
     pub fn tick(&mut self, symbol: &str, time: TimeMs, price: Decimal) -> FleetOutput {
-        self.route(symbol, |_| Event::Tick { time, price })
+        self.route(symbol, time, |_| Event::Tick { time, price })
     }
 
-    /// Routes a candle to every engine on `symbol`.
+    /// Routes a candle to every engine on `symbol` (gated like a tick).
     pub fn candle(&mut self, symbol: &str, candle: Candle) -> FleetOutput {
-        self.route(symbol, |_| Event::Candle(candle))
+        self.route(symbol, candle.time, |_| Event::Candle(candle))
     }
 
     /// Hands one event (an order update, a command, a signal) to one engine.
@@ -251,13 +260,26 @@ impl Fleet {
         out
     }
 
-    fn route(&mut self, symbol: &str, event: impl Fn(&Engine) -> Event) -> FleetOutput {
+    fn route(&mut self, symbol: &str, time: TimeMs, event: impl Fn(&Engine) -> Event) -> FleetOutput {
         let mut out = FleetOutput::default();
+        let mut free = match self.by_symbol.get(symbol) {
+            None => return out,
+            Some(_) if self.funds.is_empty() => HashMap::new(),
+            Some(list) => {
+                let accounts = list.iter().filter_map(|&i| self.slots.get(i)).map(|s| s.key.account.clone());
+                self.free_balances(accounts)
+            }
+        };
         let Some(list) = self.by_symbol.get(symbol) else { return out };
         for &i in list {
             if let Some(slot) = self.slots.get_mut(i) {
-                let result = slot.engine.handle(event(&slot.engine));
-                collect(&mut out, &slot.key, result);
+                let ev = event(&slot.engine);
+                let account_free = free.get_mut(&slot.key.account);
+                match funds::gated(&mut slot.engine, &slot.key, ev, time, account_free, &mut self.waits) {
+                    Ok(Some(o)) => collect(&mut out, &slot.key, Ok(o)),
+                    Ok(None) => {}
+                    Err(e) => collect(&mut out, &slot.key, Err(e)),
+                }
             }
         }
         out
@@ -276,3 +298,5 @@ fn collect(out: &mut FleetOutput, key: &EngineKey, result: Result<crate::engine:
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_funds;
