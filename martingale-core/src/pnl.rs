@@ -27,6 +27,8 @@ pub enum ExitKind {
     Manual,
     /// The base order never filled (rejected or canceled empty).
     Aborted,
+    /// Closed by the time limit (`time_limit`).
+    TimeLimit,
 }
 
 /// The record of a closed deal.
@@ -87,6 +89,9 @@ pub struct BotTotals {
     pub trailing: u64,
     /// Closed by command.
     pub manual: u64,
+    /// Closed by the time limit.
+    #[serde(default)]
+    pub time_limit: u64,
     /// Deals whose base order never filled.
     pub aborted: u64,
     /// Deals with positive P&L.
@@ -117,6 +122,7 @@ impl BotTotals {
             ExitKind::StopLoss => self.stop_loss = self.stop_loss.saturating_add(1),
             ExitKind::Trailing => self.trailing = self.trailing.saturating_add(1),
             ExitKind::Manual => self.manual = self.manual.saturating_add(1),
+            ExitKind::TimeLimit => self.time_limit = self.time_limit.saturating_add(1),
         }
         // Saturating: a deal's amounts are bounded by the engine, but a
         // report may come from anywhere.

@@ -98,6 +98,19 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 "",
             ),
         ),
+        // SPEC section 10 time limits.
+        (
+            "time limit, min profit",
+            bot(
+                &s(r#""take_profit": {"percent": "3"}, "time_limit": {"secs": 172800, "min_profit_percent": "0.3"}"#),
+                "quote",
+                r#""slippage_bps": "5""#,
+            ),
+        ),
+        (
+            "short time limit at once",
+            bot(&s(r#""side": "short", "take_profit": {"percent": "2"}, "time_limit": {"secs": 86400}"#), "quote", ""),
+        ),
         // SPEC section 10 stop-loss extras.
         (
             "trailing stop loss",
@@ -350,5 +363,35 @@ proptest::proptest! {
             (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b, "{}", name),
             (a, b) => proptest::prop_assert!(false, "{name}: {:?} vs {:?}", a.err(), b.err()),
         }
+    }
+}
+
+/// The time limit (SPEC section 10) on the real data: deals closed by it
+/// exist, each closed in a candle at least `secs` after the candle its base
+/// order filled in, and (with a minimum profit) at a profit of at least the
+/// minimum less the slippage.
+#[test]
+fn time_limits_close_only_past_the_limit() {
+    let candles = data();
+    let times = candles.times();
+    for (min, side) in [(Some("0.3"), "long"), (None, "short")] {
+        let limit = match min {
+            Some(m) => format!(r#"{{"secs": 172800, "min_profit_percent": "{m}"}}"#),
+            None => r#"{"secs": 172800}"#.to_string(),
+        };
+        let b = bot(
+            &format!(r#"{LADDER}, "side": "{side}", "take_profit": {{"percent": "3"}}, "time_limit": {limit}"#),
+            "quote",
+            "",
+        );
+        let r = backtest(&b, &candles, &BacktestOptions::default()).unwrap();
+        assert!(r.metrics.time_limit_exits > 10, "{side}: {} time-limit exits", r.metrics.time_limit_exits);
+        for d in r.deals.iter().filter(|d| d.deal.exit == martingale_core::engine::ExitKind::TimeLimit) {
+            assert!(times[d.end_index] - times[d.start_index] >= 172_800_000, "{side}: deal {}", d.deal.number);
+            if min.is_some() {
+                assert!(d.deal.pnl >= d.deal.cost * Decimal::new(3, 3), "{side}: deal {:?}", d.deal);
+            }
+        }
+        println!("{side}: {} deals, {} by the time limit", r.metrics.closed_deals, r.metrics.time_limit_exits);
     }
 }

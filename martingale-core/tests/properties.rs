@@ -30,8 +30,9 @@ fn bot_file() -> impl Strategy<Value = BotFile> {
         (any::<bool>(), 0u32..6, 5i64..50, 8i64..15, 10i64..20, 0usize..3),
         (3i64..30, any::<bool>(), prop::option::of(2i64..20), prop::option::of((5i64..30, any::<bool>(), 0u8..4))),
         (any::<bool>(), 0u64..3, 0i64..60, 0usize..3, any::<bool>(), prop::option::of(0u64..3)),
+        prop::option::of((0u64..6, prop::option::of(-20i64..20))),
     )
-        .prop_map(|(a, b, c)| {
+        .prop_map(|(a, b, c, time_limit)| {
             let (short, n, dev, step_scale, vol_scale, anchor) = a;
             let (tp, tp_on_base, trailing, stop) = b;
             let (base_fees, cooldown_h, reinvest, path, touch, timeout_h) = c;
@@ -51,6 +52,11 @@ fn bot_file() -> impl Strategy<Value = BotFile> {
             );
             if let Some(t) = trailing {
                 s += &format!(r#", "trailing_take_profit": "{}""#, d(t, 1));
+            }
+            // SPEC section 10 time limit: hours, with or without a minimum.
+            if let Some((h, min)) = time_limit {
+                let min = min.map(|m| format!(r#", "min_profit_percent": "{}""#, d(m, 1))).unwrap_or_default();
+                s += &format!(r#", "time_limit": {{"secs": {}{min}}}"#, h * 3600);
             }
             if let Some((pct, on_base, extras)) = stop {
                 // A base-order stop must lie beyond the ladder: put it past 60 %.

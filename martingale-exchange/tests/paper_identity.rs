@@ -110,6 +110,19 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 "",
             ),
         ),
+        // SPEC section 10 time limits.
+        (
+            "time limit, min profit",
+            bot(
+                &s(r#""take_profit": {"percent": "3"}, "time_limit": {"secs": 172800, "min_profit_percent": "0.3"}"#),
+                "quote",
+                r#""slippage_bps": "5""#,
+            ),
+        ),
+        (
+            "short time limit at once",
+            bot(&s(r#""side": "short", "take_profit": {"percent": "2"}, "time_limit": {"secs": 86400}"#), "quote", ""),
+        ),
         // SPEC section 10 stop-loss extras.
         (
             "trailing stop loss",

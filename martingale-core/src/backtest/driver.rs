@@ -69,6 +69,8 @@ impl<'e> Driver<'e> {
         let mut sim = SimExchange::new(engine.rules().clone(), *engine.fees(), fill);
         // A restored engine's live orders still rest on the exchange.
         sim.restore(engine.deal().map(|d| d.orders.as_slice()).unwrap_or_default());
+        // The time limit counts whole candles (SPEC 10.1).
+        engine.set_clock_grain(Some(interval_ms));
         Driver {
             engine,
             sim,

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub trailing_exits: u64,
     /// Closed by command.
     pub manual_exits: u64,
+    /// Closed by the time limit.
+    #[serde(default)]
+    pub time_limit_exits: u64,
     /// Realized P&L, quote.
     pub realized_pnl: Decimal,
     /// Fees paid in quote.

@@ -405,9 +405,9 @@ impl<'a> Run<'a> {
                 // A trailing stop loss moves with every new best price.
                 let stop_peak = deal.stop_peak.filter(|_| e.strategy().stop_loss.is_some_and(|sl| sl.trailing));
                 let (downs, ups) = if long {
-                    ([w.stop_loss, w.trailing_exit, None], [w.trailing_arm, peak, stop_peak])
+                    ([w.stop_loss, w.trailing_exit, None, None], [w.trailing_arm, peak, stop_peak, w.time_limit])
                 } else {
-                    ([w.trailing_arm, peak, stop_peak], [w.stop_loss, w.trailing_exit, None])
+                    ([w.trailing_arm, peak, stop_peak, w.time_limit], [w.stop_loss, w.trailing_exit, None, None])
                 };
                 for p in downs.into_iter().flatten() {
                     lower(p);
@@ -421,7 +421,9 @@ impl<'a> Run<'a> {
                 for p in ups.into_iter().flatten() {
                     upper(p);
                 }
-                Some(Bounds { down: down + margin(down), up: up - margin(up), until: TimeMs::MAX })
+                // The candle where the time limit starts to apply is walked.
+                let until = e.time_limit_from().filter(|_| w.time_limit.is_none()).unwrap_or(TimeMs::MAX);
+                Some(Bounds { down: down + margin(down), up: up - margin(up), until })
             }
             _ => None,
         }
@@ -580,6 +582,7 @@ impl<'a> Run<'a> {
             stop_loss_exits: totals.stop_loss,
             trailing_exits: totals.trailing,
             manual_exits: totals.manual,
+            time_limit_exits: totals.time_limit,
             realized_pnl: totals.realized_pnl,
             fees: totals.fees_quote,
             fees_base: totals.fees_base,

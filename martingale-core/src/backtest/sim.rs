@@ -119,8 +119,14 @@ impl SimExchange {
     /// Price a market order fills at: its reference price, exits moved
     /// against the trader by the slippage.
     pub fn market_price(&self, role: OrderRole, side: OrderSide, reference: Decimal) -> Decimal {
-        let exit =
-            matches!(role, OrderRole::StopLoss | OrderRole::Trailing | OrderRole::CloseNow | OrderRole::Residual);
+        let exit = matches!(
+            role,
+            OrderRole::StopLoss
+                | OrderRole::Trailing
+                | OrderRole::CloseNow
+                | OrderRole::Residual
+                | OrderRole::TimeLimit
+        );
         if !exit || self.fill.slippage_bps.is_zero() {
             return reference;
         }

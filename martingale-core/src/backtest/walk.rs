@@ -279,10 +279,11 @@ impl CandleWalk {
             }
         }
         let Some(engine) = engine else { return best };
-        let w = engine.watch();
+        // At this candle's time: the time limit may start to apply here.
+        let w = engine.watch_at(self.inside);
         let (downs, ups) = match engine.strategy().side {
-            Side::Long => ([w.stop_loss, w.trailing_exit], [w.trailing_arm, None]),
-            Side::Short => ([w.trailing_arm, None], [w.stop_loss, w.trailing_exit]),
+            Side::Long => ([w.stop_loss, w.trailing_exit], [w.trailing_arm, w.time_limit]),
+            Side::Short => ([w.trailing_arm, w.time_limit], [w.stop_loss, w.trailing_exit]),
         };
         for level in (if down { downs } else { ups }).into_iter().flatten() {
             let reached = if down { b <= level } else { b >= level };

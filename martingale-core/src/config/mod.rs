@@ -270,6 +270,24 @@ pub struct StrategyConfig {
     /// When deals start (default: as soon as possible).
     #[serde(default)]
     pub start_condition: StartCondition,
+    /// Close a deal open this long, once it makes at least a minimum profit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<TimeLimit>,
+}
+
+/// The time limit of a deal (SPEC section 10): once a deal has been open
+/// `secs` (from its base order's fill; in backtests from the open time of
+/// the candle it filled in), it closes at market when closing would make
+/// at least `min_profit_percent` of its cost (fees of the exit included;
+/// negative caps a loss; absent: at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeLimit {
+    /// Seconds from the base order's fill.
+    pub secs: u64,
+    /// Minimum profit, percent of the deal's cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_profit_percent: Option<Decimal>,
 }
 
 impl StrategyConfig {
@@ -295,6 +313,7 @@ impl StrategyConfig {
             max_deals: None,
             reinvest_percent: Decimal::ZERO,
             start_condition: StartCondition::Asap,
+            time_limit: None,
         }
     }
 

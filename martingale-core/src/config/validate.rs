@@ -220,6 +220,12 @@ impl StrategyConfig {
         if let Some(t) = self.stop_loss_timeout_secs {
             secs("stop_loss_timeout_secs", t)?;
         }
+        if let Some(t) = self.time_limit {
+            secs("time_limit.secs", t.secs)?;
+            if let Some(m) = t.min_profit_percent {
+                in_range("time_limit.min_profit_percent", m, dec!(-99.99), MAX_PERCENT)?;
+            }
+        }
         if self.max_deals == Some(0) {
             return Err(ConfigError::NotPositive { field: "max_deals".into(), value: Decimal::ZERO });
         }

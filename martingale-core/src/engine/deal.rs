@@ -177,6 +177,9 @@ pub struct Deal {
     /// fill's price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_peak: Option<Decimal>,
+    /// When the base order (first) filled: the time limit counts from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered_at: Option<TimeMs>,
     /// Exit decided.
     pub exit: Option<PendingExit>,
     /// Orders are managed (false after `stop` with `cancel_orders`).
@@ -208,6 +211,7 @@ impl Deal {
             trailing: None,
             breach_since: None,
             stop_peak: None,
+            entered_at: None,
             exit: None,
             managed: true,
             last_fill_at: None,

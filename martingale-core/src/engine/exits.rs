@@ -89,6 +89,10 @@ impl Engine {
                 fire = Some(ExitKind::StopLoss);
             }
         }
+        // Stops first, then the time limit (SPEC 10.1).
+        if fire.is_none() && self.time_limit_trigger(deal, time).is_some_and(reached) {
+            fire = Some(ExitKind::TimeLimit);
+        }
         let mut trailing = deal.trailing;
         if let (None, Some(pct)) = (fire, trailing_pct) {
             if trailing.is_none() && deal.take_profit_price.is_some_and(reached) {

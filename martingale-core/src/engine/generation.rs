@@ -161,6 +161,7 @@ fn role_from_code(code: &str) -> Option<OrderRole> {
         "x" => OrderRole::CloseNow,
         "a" => OrderRole::AddFunds,
         "r" => OrderRole::Residual,
+        "tl" => OrderRole::TimeLimit,
         s => {
             let n = s.strip_prefix('s')?;
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -193,6 +194,7 @@ mod tests {
             OrderRole::CloseNow,
             OrderRole::AddFunds,
             OrderRole::Residual,
+            OrderRole::TimeLimit,
         ] {
             for (deal, seq) in [(1, 0), (36, 35), (46_655, 1_679_615)] {
                 let short = ClientOrderId::new(&b, deal, role, seq);

@@ -104,6 +104,8 @@ pub enum OrderRole {
     AddFunds,
     /// Market exit of a quantity left after the exit (late fills).
     Residual,
+    /// Time-limit market exit.
+    TimeLimit,
 }
 
 impl OrderRole {
@@ -122,6 +124,7 @@ impl OrderRole {
             OrderRole::CloseNow => b"x",
             OrderRole::AddFunds => b"a",
             OrderRole::Residual => b"r",
+            OrderRole::TimeLimit => b"tl",
         });
         if let OrderRole::Safety(n) = self {
             push_decimal(s, n);

@@ -114,6 +114,7 @@ mod ids;
 mod reconcile;
 mod reports;
 mod snapshot;
+mod time_limit;
 
 pub use action::{Action, OrderKind, OrderRequest};
 pub use deal::{Deal, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
@@ -247,6 +248,10 @@ pub struct Watch {
     pub trailing_arm: Option<Decimal>,
     /// Price that exits an armed trailing take profit, given its peak so far.
     pub trailing_exit: Option<Decimal>,
+    /// Once the time limit applies: the price from which closing makes the
+    /// minimum profit (reached upward for a long, downward for a short; a
+    /// long's 0 or a short's maximum: close at once).
+    pub time_limit: Option<Decimal>,
 }
 
 /// One bot's deal engine (see the module docs).
@@ -291,6 +296,10 @@ pub struct Engine {
     /// short form of engines made by [`Engine::new`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     generation: Option<IdGeneration>,
+    /// Candle interval of a simulated run: the time limit counts whole
+    /// candles (times floored to it). `None` live: exact times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    clock_grain: Option<TimeMs>,
 }
 
 impl Engine {
@@ -314,6 +323,7 @@ impl Engine {
             reinvest_pool: Decimal::ZERO,
             signal_pending: false,
             retry_on_tick: false,
+            clock_grain: None,
             last_price: None,
             last_time: None,
             generation: None,
@@ -448,10 +458,26 @@ impl Engine {
 
     /// Prices where a tick can change something, for simulators.
     pub fn watch(&self) -> Watch {
+        self.watch_at(self.last_time.unwrap_or(TimeMs::MIN))
+    }
+
+    /// Prices where a tick at `time` can change something (the time limit
+    /// may apply from `time` on).
+    pub fn watch_at(&self, time: TimeMs) -> Watch {
         match &self.phase {
-            Phase::Open(d) if d.managed && d.exit.is_none() => self.watch_deal(d),
+            Phase::Open(d) if d.managed && d.exit.is_none() => {
+                let mut w = self.watch_deal(d);
+                w.time_limit = self.time_limit_trigger(d, time);
+                w
+            }
             _ => Watch::default(),
         }
+    }
+
+    /// Counts time in whole candles of `interval_ms` for the time limit
+    /// (set by simulators: the backtest's driver, the paper replay).
+    pub fn set_clock_grain(&mut self, interval_ms: Option<TimeMs>) {
+        self.clock_grain = interval_ms.filter(|i| *i > 0);
     }
 }
 #[cfg(test)]
@@ -464,3 +490,5 @@ mod tests_fuzz;
 mod tests_orders;
 #[cfg(test)]
 mod tests_stops;
+#[cfg(test)]
+mod tests_time;

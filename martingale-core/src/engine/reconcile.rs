@@ -209,6 +209,7 @@ impl Engine {
             let role = match exit.kind {
                 ExitKind::StopLoss => OrderRole::StopLoss,
                 ExitKind::Trailing => OrderRole::Trailing,
+                ExitKind::TimeLimit => OrderRole::TimeLimit,
                 _ => OrderRole::CloseNow,
             };
             let bot = self.bot.clone();

@@ -67,6 +67,9 @@ impl Engine {
                     order.state = next;
                 }
                 deal.last_fill_at = Some(time);
+                if role == super::OrderRole::Base && deal.entered_at.is_none() {
+                    deal.entered_at = Some(time);
+                }
                 if role.is_entry() {
                     // A trailing stop loss trails from this fill on.
                     if trails {

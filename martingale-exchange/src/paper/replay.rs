@@ -59,6 +59,7 @@ impl PaperExchange {
         interval_ms: TimeMs,
     ) -> Result<(), RunnerError> {
         let prev_close = self.lock()?.price;
+        runner.set_clock_grain(Some(interval_ms));
         let mut walk = CandleWalk::new(&candle, prev_close, self.fill.path, self.fill.limit_fill, interval_ms);
         loop {
             let step = {

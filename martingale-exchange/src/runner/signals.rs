@@ -46,6 +46,12 @@ impl<E: Exchange + ?Sized> Runner<E> {
         Ok(true)
     }
 
+    /// Counts the engine's time limit in whole candles of `interval_ms`
+    /// (a replay of candles, as the backtest does); `None`: exact times.
+    pub fn set_clock_grain(&mut self, interval_ms: Option<TimeMs>) {
+        self.engine.set_clock_grain(interval_ms);
+    }
+
     /// Feeds closes from before a (re)start to the indicator, oldest first,
     /// without raising signals.
     pub fn warm_gate(&mut self, closes: &[Decimal]) {

@@ -601,7 +601,7 @@ def backtest(
 
 #: The metric columns of a backtest (`stats` index and sweep columns).
 METRICS = (
-    "candles", "fills", "closed_deals", "take_profit_exits", "stop_loss_exits", "trailing_exits", "manual_exits",
+    "candles", "fills", "closed_deals", "take_profit_exits", "stop_loss_exits", "trailing_exits", "manual_exits", "time_limit_exits",
     "realized_pnl", "fees", "fees_base", "win_rate_pct", "profit_factor", "avg_deal_duration_secs",
     "max_deal_duration_secs", "max_safety_orders_used", "max_deal_cost", "funds_required", "return_on_funds_pct",
     "initial_capital", "final_equity", "max_drawdown", "max_drawdown_pct", "max_unrealized_loss", "time_in_deal_pct",
