@@ -247,7 +247,9 @@ struct Shared {
 /// let venue = paper.clone();
 /// let connect: Connector = Arc::new(move |_| Ok(venue.clone() as Arc<dyn Exchange>));
 /// let dir = tempfile::tempdir().unwrap();
-/// let mut sup = Supervisor::new(SupervisorConfig::new(dir.path()), connect, None);
+/// // A paper example: no fsync of each step's state (see `sync_state`).
+/// let cfg = SupervisorConfig { sync_state: false, ..SupervisorConfig::new(dir.path()) };
+/// let mut sup = Supervisor::new(cfg, connect, None);
 /// for user in ["alice", "bob"] {
 ///     let key = EngineKey::parse(user, "btc1").unwrap();
 ///     sup.spawn(BotSpec { key, bot: bot.clone(), symbol: "BTCUSDT".into(), credentials: None,
