@@ -297,9 +297,10 @@ pub struct Engine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     generation: Option<IdGeneration>,
     /// Candle interval of a simulated run: the time limit counts whole
-    /// candles (times floored to it). `None` live: exact times.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    clock_grain: Option<TimeMs>,
+    /// candles (times floored to it). `None` live: exact times. A setting
+    /// of the run, not state: neither persisted nor compared.
+    #[serde(skip)]
+    clock_grain: time_limit::ClockGrain,
 }
 
 impl Engine {
@@ -323,7 +324,7 @@ impl Engine {
             reinvest_pool: Decimal::ZERO,
             signal_pending: false,
             retry_on_tick: false,
-            clock_grain: None,
+            clock_grain: time_limit::ClockGrain::default(),
             last_price: None,
             last_time: None,
             generation: None,
@@ -477,7 +478,7 @@ impl Engine {
     /// Counts time in whole candles of `interval_ms` for the time limit
     /// (set by simulators: the backtest's driver, the paper replay).
     pub fn set_clock_grain(&mut self, interval_ms: Option<TimeMs>) {
-        self.clock_grain = interval_ms.filter(|i| *i > 0);
+        self.clock_grain = time_limit::ClockGrain(interval_ms.filter(|i| *i > 0));
     }
 }
 #[cfg(test)]

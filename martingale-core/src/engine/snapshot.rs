@@ -109,8 +109,6 @@ pub(super) struct EngineState {
     last_time: Option<TimeMs>,
     #[serde(default)]
     generation: Option<IdGeneration>,
-    #[serde(default)]
-    clock_grain: Option<TimeMs>,
 }
 
 const PRICE: &str = "must be in (0, 10^13]";
@@ -197,7 +195,7 @@ impl TryFrom<EngineState> for Engine {
             last_price: s.last_price,
             last_time: s.last_time,
             generation: s.generation,
-            clock_grain: s.clock_grain.filter(|g| *g > 0),
+            clock_grain: super::time_limit::ClockGrain::default(),
         })
     }
 }

@@ -28,9 +28,23 @@ use super::{Engine, TimeMs};
 use crate::market::Rounding;
 use crate::Side;
 
+/// The candle interval a simulation counts time in (see the module docs):
+/// a setting of the run, so two engines differing only in it are equal and
+/// it is not persisted (every simulator sets it before each run).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ClockGrain(pub(super) Option<TimeMs>);
+
+impl PartialEq for ClockGrain {
+    fn eq(&self, _: &ClockGrain) -> bool {
+        true
+    }
+}
+
+impl Eq for ClockGrain {}
+
 impl Engine {
     fn on_grain(&self, t: TimeMs) -> TimeMs {
-        match self.clock_grain {
+        match self.clock_grain.0 {
             Some(g) => t.saturating_sub(t.rem_euclid(g)),
             None => t,
         }
