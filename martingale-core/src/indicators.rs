@@ -67,12 +67,14 @@ impl Rsi {
     /// Adds a close; returns the averages `(G, L)` once they exist.
     pub fn push(&mut self, close: Decimal) -> Option<(Decimal, Decimal)> {
         let previous = self.previous.replace(close)?;
-        let change = close - previous;
+        // Saturating throughout: absurd closes (near Decimal's range) must
+        // not panic; such a series gives no meaningful signal anyway.
+        let change = close.saturating_sub(previous);
         let (up, down) = if change > Decimal::ZERO { (change, Decimal::ZERO) } else { (Decimal::ZERO, -change) };
         let n = Decimal::from(self.period);
         if self.changes < self.period {
-            self.gain += up;
-            self.loss += down;
+            self.gain = self.gain.saturating_add(up);
+            self.loss = self.loss.saturating_add(down);
             self.changes += 1;
             if self.changes == self.period {
                 self.gain /= n;
@@ -80,8 +82,8 @@ impl Rsi {
             }
         } else {
             let keep = n - Decimal::ONE;
-            self.gain = (self.gain * keep + up) / n;
-            self.loss = (self.loss * keep + down) / n;
+            self.gain = self.gain.saturating_mul(keep).saturating_add(up) / n;
+            self.loss = self.loss.saturating_mul(keep).saturating_add(down) / n;
         }
         self.averages()
     }
@@ -95,8 +97,8 @@ impl Rsi {
     /// while both averages are zero.
     pub fn value(&self) -> Option<Decimal> {
         let (g, l) = self.averages()?;
-        let total = g + l;
-        (total > Decimal::ZERO).then(|| HUNDRED * g / total)
+        let total = g.saturating_add(l);
+        (total > Decimal::ZERO).then(|| HUNDRED.saturating_mul(g) / total)
     }
 }
 
@@ -118,10 +120,10 @@ impl Sma {
     /// there are that many.
     pub fn push(&mut self, close: Decimal) -> Option<Decimal> {
         self.window.push_back(close);
-        self.sum += close;
+        self.sum = self.sum.saturating_add(close);
         if self.window.len() > self.period as usize {
             if let Some(old) = self.window.pop_front() {
-                self.sum -= old;
+                self.sum = self.sum.saturating_sub(old);
             }
         }
         self.sum()
@@ -172,21 +174,31 @@ impl StartGate {
         match (&mut self.state, self.condition) {
             (GateState::Rsi(rsi), StartCondition::Rsi { threshold, .. }) => {
                 let Some((g, l)) = rsi.push(close) else { return false };
-                let total = g + l;
+                let total = g.saturating_add(l);
                 if total <= Decimal::ZERO {
                     return false;
                 }
-                // RSI = 100 G / (G + L), compared without dividing.
-                let scaled = HUNDRED * g;
+                // RSI = 100 G / (G + L), compared without dividing (an
+                // overflowing product decides nothing: false).
+                let (Some(scaled), Some(bound)) = (
+                    HUNDRED.checked_mul(g),
+                    match threshold {
+                        Threshold::Below(x) | Threshold::Above(x) => x.checked_mul(total),
+                    },
+                ) else {
+                    return false;
+                };
                 match threshold {
-                    Threshold::Below(b) => scaled < b * total,
-                    Threshold::Above(a) => scaled > a * total,
+                    Threshold::Below(_) => scaled < bound,
+                    Threshold::Above(_) => scaled > bound,
                 }
             }
             (GateState::Sma(sma), StartCondition::PriceVsSma { period, below_percent }) => {
                 let Some(sum) = sma.push(close) else { return false };
                 // close <= sum / n * (1 - p/100)  <=>  100 n close <= (100 - p) sum
-                HUNDRED * Decimal::from(period.max(1)) * close <= (HUNDRED - below_percent) * sum
+                let left = HUNDRED.checked_mul(Decimal::from(period.max(1))).and_then(|k| k.checked_mul(close));
+                let right = (HUNDRED - below_percent).checked_mul(sum);
+                matches!((left, right), (Some(l), Some(r)) if l <= r)
             }
             _ => true,
         }
@@ -271,6 +283,21 @@ mod tests {
         assert_eq!(sma, dec!(100));
         let got = start_signals(&cond, &[a, a, last]);
         assert_eq!(got, vec![false, false, want], "closes {a}, {a}, {last}");
+    }
+
+    /// Closes near `Decimal`'s range never panic; they simply give no
+    /// signal where a product would overflow.
+    #[test]
+    fn absurd_closes_do_not_panic() {
+        let huge = Decimal::MAX / dec!(3);
+        let closes = [huge, dec!(1), huge, dec!(1), huge, dec!(1)];
+        for cond in [
+            StartCondition::Rsi { period: 2, threshold: Threshold::Below(dec!(30)) },
+            StartCondition::Rsi { period: 2, threshold: Threshold::Above(dec!(70)) },
+            StartCondition::PriceVsSma { period: 2, below_percent: dec!(1) },
+        ] {
+            assert_eq!(start_signals(&cond, &closes).len(), closes.len());
+        }
     }
 
     #[test]
