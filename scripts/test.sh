@@ -42,6 +42,16 @@ step "packaging: the publishable crates packaged, built from their packages, cor
 # `cargo publish --dry-run` would need it there). Then the packaged core's
 # own tests and doc tests run from an unpacked copy outside the workspace:
 # everything they need must be inside the crate.
+# Cargo treats a registry crate as immutable: the packaged core, served
+# from a temporary registry under the same version every run, is unpacked
+# into $CARGO_HOME/registry/src/-<hash of the checkout path>/ and built into
+# target/debug once, and both copies are reused as they are. A machine that
+# keeps CARGO_HOME or target/ between runs (CI does) would verify
+# martingale-exchange against the core of an earlier run and fail on
+# anything new. Remove both copies first (dev profile only: the release
+# build the later steps use is kept).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/martingale-*
+cargo clean --profile dev -p martingale-core -p martingale-exchange
 cargo package --locked --allow-dirty -p martingale-core -p martingale-exchange
 PKG=$(mktemp -d)
 # (One EXIT trap for both: the package copy and the Postgres cluster.)
