@@ -43,8 +43,13 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn print_table(p: &LadderPlan) {
+    // With take-profit steps the column lists every step's price (the last
+    // is the final target); a stop loss adds its column.
+    let steps = p.levels.first().is_some_and(|l| !l.take_profit_steps.is_empty());
+    let stop = p.levels.first().is_some_and(|l| l.stop_loss_price.is_some());
+    let tp_title = if steps { "take-profit steps" } else { "take profit" };
     outln!(
-        "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}",
+        "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}{}",
         "level",
         "price",
         "dev %",
@@ -52,11 +57,18 @@ fn print_table(p: &LadderPlan) {
         "quote",
         "cum. cost",
         "average",
-        "take profit"
+        tp_title,
+        if stop { format!(" {:>14}", "stop loss") } else { String::new() }
     );
     for l in &p.levels {
+        let tp = if steps {
+            l.take_profit_steps.iter().map(ToString::to_string).collect::<Vec<_>>().join(" / ")
+        } else {
+            l.take_profit_price.to_string()
+        };
+        let sl = l.stop_loss_price.map(|s| format!(" {s:>14}")).unwrap_or_default();
         outln!(
-            "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}",
+            "{:>5} {:>14} {:>9} {:>14} {:>12} {:>14} {:>16} {:>14}{}",
             l.level,
             l.price,
             l.deviation,
@@ -64,7 +76,8 @@ fn print_table(p: &LadderPlan) {
             l.quote,
             l.cumulative_cost.round_dp(8),
             l.average_price.round_dp(8),
-            l.take_profit_price
+            tp,
+            sl
         );
     }
     outln!("funds required: {}", p.funds_required);

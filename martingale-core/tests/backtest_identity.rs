@@ -130,6 +130,57 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 "",
             ),
         ),
+        // SPEC section 10 take-profit steps.
+        (
+            "tp steps",
+            bot(
+                &s(
+                    r#""take_profit": {"steps": [{"percent": "1", "close": "30"}, {"percent": "2", "close": "30"}, {"percent": "3.5", "close": "40"}]}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short tp steps, break-even",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"steps": [{"percent": "1", "close": "50"}, {"percent": "2.5", "close": "50"}]}, "stop_loss": {"percent": "25", "breakeven_after_step": 1}"#,
+                ),
+                "quote",
+                r#""slippage_bps": "5""#,
+            ),
+        ),
+        (
+            "tp steps, trailing last step",
+            bot(
+                &s(
+                    r#""take_profit": {"steps": [{"percent": "1", "close": "40"}, {"percent": "2", "close": "60"}]}, "trailing_take_profit": "0.5""#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "tp steps on base order, trailing stop, break-even, time limit",
+            bot(
+                &s(
+                    r#""take_profit": {"base": "base_order", "steps": [{"percent": "2", "close": "50"}, {"percent": "4", "close": "50"}]}, "stop_loss": {"percent": "22", "trailing": true, "breakeven_after_step": 1}, "time_limit": {"secs": 259200, "min_profit_percent": "0.2"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "tp steps merged, base fees, touch",
+            bot(
+                &s(
+                    r#""take_profit": {"steps": [{"percent": "0.8", "close": "3"}, {"percent": "1.5", "close": "37"}, {"percent": "3", "close": "60"}]}"#,
+                ),
+                "base",
+                r#""limit_fill": "touch""#,
+            ),
+        ),
     ]
 }
 

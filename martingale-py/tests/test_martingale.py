@@ -34,6 +34,19 @@ def test_plan_reproduces_the_worked_example():
     assert all(isinstance(v, Decimal) for v in ladder["take_profit_price"])
 
 
+def test_plan_shows_take_profit_steps_and_the_stop():
+    bot = mg.BotConfig(
+        base_order={"quote": 100}, safety_order={"quote": 200}, max_safety_orders=1, price_deviation=2,
+        take_profit={"steps": [{"percent": "1", "close": "40"}, {"percent": "2", "close": "60"}]},
+        stop_loss={"percent": "10", "breakeven_after_step": 1},
+        market={"tick_size": "0.01", "step_size": "0.001", "min_notional": "5"},
+    )
+    ladder = mg.plan(bot, "100", exact=True)
+    assert list(ladder["take_profit_step_1"]) == [Decimal("101"), Decimal("99.65")]
+    assert list(ladder["take_profit_step_2"]) == [Decimal("102"), Decimal("100.64")]
+    assert list(ladder["stop_loss_price"]) == [Decimal("90"), Decimal("88.79")]
+
+
 @pytest.mark.parametrize("value", [Decimal("1.5"), "1.5", 1.5, np.float64(1.5)])
 def test_values_accept_decimal_str_float_and_return_decimal(value):
     bot = mg.BotConfig(base_order={"quote": 100}, take_profit={"percent": value}, max_safety_orders=0)

@@ -285,11 +285,21 @@ impl CandleWalk {
             Side::Long => ([w.stop_loss, w.trailing_exit], [w.trailing_arm, w.time_limit]),
             Side::Short => ([w.trailing_arm, w.time_limit], [w.stop_loss, w.trailing_exit]),
         };
-        for level in (if down { downs } else { ups }).into_iter().flatten() {
+        let (ahead, behind) = if down { (downs, ups) } else { (ups, downs) };
+        for level in ahead.into_iter().flatten() {
             let reached = if down { b <= level } else { b >= level };
             let pos = if down { level.min(cur) } else { level.max(cur) };
             if reached && !self.inert.contains(&pos) {
                 consider(pos, Hit::Watch);
+            }
+        }
+        // A level of the other direction already at or beyond the current
+        // price (a stop moved to break-even above a long's price, a time
+        // limit met at a fill's price) fires at once, at the current price.
+        for level in behind.into_iter().flatten() {
+            let beyond = if down { cur >= level } else { cur <= level };
+            if beyond && !self.inert.contains(&cur) {
+                consider(cur, Hit::Watch);
             }
         }
         best

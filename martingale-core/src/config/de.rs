@@ -120,7 +120,9 @@ fn one_of(names: &[&str]) -> String {
 fn hint(type_name: &str) -> Option<&'static str> {
     Some(match type_name {
         "OrderSize" => r#"a size such as {"quote": "100"} or {"base": "0.002"}"#,
-        "TakeProfit" => r#"a table such as {"percent": "1.5", "base": "average"}"#,
+        "TakeProfit" | "RawTakeProfit" => {
+            r#"a table such as {"percent": "1.5", "base": "average"} or {"steps": [{"percent": "1", "close": "40"}, ...]}"#
+        }
         "StopLoss" => r#"a table such as {"percent": "20", "base": "average"}"#,
         "CustomLevel" => r#"a level such as {"deviation": "2", "size": {"quote": "150"}}"#,
         "StrategyConfig" => "a table of strategy fields (base_order, take_profit, ...)",

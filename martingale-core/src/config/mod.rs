@@ -19,11 +19,13 @@ mod de;
 pub(crate) mod document;
 mod example;
 mod start;
+mod take_profit;
 mod validate;
 
 pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
 pub use example::EXAMPLE_BOT_JSON;
 pub use start::{StartCondition, Threshold, MAX_INDICATOR_PERIOD};
+pub use take_profit::{TakeProfit, TpStep, MAX_TP_STEPS};
 pub use validate::{
     ConfigError, MAX_PERCENT, MAX_PRICE_RATIO, MAX_SAFETY_ORDERS, MAX_SECS, MAX_VALUE, MIN_PRICE_RATIO,
 };
@@ -133,17 +135,6 @@ pub enum PriceBase {
     BaseOrder,
 }
 
-/// Take-profit target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TakeProfit {
-    /// Percent.
-    pub percent: Decimal,
-    /// What the percent is measured against.
-    #[serde(default)]
-    pub base: PriceBase,
-}
-
 /// Stop-loss level.
 ///
 /// With `trailing`, the stop in force is the tighter of the static stop and
@@ -151,7 +142,8 @@ pub struct TakeProfit {
 /// is the best price reached since the deal's last entry fill (reset to
 /// that fill's price at each entry fill): it only moves in the trader's
 /// favour between entry fills. `action = close_and_stop` stops the bot
-/// after a stop-loss exit (SPEC section 10).
+/// after a stop-loss exit; `breakeven_after_step` moves the stop to
+/// break-even once a take-profit step has filled (SPEC section 10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StopLoss {
@@ -166,12 +158,20 @@ pub struct StopLoss {
     /// What the bot does after a stop-loss exit.
     #[serde(default, skip_serializing_if = "StopAction::is_close")]
     pub action: StopAction,
+    /// Once take-profit step k (1-based) has filled, the stop also moves to
+    /// the deal's break-even price, computed once at that fill (SPEC 10.1):
+    /// the price at which selling the remainder by a taker order leaves the
+    /// deal's P&L at zero, counting the filled steps' proceeds and every
+    /// fee. The stop in force stays the tightest one, so this never
+    /// loosens it. Needs `take_profit.steps`, with `1 <= k <` their number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven_after_step: Option<u8>,
 }
 
 impl StopLoss {
     /// A static stop at `percent` from `base`, closing and carrying on.
     pub fn new(percent: Decimal, base: PriceBase) -> StopLoss {
-        StopLoss { percent, base, trailing: false, action: StopAction::Close }
+        StopLoss { percent, base, trailing: false, action: StopAction::Close, breakeven_after_step: None }
     }
 }
 
@@ -305,7 +305,7 @@ impl StrategyConfig {
             safety_anchor: SafetyAnchor::Base,
             custom_levels: None,
             max_active_safety_orders: None,
-            take_profit: TakeProfit { percent: take_profit_percent, base: PriceBase::Average },
+            take_profit: TakeProfit::new(take_profit_percent, PriceBase::Average),
             trailing_take_profit: None,
             stop_loss: None,
             stop_loss_timeout_secs: None,

@@ -7,7 +7,7 @@
 //! | what | accepted |
 //! | --- | --- |
 //! | sizes: `base_order`, `safety_order`, custom sizes, and every safety level's size after `volume_scale` | above 0, at most [`MAX_VALUE`] (10^13) |
-//! | percents: `take_profit`, `stop_loss`, `price_deviation`, custom deviations | above 0, at most [`MAX_PERCENT`] (10^6) |
+//! | percents: `take_profit` (and each step's), `stop_loss`, `price_deviation`, custom deviations | above 0, at most [`MAX_PERCENT`] (10^6) |
 //! | each level's nominal price relative to the entry price P0 | [`MIN_PRICE_RATIO`]..=[`MAX_PRICE_RATIO`] (10^-8..=10^8) |
 //! | `step_scale`, `volume_scale` | 0.1..=10 |
 //! | safety orders (N or custom levels) | 0..=[`MAX_SAFETY_ORDERS`] (200) |
@@ -147,6 +147,30 @@ pub enum ConfigError {
         /// Largest size accepted.
         max: Decimal,
     },
+    /// More take-profit steps than allowed.
+    #[error("take_profit.steps has {count} steps, at most {max} are allowed")]
+    TooManySteps {
+        /// Steps given.
+        count: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// Take-profit step percents must increase from step to step.
+    #[error("take_profit.steps[{index}].percent = {value} must be greater than the previous step's {previous}")]
+    StepsNotIncreasing {
+        /// 0-based index into `take_profit.steps`.
+        index: usize,
+        /// Its percent.
+        value: Decimal,
+        /// The previous step's percent.
+        previous: Decimal,
+    },
+    /// Take-profit step shares must close the whole position.
+    #[error("take_profit.steps close shares sum to {sum}, they must sum to exactly 100")]
+    StepSharesSum {
+        /// Their sum.
+        sum: Decimal,
+    },
     /// Invalid market rules.
     #[error("market: {0}")]
     Market(#[from] InvalidRules),
@@ -198,11 +222,16 @@ impl StrategyConfig {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         positive("base_order", self.base_order.amount())?;
-        percent("take_profit.percent", self.take_profit.percent)?;
-        if self.side == Side::Short {
-            // A short's take profit must stay above zero.
-            in_range("take_profit.percent", self.take_profit.percent, Decimal::ZERO, dec!(99.99))?;
-        }
+        let take_profit_percent = |field: String, value: Decimal| {
+            percent(field.clone(), value)?;
+            if self.side == Side::Short {
+                // A short's take profit must stay above zero.
+                in_range(&field, value, Decimal::ZERO, dec!(99.99))?;
+            }
+            Ok(())
+        };
+        take_profit_percent("take_profit.percent".into(), self.take_profit.percent)?;
+        self.take_profit.validate_steps(take_profit_percent)?;
         if let Some(t) = self.trailing_take_profit {
             positive("trailing_take_profit", t)?;
             in_range("trailing_take_profit", t, Decimal::ZERO, dec!(99.99))?;
@@ -294,6 +323,16 @@ impl StrategyConfig {
             return Ok(());
         };
         percent("stop_loss.percent", sl.percent)?;
+        if let Some(k) = sl.breakeven_after_step {
+            if k == 0 || usize::from(k) >= self.take_profit.steps.len() {
+                return Err(ConfigError::Conflict {
+                    field: "stop_loss.breakeven_after_step",
+                    value: k.to_string(),
+                    other: "take_profit.steps",
+                    reason: "it must be at least 1 and below the number of take-profit steps",
+                });
+            }
+        }
         if self.side == Side::Long {
             in_range("stop_loss.percent", sl.percent, Decimal::ZERO, dec!(99.99))?;
         }

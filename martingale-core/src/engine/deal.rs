@@ -180,6 +180,15 @@ pub struct Deal {
     /// When the base order (first) filled: the time limit counts from it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entered_at: Option<TimeMs>,
+    /// Take-profit step prices as last planned, one per step of
+    /// `take_profit.steps` (empty without steps): planned again at every
+    /// entry fill until a step fills, then kept (SPEC section 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_prices: Vec<Decimal>,
+    /// The break-even stop, computed once when step
+    /// `stop_loss.breakeven_after_step` filled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breakeven: Option<Decimal>,
     /// Exit decided.
     pub exit: Option<PendingExit>,
     /// Orders are managed (false after `stop` with `cancel_orders`).
@@ -212,6 +221,8 @@ impl Deal {
             breach_since: None,
             stop_peak: None,
             entered_at: None,
+            step_prices: Vec::new(),
+            breakeven: None,
             exit: None,
             managed: true,
             last_fill_at: None,

@@ -85,7 +85,7 @@ impl Engine {
     fn ladder_at(&self, price: Decimal, scale: Decimal) -> Result<(BaseOrder, Vec<LevelOrder>, Decimal), EngineError> {
         if self.strategy.safety_anchor == SafetyAnchor::Average {
             let plan = ladder::plan_with(&self.strategy, &self.rules, price, scale, &self.deviations)?;
-            let b = plan.levels[0];
+            let b = &plan.levels[0];
             return Ok((BaseOrder { quantity: b.quantity, quote: b.quote }, Vec::new(), plan.funds_required));
         }
         let b = ladder::base_order(&self.strategy, &self.rules, price, scale)?;

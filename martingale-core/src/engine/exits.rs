@@ -26,13 +26,10 @@ impl Engine {
                 .stop_peak
                 .filter(|_| sl.trailing)
                 .map(|peak| trailing_exit_price(side, &self.rules, peak, sl.percent));
-            match (fixed, trailing) {
-                (Some(f), Some(t)) => Some(match side {
-                    Side::Long => f.max(t),
-                    Side::Short => f.min(t),
-                }),
-                (f, t) => f.or(t),
-            }
+            [fixed, trailing, deal.breakeven].into_iter().flatten().reduce(|a, b| match side {
+                Side::Long => a.max(b),
+                Side::Short => a.min(b),
+            })
         });
         let mut w = Watch { stop_loss, ..Watch::default() };
         if let Some(t) = self.strategy.trailing_take_profit {

@@ -162,6 +162,15 @@ fn role_from_code(code: &str) -> Option<OrderRole> {
         "a" => OrderRole::AddFunds,
         "r" => OrderRole::Residual,
         "tl" => OrderRole::TimeLimit,
+        s if s.starts_with("tp") => {
+            let &[first, last] = s.as_bytes().get(2..)? else { return None };
+            let (first, last) = (first.wrapping_sub(b'0'), last.wrapping_sub(b'0'));
+            let max = u8::try_from(crate::config::MAX_TP_STEPS).unwrap_or(u8::MAX);
+            if first == 0 || first > last || last > max {
+                return None;
+            }
+            OrderRole::TakeProfitStep { first, last }
+        }
         s => {
             let n = s.strip_prefix('s')?;
             if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -195,6 +204,8 @@ mod tests {
             OrderRole::AddFunds,
             OrderRole::Residual,
             OrderRole::TimeLimit,
+            OrderRole::TakeProfitStep { first: 1, last: 1 },
+            OrderRole::TakeProfitStep { first: 2, last: 8 },
         ] {
             for (deal, seq) in [(1, 0), (36, 35), (46_655, 1_679_615)] {
                 let short = ClientOrderId::new(&b, deal, role, seq);

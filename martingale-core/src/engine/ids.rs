@@ -4,7 +4,8 @@
 //! started with a generation, `{bot}-{generation}-{deal}-{role}-{seq}`: see
 //! the `generation` module and `Engine::starting_at`): the bot id, the deal
 //! number and a per-deal order sequence number (both base 36), and a short
-//! role code (`b` base order, `s{n}` safety order n, `tp` take profit, `sl`
+//! role code (`b` base order, `s{n}` safety order n, `tp` take profit,
+//! `tp{first}{last}` a take-profit order carrying steps first..=last, `sl`
 //! stop loss, `tr` trailing exit, `x` close now, `a` added funds, `r`
 //! residual exit). It is built only from the engine's state, so replaying
 //! the same events from the same snapshot gives the same ids, and it is at
@@ -106,12 +107,26 @@ pub enum OrderRole {
     Residual,
     /// Time-limit market exit.
     TimeLimit,
+    /// A take-profit step's limit order, carrying steps `first..=last`
+    /// (1-based; more than one when small steps were merged, SPEC 10.1).
+    TakeProfitStep {
+        /// First step carried.
+        first: u8,
+        /// Last step carried (its price is the order's).
+        last: u8,
+    },
 }
 
 impl OrderRole {
     /// True for orders that build the position.
     pub fn is_entry(self) -> bool {
         matches!(self, OrderRole::Base | OrderRole::Safety(_) | OrderRole::AddFunds)
+    }
+
+    /// True for the take profit and the take-profit steps: the resting
+    /// limit orders that take the deal's profit.
+    pub fn is_take_profit(self) -> bool {
+        matches!(self, OrderRole::TakeProfit | OrderRole::TakeProfitStep { .. })
     }
 
     fn push_code(self, s: &mut IdBuf) {
@@ -125,9 +140,15 @@ impl OrderRole {
             OrderRole::AddFunds => b"a",
             OrderRole::Residual => b"r",
             OrderRole::TimeLimit => b"tl",
+            OrderRole::TakeProfitStep { .. } => b"tp",
         });
-        if let OrderRole::Safety(n) = self {
-            push_decimal(s, n);
+        match self {
+            OrderRole::Safety(n) => push_decimal(s, n),
+            OrderRole::TakeProfitStep { first, last } => {
+                push_decimal(s, u32::from(first));
+                push_decimal(s, u32::from(last));
+            }
+            _ => {}
         }
     }
 }

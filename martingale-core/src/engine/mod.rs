@@ -114,6 +114,7 @@ mod ids;
 mod reconcile;
 mod reports;
 mod snapshot;
+mod steps;
 mod time_limit;
 
 pub use action::{Action, OrderKind, OrderRequest};
@@ -489,6 +490,8 @@ mod tests_edge;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_orders;
+#[cfg(test)]
+mod tests_steps;
 #[cfg(test)]
 mod tests_stops;
 #[cfg(test)]

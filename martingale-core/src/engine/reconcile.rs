@@ -109,14 +109,14 @@ impl Engine {
         // A take profit that filled completely ends the deal; so does one
         // that left a remainder no order can sell (below the market's
         // minimums) once no order of the deal can fill any more.
-        let tp_filled = deal.orders.iter().any(|o| o.request.role == OrderRole::TakeProfit && o.filled > Decimal::ZERO);
+        let tp_filled = deal.orders.iter().any(|o| o.request.role.is_take_profit() && o.filled > Decimal::ZERO);
         let sellable = || self.rules.round_qty(deal.position.open_qty().max(Decimal::ZERO));
         let unsellable = |qty: Decimal| {
             qty.is_zero()
                 || (!deal.has_live_orders()
                     && deal.take_profit_price.is_none_or(|p| self.rules.validate_order(p, qty).is_err()))
         };
-        if tp_filled && deal.live(|r| r == OrderRole::TakeProfit) == 0 && unsellable(sellable()) {
+        if tp_filled && deal.live(OrderRole::is_take_profit) == 0 && unsellable(sellable()) {
             let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
                 return;
             };
@@ -129,8 +129,16 @@ impl Engine {
         if !deal.managed {
             return;
         }
+        // Take-profit steps: the first step's fill stops the ladder; step
+        // k's completion moves the stop to break-even (SPEC section 10).
+        let steps_started = deal.steps_started();
+        let breakeven = strategy
+            .stop_loss
+            .and_then(|sl| sl.breakeven_after_step)
+            .filter(|k| deal.breakeven.is_none() && deal.step_done(*k))
+            .and_then(|_| self.breakeven_price(deal));
         // Safety orders: keep up to the active limit resting.
-        let limit = strategy.active_safety_limit();
+        let limit = if steps_started { 0 } else { strategy.active_safety_limit() };
         let mut next = deal.next_level;
         let live = u32::try_from(deal.live(|r| matches!(r, OrderRole::Safety(_)))).unwrap_or(u32::MAX);
         let room = limit.saturating_sub(live).min(strategy.safety_count().saturating_add(1).saturating_sub(next));
@@ -157,8 +165,14 @@ impl Engine {
             next += 1;
         }
         // Take profit: once no take profit is live.
-        let tp_live = deal.live(|r| r == OrderRole::TakeProfit) > 0;
-        let new_tp = if deal.take_profit_wanted && !tp_live && !self.retry_on_tick {
+        let tp_live = deal.live(OrderRole::is_take_profit) > 0;
+        let place_tp = deal.take_profit_wanted && !tp_live && !self.retry_on_tick;
+        let steps = if place_tp && !strategy.take_profit.steps.is_empty() { self.plan_steps(deal) } else { None };
+        let new_tp = if !place_tp {
+            None
+        } else if let Some(plan) = &steps {
+            plan.prices.last().copied()
+        } else if strategy.take_profit.steps.is_empty() {
             let avg = deal.position.average_price().unwrap_or(Decimal::ZERO);
             let open = deal.position.open_qty();
             take_profit_price(strategy, &self.rules, avg, deal.position.net_cost(), open, deal.base_quote)
@@ -171,13 +185,32 @@ impl Engine {
         let Phase::Open(deal) = &mut self.phase else {
             return;
         };
+        if steps_started {
+            deal.cancel_into(&mut out.actions, |o| matches!(o.request.role, OrderRole::Safety(_)));
+        }
+        if breakeven.is_some() {
+            deal.breakeven = breakeven;
+        }
+        if deal.take_profit_wanted && tp_live {
+            // A take profit to place again while others rest (a step
+            // canceled by the venue): cancel them, then place all.
+            deal.cancel_into(&mut out.actions, |o| o.request.role.is_take_profit());
+        }
         deal.next_level = next;
         out.actions.reserve(wanted.len() + 1);
         for (n, level) in wanted {
             let kind = OrderKind::Limit { price: level.price };
             out.actions.push(deal.place(&bot, OrderRole::Safety(n), side.entry(), kind, level.quantity));
         }
-        if let Some(price) = new_tp {
+        if let (Some(price), Some(plan)) = (new_tp, steps) {
+            deal.take_profit_price = Some(price);
+            deal.take_profit_wanted = false;
+            deal.step_prices = plan.prices;
+            for o in plan.orders {
+                let kind = OrderKind::Limit { price: o.price };
+                out.actions.push(deal.place(&bot, o.role, side.exit(), kind, o.quantity));
+            }
+        } else if let Some(price) = new_tp {
             deal.take_profit_price = Some(price);
             deal.take_profit_wanted = false;
             if !trailing {
@@ -222,8 +255,11 @@ impl Engine {
             if can_sell(sellable) {
                 let kind = OrderKind::Market { reference_price: slippage_free_ref };
                 out.actions.push(deal.place(&bot, role, side.exit(), kind, sellable));
+                return;
             }
-            return;
+            // Nothing sellable is left (earlier exit fills took all but
+            // dust): no report will come, so the deal ends now.
+            return self.reconcile_closing(time, out);
         }
         if deal.has_live_orders() || !exit.sent {
             return;

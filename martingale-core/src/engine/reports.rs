@@ -82,7 +82,7 @@ impl Engine {
                     if deal.exit.is_none() && deal.managed && deal.entry_price.is_some() {
                         deal.take_profit_wanted = true;
                         deal.trailing = None;
-                        deal.cancel_into(&mut out.actions, |o| o.request.role == super::OrderRole::TakeProfit);
+                        deal.cancel_into(&mut out.actions, |o| o.request.role.is_take_profit());
                     }
                 } else if !matches!(prior, OrderState::Sent | OrderState::Open) {
                     // A late fill of an exit the engine had let go of.
@@ -96,7 +96,7 @@ impl Engine {
                 let unexpected = order.state != OrderState::CancelRequested;
                 let role = order.request.role;
                 deal.orders[idx].state = next;
-                if unexpected && role == super::OrderRole::TakeProfit && deal.exit.is_none() {
+                if unexpected && role.is_take_profit() && deal.exit.is_none() {
                     deal.take_profit_wanted = true;
                 }
             }
@@ -108,7 +108,7 @@ impl Engine {
                 deal.orders[idx].state = next;
                 use super::OrderRole as R;
                 match role {
-                    R::TakeProfit if deal.exit.is_none() => {
+                    R::TakeProfit | R::TakeProfitStep { .. } if deal.exit.is_none() => {
                         deal.take_profit_wanted = true;
                         self.retry_on_tick = true;
                     }

@@ -236,6 +236,15 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
     if let Some(t) = d.trailing {
         price("deal.trailing.peak", t.peak)?;
     }
+    if !d.step_prices.is_empty() && d.step_prices.len() != strategy.take_profit.steps.len() {
+        return Err(SnapshotError::Inconsistent("the deal's take-profit steps differ from the strategy's"));
+    }
+    for p in &d.step_prices {
+        positive("deal.step_prices", *p)?;
+    }
+    if let Some(b) = d.breakeven {
+        total("deal.breakeven", b)?;
+    }
     if let Some(e) = d.exit {
         total("deal.exit.reference_price", e.reference_price)?;
     }

@@ -8,6 +8,11 @@
 //! - perturbed JSON of real snapshots: refused with an error, or restored
 //!   into an engine that then survives hostile events.
 //!
+//! The first two also run with the SPEC section 10 exit options
+//! ([`EXIT_OPTIONS`]): no safety order is placed once a take-profit step
+//! has filled, step orders never offer more than the deal holds, and a deal
+//! its steps closed leaves nothing sellable.
+//!
 //! Case counts are bounded so the three run in well under 30 s in release.
 
 use proptest::prelude::*;
@@ -17,16 +22,34 @@ use rust_decimal_macros::dec;
 use super::*;
 use crate::config::OrderSize;
 use crate::fees::FeeCharge;
+use crate::pnl::ExitKind;
 use crate::{OrderSide, Side};
 
+/// The SPEC section 10 exit options the property tests also run with:
+/// none; take-profit steps with a trailing break-even stop; three steps
+/// (the first merged: 3 % of the base order is below the minimum
+/// notional) with the last one trailing and a time limit.
+const EXIT_OPTIONS: [&str; 3] = [
+    r#""take_profit": {"percent": "1"}"#,
+    r#""take_profit": {"steps": [{"percent": "1", "close": "40"}, {"percent": "2", "close": "60"}]},
+        "stop_loss": {"percent": "20", "trailing": true, "breakeven_after_step": 1}"#,
+    r#""take_profit": {"steps": [{"percent": "0.5", "close": "3"}, {"percent": "1", "close": "37"},
+        {"percent": "2", "close": "60"}]}, "trailing_take_profit": "0.5",
+        "time_limit": {"secs": 30, "min_profit_percent": "-1"}"#,
+];
+
 fn bot_for(side: Side, active: u32) -> BotFile {
+    bot_with(side, active, EXIT_OPTIONS[0])
+}
+
+fn bot_with(side: Side, active: u32, exits: &str) -> BotFile {
     let side = match side {
         Side::Long => "long",
         Side::Short => "short",
     };
     BotFile::from_json(&format!(
         r#"{{"strategy": {{"side": "{side}", "base_order": {{"quote": "100"}}, "safety_order": {{"quote": "200"}},
-            "max_safety_orders": 3, "price_deviation": "2", "take_profit": {{"percent": "1"}},
+            "max_safety_orders": 3, "price_deviation": "2", {exits},
             "max_active_safety_orders": {active}, "max_deals": 1}},
             "market": {{"tick_size": "0.01", "step_size": "0.001", "min_notional": "5"}},
             "fees": {{"maker": "0.001", "taker": "0.002"}}}}"#
@@ -187,7 +210,17 @@ fn feed(
 ) -> Result<(), TestCaseError> {
     *time += 1;
     let event = make(*time);
+    let steps_started = e.deal().is_some_and(Deal::steps_started);
     let out = e.handle(event.clone()).map_err(|err| TestCaseError::fail(format!("{event:?} refused: {err}")))?;
+    // No safety order once a take-profit step has filled.
+    let safety = out.actions.iter().any(|a| matches!(a, Action::Place(o) if matches!(o.role, OrderRole::Safety(_))));
+    prop_assert!(!(steps_started && safety), "a safety order after the first step filled: {event:?}");
+    // A deal closed by its take profit (steps) leaves nothing sellable.
+    for report in out.closed.iter().filter(|r| r.exit == ExitKind::TakeProfit) {
+        let rest = e.rules().round_qty(report.dust);
+        let price = report.exit_price.unwrap_or(Decimal::ONE);
+        prop_assert!(e.rules().validate_order(price, rest).is_err(), "{rest} sellable left by {report:?}");
+    }
     x.actions.extend(out.actions);
     if let Some(deal) = e.deal() {
         let open = deal.position.open_qty();
@@ -219,10 +252,11 @@ proptest! {
     fn reordered_reports_never_oversell_and_deals_close(
         short in any::<bool>(),
         active in 1u32..=3,
+        exits in 0usize..EXIT_OPTIONS.len(),
         ops in prop::collection::vec(x_op(), 1..120),
     ) {
         let side = if short { Side::Short } else { Side::Long };
-        let mut e = Engine::new(BotId::new("px").unwrap(), &bot_for(side, active)).unwrap();
+        let mut e = Engine::new(BotId::new("px").unwrap(), &bot_with(side, active, EXIT_OPTIONS[exits])).unwrap();
         let mut x = Exchange { entry: side.entry(), orders: vec![], held: Decimal::ZERO, price: dec!(100),
             actions: vec![], reports: vec![] };
         let mut time: TimeMs = 0;
@@ -408,10 +442,11 @@ proptest! {
     fn hostile_event_sequences_never_panic(
         short in any::<bool>(),
         generation in any::<bool>(),
+        exits in 0usize..EXIT_OPTIONS.len(),
         ops in prop::collection::vec(h_op(), 1..80),
     ) {
         let side = if short { Side::Short } else { Side::Long };
-        let (id, file) = (BotId::new("fz").unwrap(), bot_for(side, 3));
+        let (id, file) = (BotId::new("fz").unwrap(), bot_with(side, 3, EXIT_OPTIONS[exits]));
         let mut e = if generation { Engine::starting_at(id, &file, 0) } else { Engine::new(id, &file) }.unwrap();
         e.handle(Event::Command { time: 0, command: Command::Start }).unwrap();
         e.handle(Event::Tick { time: 1, price: dec!(100) }).unwrap();

@@ -87,7 +87,7 @@ pub enum LadderError {
 }
 
 /// One level of a planned deal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedLevel {
     /// 0 = base order, n = safety order n.
     pub level: u32,
@@ -107,8 +107,17 @@ pub struct PlannedLevel {
     pub cumulative_cost: Decimal,
     /// Average entry price if the deal stops filling here.
     pub average_price: Decimal,
-    /// Take-profit price if the deal stops filling here.
+    /// Take-profit price if the deal stops filling here (with
+    /// `take_profit.steps`, the last step's).
     pub take_profit_price: Decimal,
+    /// With `take_profit.steps`: each step's price if the deal stops
+    /// filling here (SPEC section 10); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub take_profit_steps: Vec<Decimal>,
+    /// The static stop-loss price if the deal stops filling here (`None`
+    /// without a stop loss).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_loss_price: Option<Decimal>,
 }
 
 /// A planned ladder with its totals.
@@ -273,7 +282,21 @@ pub fn take_profit_price(
     qty: Decimal,
     base_quote: Decimal,
 ) -> Option<Decimal> {
-    let tp = strategy.take_profit.percent / HUNDRED;
+    take_profit_price_at(strategy, rules, strategy.take_profit.percent, average, net_cost, qty, base_quote)
+}
+
+/// [`take_profit_price`] for a take-profit step's own `percent` (SPEC
+/// section 10): priced from `take_profit.base` like the single target.
+pub fn take_profit_price_at(
+    strategy: &StrategyConfig,
+    rules: &MarketRules,
+    percent: Decimal,
+    average: Decimal,
+    net_cost: Decimal,
+    qty: Decimal,
+    base_quote: Decimal,
+) -> Option<Decimal> {
+    let tp = percent / HUNDRED;
     let side = strategy.side;
     let raw = match (strategy.take_profit.base, side) {
         (PriceBase::Average, Side::Long) => average.checked_mul(Decimal::ONE + tp)?,
@@ -310,6 +333,7 @@ pub fn stop_loss_price(
 #[derive(Default)]
 struct Totals {
     base_quote: Decimal,
+    p0: Decimal,
     qty: Decimal,
     cost: Decimal,
     funds: Decimal,
@@ -343,8 +367,18 @@ impl Totals {
         let average = self.exact_average().ok_or(overflow.clone())?;
         if level == 0 {
             self.base_quote = quote;
+            self.p0 = price;
         }
-        let tp = take_profit_price(strategy, rules, average, self.cost, self.qty, self.base_quote).ok_or(overflow)?;
+        let tp = take_profit_price(strategy, rules, average, self.cost, self.qty, self.base_quote)
+            .ok_or(overflow.clone())?;
+        let steps = strategy
+            .take_profit
+            .steps
+            .iter()
+            .map(|st| take_profit_price_at(strategy, rules, st.percent, average, self.cost, self.qty, self.base_quote))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(overflow)?;
+        let stop_loss_price = stop_loss_price(strategy, rules, average, self.p0);
         Ok(PlannedLevel {
             level,
             price,
@@ -356,6 +390,8 @@ impl Totals {
             cumulative_cost: self.cost,
             average_price: average,
             take_profit_price: tp,
+            take_profit_steps: steps,
+            stop_loss_price,
         })
     }
 }
@@ -416,7 +452,7 @@ mod tests {
     #[case(Side::Short, PriceBase::BaseOrder, dec!(99))]
     fn take_profit_bases(#[case] side: Side, #[case] base: PriceBase, #[case] want: Decimal) {
         let mut s = strategy(side, SafetyAnchor::Base, 0, dec!(1));
-        s.take_profit = TakeProfit { percent: dec!(1), base };
+        s.take_profit = TakeProfit::new(dec!(1), base);
         let plan = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap();
         assert_eq!(plan.levels[0].take_profit_price, want);
     }
@@ -424,7 +460,7 @@ mod tests {
     #[test]
     fn take_profit_on_base_order_after_safety_fills() {
         let mut s = strategy(Side::Long, SafetyAnchor::Base, 1, dec!(10));
-        s.take_profit = TakeProfit { percent: dec!(10), base: PriceBase::BaseOrder };
+        s.take_profit = TakeProfit::new(dec!(10), PriceBase::BaseOrder);
         let plan = plan(&s, &rules(dec!(0.0001)), dec!(100)).unwrap();
         // cost 100 + 90 * 1.1111 = 199.999; target +10 -> 209.999 / 2.1111 = 99.4737.. -> up 99.48
         assert_eq!(plan.levels[1].take_profit_price, dec!(99.48));

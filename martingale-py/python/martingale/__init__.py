@@ -241,11 +241,17 @@ def plan(config: Union[BotConfig, Mapping[str, Any], str], price: Any, *, exact:
 
     One row per level (0 = base order): price, deviation, quantity, quote,
     cost, cumulative quantity and cost, average and take-profit price if the
-    deal closes after that level. ``.attrs`` holds ``funds_required`` and
+    deal closes after that level; with take-profit steps, one
+    ``take_profit_step_k`` column per step; with a stop loss,
+    ``stop_loss_price``. ``.attrs`` holds ``funds_required`` and
     ``max_deviation``. float64 columns, or ``Decimal`` with ``exact=True``.
     """
     bot = _bot(config)
     raw = json.loads(_core.plan(bot.to_json(), price if isinstance(price, str) else str(_plain(price))))
+    for level in raw["levels"]:
+        # Take-profit steps become one column per step.
+        for k, step_price in enumerate(level.pop("take_profit_steps", []), start=1):
+            level[f"take_profit_step_{k}"] = step_price
     levels = _decimals(raw["levels"])
     df = frame(levels, exact).set_index("level")
     conv = (lambda v: v) if exact else float  # noqa: E731
