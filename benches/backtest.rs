@@ -1,7 +1,8 @@
 //! Backtest speed on the reference workload W5 (2,629,800 one-minute
-//! candles, a long ladder with N = 8): the fast backtest, the event-driven
-//! reference walk, a plain per-candle Decimal loop as the baseline, and a
-//! sweep of 1,000 parameter sets.
+//! candles, a long ladder with N = 8): the fast backtest, the same with
+//! take-profit steps and a trailing stop (SPEC section 10), the
+//! event-driven reference walk, a plain per-candle Decimal loop as the
+//! baseline, and a sweep of 1,000 parameter sets.
 //!
 //! `cargo bench --bench backtest` (the sweep group alone takes ~2 minutes).
 
@@ -32,12 +33,32 @@ fn plain_decimal_loop(c: &Candles, so: Decimal, tp: Decimal, a: Decimal, q: Deci
     (hits, min_equity)
 }
 
+/// The W5 ladder with SPEC section 10 exits: three take-profit steps (the
+/// last one trailing 0.3 %) and a 12 % trailing stop that moves to
+/// break-even after the first step.
+pub fn w5_steps_bot() -> BotFile {
+    let mut bot = w5_bot();
+    bot.strategy.take_profit = serde_json::from_value(json!({"steps": [
+        {"percent": "0.8", "close": "30"}, {"percent": "1.5", "close": "30"}, {"percent": "2.5", "close": "40"}]}))
+    .expect("valid steps");
+    bot.strategy.trailing_take_profit = Some(Decimal::new(3, 1));
+    bot.strategy.stop_loss = Some(
+        serde_json::from_value(json!({"percent": "12", "trailing": true, "breakeven_after_step": 1})).expect("stop"),
+    );
+    bot.strategy.validate().expect("valid strategy");
+    bot
+}
+
 fn w5(cr: &mut Criterion) {
     let candles = synthetic::w5();
     let bot = w5_bot();
+    let steps = w5_steps_bot();
     let mut g = cr.benchmark_group("w5");
     g.throughput(Throughput::Elements(candles.len() as u64));
     g.bench_function("fast", |b| b.iter(|| backtest(&bot, black_box(&candles), &BacktestOptions::default())));
+    g.bench_function("fast_tp_steps_trailing_stop", |b| {
+        b.iter(|| backtest(&steps, black_box(&candles), &BacktestOptions::default()))
+    });
     g.bench_function("plain_decimal_loop", |b| {
         let (so, tp, a, q) = (Decimal::new(2_000_000, 2), Decimal::new(9_000_000, 2), Decimal::ONE, Decimal::ONE);
         b.iter(|| plain_decimal_loop(black_box(&candles), so, tp, a, q))

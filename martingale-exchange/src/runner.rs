@@ -383,8 +383,16 @@ impl<E: Exchange + ?Sized> Runner<E> {
         self.feed(Event::Command { time, command }).await
     }
 
-    /// One polling step: the last price, then every live order's state;
-    /// cut off after the step timeout ([`RunnerError::Timeout`]).
+    /// One polling step: every live order's state, then the last price,
+    /// then any order whose placement answer was lost; cut off after the
+    /// step timeout ([`RunnerError::Timeout`]).
+    ///
+    /// Orders first, so the tick meets the position as it is (a stop moved
+    /// to break-even by a take-profit step's fill is checked against this
+    /// price), and a restart after a crash anywhere in a step, which
+    /// reconciles before its first step, repeats what the step would have
+    /// done. A step repeated at the time and price of the engine's last
+    /// tick (the restart's first step) does not tick again.
     pub async fn step(&mut self, time: TimeMs) -> Result<(), RunnerError> {
         let time = self.clock(time);
         match self.step_timeout {
@@ -400,16 +408,25 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     async fn step_inner(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        self.reconcile(time).await?;
         let price = match self.exchange.last_price(&self.cfg.symbol).await {
             Ok(price) => price,
             // Even the price is refused: nothing more is asked this step.
             Err(ExchangeError::RateLimited { retry_after }) => return self.back_off(time, retry_after),
             Err(e) => return Err(e.into()),
         };
+        // A step repeated at the time of the last tick, at its price (the
+        // first step of a restart after a crash past the tick), does not
+        // tick again.
+        if self.engine.last_price() == Some(price) && self.engine.last_tick_time() == Some(time) {
+            return Ok(());
+        }
         // During a pause the tick still reaches the engine (the stop loss
         // is watched); the orders it decides are held (see `send`).
         self.feed(Event::Tick { time, price }).await?;
-        self.reconcile(time).await
+        // A placement whose answer was lost (a timeout, a 5xx after the
+        // venue took it) is settled in this step, not the next.
+        self.reconcile_where(time, |o| o.state == OrderState::Sent).await
     }
 
     /// Until when order calls are held because the venue asked the runner
@@ -655,10 +672,19 @@ impl<E: Exchange + ?Sized> Runner<E> {
 
     /// Brings every order the engine believes live up to date.
     async fn reconcile(&mut self, time: TimeMs) -> Result<(), RunnerError> {
+        self.reconcile_where(time, |o| o.state.is_live()).await
+    }
+
+    /// Brings the orders of the deal matching `pick` up to date.
+    async fn reconcile_where(
+        &mut self,
+        time: TimeMs,
+        pick: impl Fn(&martingale_core::engine::TrackedOrder) -> bool,
+    ) -> Result<(), RunnerError> {
         let live: Vec<ClientOrderId> = self
             .engine
             .deal()
-            .map(|d| d.orders.iter().filter(|o| o.state.is_live()).map(|o| o.request.client_order_id.clone()).collect())
+            .map(|d| d.orders.iter().filter(|o| pick(o)).map(|o| o.request.client_order_id.clone()).collect())
             .unwrap_or_default();
         for id in live {
             let updates = self.query(time, &id).await?;
@@ -702,6 +728,7 @@ fn only_clock_moved(before: &Engine, after: &Engine) -> bool {
         let o = v.as_object_mut()?;
         o.remove("last_price");
         o.remove("last_time");
+        o.remove("last_tick_time");
         Some(v)
     };
     match (strip(before), strip(after)) {

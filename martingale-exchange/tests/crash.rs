@@ -3,6 +3,8 @@
 //! arrived), dropped, and restarted from its persisted state, at 240
 //! different points of one scenario. Every run must end exactly like the
 //! uninterrupted run, with no client order id placed twice and no fill lost.
+//! A second scenario with take-profit steps, a trailing break-even stop and
+//! a trailing last step (SPEC section 10) is killed at every call.
 
 mod common;
 
@@ -21,18 +23,44 @@ fn bot() -> BotFile {
     martingale_core::config::EXAMPLE_BOT_JSON.parse().unwrap()
 }
 
+/// The example bot with three take-profit steps (the last one trailing)
+/// and a trailing stop that moves to break-even after the first step.
+fn steps_bot() -> BotFile {
+    let mut b = bot();
+    b.strategy.take_profit = serde_json::from_str(
+        r#"{"steps": [{"percent": "0.6", "close": "30"}, {"percent": "1.2", "close": "30"}, {"percent": "2", "close": "40"}]}"#,
+    )
+    .unwrap();
+    b.strategy.trailing_take_profit = Some(Decimal::new(3, 1));
+    b.strategy.stop_loss =
+        Some(serde_json::from_str(r#"{"percent": "9", "trailing": true, "breakeven_after_step": 1}"#).unwrap());
+    b.strategy.validate().unwrap();
+    b
+}
+
 struct Outcome {
     totals: martingale_core::pnl::BotTotals,
     open: Option<(Decimal, Decimal)>,
     fills: usize,
+    step_fills: usize,
     placed: HashMap<ClientOrderId, usize>,
     calls: i64,
 }
 
 /// Runs the scenario; the runner dies at exchange call `kill_at` (0: never)
 /// and is restarted from the store.
-async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
-    let b = bot();
+async fn scenario(b: &BotFile, candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
+    scenario_traced(b, candles, kill_at, after, &mut Vec::new()).await
+}
+
+async fn scenario_traced(
+    b: &BotFile,
+    candles: &[Candle],
+    kill_at: i64,
+    after: bool,
+    trace: &mut Vec<String>,
+) -> Outcome {
+    let b = b.clone();
     let paper = funded_paper(&b);
     let store: Arc<dyn StateStore> = Arc::new(MemStore::default());
     let cfg = RunnerConfig { account: "alice".into(), symbol: "BTCUSDT".into(), cancel_on_shutdown: false };
@@ -62,7 +90,10 @@ async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
         }
         let t = candles[i].time + 59_999;
         match runner.step(t).await {
-            Ok(()) => i += 1,
+            Ok(()) => {
+                trace.push(format!("{i} {}", serde_json::to_string(runner.engine()).unwrap()));
+                i += 1
+            }
             Err(RunnerError::Exchange(ExchangeError::Authentication(_))) => {
                 // The process died here: drop everything but the venue and
                 // the store, and start again.
@@ -87,6 +118,13 @@ async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
         totals: e.totals().clone(),
         open: e.deal().map(|d| (d.position.open_qty(), d.position.entry_value())),
         fills: paper.fills_since("BTCUSDT", 0).await.unwrap().len(),
+        step_fills: paper
+            .fills_since("BTCUSDT", 0)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|f| f.client_order_id.as_str().contains("-tp"))
+            .count(),
         placed,
         calls,
     }
@@ -96,7 +134,7 @@ async fn scenario(candles: &[Candle], kill_at: i64, after: bool) -> Outcome {
 async fn killed_at_any_exchange_call_the_runner_recovers_exactly() {
     let series = random_walk(9, 480, 60_000, 30_000.0, 0.004);
     let candles: Vec<Candle> = (0..series.len()).map(|i| series.get(i).unwrap()).collect();
-    let clean = scenario(&candles, 0, false).await;
+    let clean = scenario(&bot(), &candles, 0, false).await;
     assert!(clean.totals.closed_deals >= 3, "the scenario must trade: {:?}", clean.totals);
     assert!(clean.placed.values().all(|n| *n == 1));
     let total_calls = clean.calls;
@@ -105,7 +143,7 @@ async fn killed_at_any_exchange_call_the_runner_recovers_exactly() {
     for p in 0..points {
         let kill_at = 1 + (p as i64 * total_calls) / points as i64;
         let after = p % 2 == 1;
-        let run = scenario(&candles, kill_at, after).await;
+        let run = scenario(&bot(), &candles, kill_at, after).await;
         assert!(
             run.placed.values().all(|n| *n == 1),
             "kill at call {kill_at} (after: {after}): a client order id was placed twice"
@@ -118,4 +156,30 @@ async fn killed_at_any_exchange_call_the_runner_recovers_exactly() {
     }
     println!("crash test: {recovered} kill points over {total_calls} exchange calls, all recovered exactly");
     assert_eq!(recovered, points);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn take_profit_steps_and_a_trailing_stop_recover_at_every_call() {
+    let series = random_walk(11, 200, 60_000, 30_000.0, 0.004);
+    let candles: Vec<Candle> = (0..series.len()).map(|i| series.get(i).unwrap()).collect();
+    let b = steps_bot();
+    let clean = scenario(&b, &candles, 0, false).await;
+    assert!(clean.totals.closed_deals >= 3, "the scenario must trade: {:?}", clean.totals);
+    assert!(clean.step_fills >= 3, "take-profit steps must fill: {}", clean.step_fills);
+    assert!(clean.placed.values().all(|n| *n == 1));
+    for kill_at in 1..=clean.calls {
+        for after in [false, true] {
+            let run = scenario(&b, &candles, kill_at, after).await;
+            let at = format!("kill at call {kill_at} of {} (after: {after})", clean.calls);
+            assert!(run.placed.values().all(|n| *n == 1), "{at}: a client order id was placed twice");
+            assert_eq!(run.placed.len(), clean.placed.len(), "{at}: orders differ");
+            assert_eq!((run.fills, run.step_fills), (clean.fills, clean.step_fills), "{at}: fills differ");
+            assert_eq!(run.totals, clean.totals, "{at}: P&L differs");
+            assert_eq!(run.open, clean.open, "{at}: open position differs");
+        }
+    }
+    println!(
+        "crash test with steps: killed at each of {} calls, before and after, all recovered exactly ({:?})",
+        clean.calls, clean.totals
+    );
 }

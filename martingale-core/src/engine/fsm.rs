@@ -171,6 +171,7 @@ impl Engine {
             PhaseKind::Idle | PhaseKind::Opening | PhaseKind::Closing => Output::default(),
         };
         self.last_price = Some(price);
+        self.last_tick_time = Some(time);
         self.signal_pending = false;
         if std::mem::take(&mut self.retry_on_tick) {
             out.extend(self.reconcile(time));

@@ -293,6 +293,9 @@ pub struct Engine {
     retry_on_tick: bool,
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
+    /// Time of the last tick (`last_price` is its price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_tick_time: Option<TimeMs>,
     /// The start generation written into client order ids (`None`: the
     /// short form of engines made by [`Engine::new`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -328,6 +331,7 @@ impl Engine {
             clock_grain: time_limit::ClockGrain::default(),
             last_price: None,
             last_time: None,
+            last_tick_time: None,
             generation: None,
         })
     }
@@ -407,6 +411,11 @@ impl Engine {
     /// Last price seen.
     pub fn last_price(&self) -> Option<Decimal> {
         self.last_price
+    }
+
+    /// Time of the last tick (the one that brought [`Engine::last_price`]).
+    pub fn last_tick_time(&self) -> Option<TimeMs> {
+        self.last_tick_time
     }
 
     /// Profit set aside for reinvestment (quote).

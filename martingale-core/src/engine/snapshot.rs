@@ -108,6 +108,8 @@ pub(super) struct EngineState {
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
     #[serde(default)]
+    last_tick_time: Option<TimeMs>,
+    #[serde(default)]
     generation: Option<IdGeneration>,
 }
 
@@ -194,6 +196,7 @@ impl TryFrom<EngineState> for Engine {
             retry_on_tick: s.retry_on_tick,
             last_price: s.last_price,
             last_time: s.last_time,
+            last_tick_time: s.last_tick_time,
             generation: s.generation,
             clock_grain: super::time_limit::ClockGrain::default(),
         })
