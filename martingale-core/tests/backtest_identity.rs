@@ -181,6 +181,47 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 r#""limit_fill": "touch""#,
             ),
         ),
+        // SPEC section 10 limit base order.
+        (
+            "limit entry, offset, timeout",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.5"}, "base_order_type": "limit", "entry_offset_percent": "0.3", "entry_timeout_secs": 7200"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short limit entry at the open, timeout",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"percent": "1"}, "base_order_type": "limit", "entry_timeout_secs": 3600, "cooldown_secs": 7200"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "limit entry, rsi start, odd timeout",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.2"}, "base_order_type": "limit", "entry_offset_percent": "0.5", "entry_timeout_secs": 10000, "start_condition": {"indicator": "rsi", "period": 14, "below": "45"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "limit entry, tp steps, trailing stop, touch",
+            bot(
+                &s(
+                    r#""take_profit": {"steps": [{"percent": "1", "close": "50"}, {"percent": "2", "close": "50"}]}, "stop_loss": {"percent": "20", "trailing": true}, "base_order_type": "limit", "entry_offset_percent": "0.2""#,
+                ),
+                "base",
+                r#""limit_fill": "touch""#,
+            ),
+        ),
     ]
 }
 
@@ -201,8 +242,12 @@ fn fast_equals_reference_on_real_data() {
         assert_eq!(fast.fills, reference.fills, "{name}: fills differ");
         assert_eq!(fast.metrics, reference.metrics, "{name}: metrics differ");
         assert_eq!(fast.open_deal, reference.open_deal, "{name}");
+        // Deal numbers of limit entries that timed out unfilled are skipped.
+        let numbers = fast.deals.last().map_or(0, |d| d.deal.number) as usize;
+        let timed_out = numbers - fast.deals.len();
+        assert_eq!(timed_out > 0, bot.strategy.entry_timeout_secs.is_some(), "{name}: {timed_out} timed-out entries");
         println!(
-            "{name:32} deals {:4} fills {:5} sl {:3} tr {:3} pnl {:>12} fast {tf:?} reference {tr:?}",
+            "{name:32} deals {:4} timed out {timed_out:3} fills {:5} sl {:3} tr {:3} pnl {:>12} fast {tf:?} reference {tr:?}",
             fast.metrics.closed_deals,
             fast.fills.len(),
             fast.metrics.stop_loss_exits,

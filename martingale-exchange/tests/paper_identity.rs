@@ -216,6 +216,47 @@ fn configs() -> Vec<(&'static str, BotFile)> {
                 r#""limit_fill": "touch""#,
             ),
         ),
+        // SPEC section 10 limit base order.
+        (
+            "limit entry, offset, timeout",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.5"}, "base_order_type": "limit", "entry_offset_percent": "0.3", "entry_timeout_secs": 7200"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "short limit entry at the open, timeout",
+            bot(
+                &s(
+                    r#""side": "short", "take_profit": {"percent": "1"}, "base_order_type": "limit", "entry_timeout_secs": 3600, "cooldown_secs": 7200"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "limit entry, rsi start, odd timeout",
+            bot(
+                &s(
+                    r#""take_profit": {"percent": "1.2"}, "base_order_type": "limit", "entry_offset_percent": "0.5", "entry_timeout_secs": 10000, "start_condition": {"indicator": "rsi", "period": 14, "below": "45"}"#,
+                ),
+                "quote",
+                "",
+            ),
+        ),
+        (
+            "limit entry, tp steps, trailing stop, touch",
+            bot(
+                &s(
+                    r#""take_profit": {"steps": [{"percent": "1", "close": "50"}, {"percent": "2", "close": "50"}]}, "stop_loss": {"percent": "20", "trailing": true}, "base_order_type": "limit", "entry_offset_percent": "0.2""#,
+                ),
+                "base",
+                r#""limit_fill": "touch""#,
+            ),
+        ),
     ]
 }
 

@@ -425,6 +425,19 @@ impl<'a> Run<'a> {
                 let until = e.time_limit_from().filter(|_| w.time_limit.is_none()).unwrap_or(TimeMs::MAX);
                 Some(Bounds { down: down + margin(down), up: up - margin(up), until })
             }
+            // A limit base order waiting to fill: only its own price, or
+            // its timeout, can change anything.
+            Phase::Opening(deal) if deal.managed => {
+                let (mut down, mut up) = (f64::NEG_INFINITY, f64::INFINITY);
+                for r in driver.resting() {
+                    match r.side {
+                        OrderSide::Buy => down = down.max(to_f64(r.price)),
+                        OrderSide::Sell => up = up.min(to_f64(r.price)),
+                    }
+                }
+                let until = e.entry_deadline().unwrap_or(TimeMs::MAX);
+                Some(Bounds { down: down + margin(down), up: up - margin(up), until })
+            }
             _ => None,
         }
     }

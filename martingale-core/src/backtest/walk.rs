@@ -16,7 +16,10 @@
 //! Rules (the reference semantics the backtest identity tests pin down):
 //! - an idle engine first gets a tick at the candle's open, at the candle's
 //!   open time; a deal that opens there walks the path from the open, else
-//!   the candle ends there (nothing can happen without a deal);
+//!   the candle ends there (nothing can happen without a deal); so does an
+//!   engine whose limit base order times out at this open
+//!   ([`Engine::entry_deadline`]): it is canceled, and the start retried,
+//!   before the path, which then starts at the open;
 //! - otherwise the path starts at the previous close (at the open when there
 //!   is none) and visits the candle's four path points;
 //! - along each straight segment the nearest reached price fires first:
@@ -183,6 +186,13 @@ impl CandleWalk {
                 Stage::Done => return WalkStep::Done,
                 Stage::Start => {
                     if idle {
+                        self.stage = Stage::Opened;
+                        self.cur = self.points[0];
+                        return WalkStep::Tick { time: self.open_time, price: self.points[0], watch: false };
+                    }
+                    if engine.and_then(Engine::entry_deadline).is_some_and(|d| d <= self.open_time) {
+                        // A limit entry times out at this open: it is
+                        // canceled (and the start retried) before the path.
                         self.stage = Stage::Opened;
                         self.cur = self.points[0];
                         return WalkStep::Tick { time: self.open_time, price: self.points[0], watch: false };

@@ -26,6 +26,7 @@ pub use botfile::{BotFile, BotFileError, FillModel, LimitFill, PathModel};
 pub use example::EXAMPLE_BOT_JSON;
 pub use start::{StartCondition, Threshold, MAX_INDICATOR_PERIOD};
 pub use take_profit::{TakeProfit, TpStep, MAX_TP_STEPS};
+
 pub use validate::{
     ConfigError, MAX_PERCENT, MAX_PRICE_RATIO, MAX_SAFETY_ORDERS, MAX_SECS, MAX_VALUE, MIN_PRICE_RATIO,
 };
@@ -273,6 +274,57 @@ pub struct StrategyConfig {
     /// Close a deal open this long, once it makes at least a minimum profit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_limit: Option<TimeLimit>,
+    /// How the base order is sent: at market (default) or as a resting limit.
+    #[serde(default, skip_serializing_if = "BaseOrderType::is_market")]
+    pub base_order_type: BaseOrderType,
+    /// Limit base order only: percent below the reference price (above, for
+    /// a short) the base order rests at (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_offset_percent: Option<Decimal>,
+    /// Limit base order only: an unfilled base order is canceled after this
+    /// long and the deal start is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_timeout_secs: Option<u64>,
+}
+
+/// How a deal's base order is sent (SPEC section 10).
+///
+/// A `limit` base order rests at `ref * (1 - entry_offset_percent / 100)`
+/// (a short: `1 +`), rounded down for a long and up for a short, `ref` being
+/// the price that started the deal (a backtest's candle open). A quote-sized
+/// base order buys `base_order / limit price`, rounded down to the step; its
+/// fill pays the maker fee and its fill price is P0. With
+/// `entry_timeout_secs` an unfilled base order is canceled after that long
+/// (in backtests: at the first candle opening at least that long after the
+/// placement) and the start is retried at once, at the same price, under
+/// the usual start rules; a timed-out entry is not a deal and starts no
+/// cooldown. Partly filled when it times out, the deal goes on with what
+/// filled.
+///
+/// ```
+/// use martingale_core::config::{BaseOrderType, StrategyConfig};
+/// let cfg: StrategyConfig = serde_json::from_str(r#"{
+///     "base_order": {"quote": "100"}, "take_profit": {"percent": "1"},
+///     "base_order_type": "limit", "entry_offset_percent": "0.5", "entry_timeout_secs": 3600
+/// }"#).unwrap();
+/// assert_eq!(cfg.base_order_type, BaseOrderType::Limit);
+/// cfg.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseOrderType {
+    /// A market order at the tick that starts the deal.
+    #[default]
+    Market,
+    /// A resting limit order (see the type's docs).
+    Limit,
+}
+
+impl BaseOrderType {
+    /// True for the default, a market base order.
+    pub fn is_market(&self) -> bool {
+        *self == BaseOrderType::Market
+    }
 }
 
 /// The time limit of a deal (SPEC section 10): once a deal has been open
@@ -314,6 +366,9 @@ impl StrategyConfig {
             reinvest_percent: Decimal::ZERO,
             start_condition: StartCondition::Asap,
             time_limit: None,
+            base_order_type: BaseOrderType::Market,
+            entry_offset_percent: None,
+            entry_timeout_secs: None,
         }
     }
 

@@ -11,7 +11,9 @@
 //! | each level's nominal price relative to the entry price P0 | [`MIN_PRICE_RATIO`]..=[`MAX_PRICE_RATIO`] (10^-8..=10^8) |
 //! | `step_scale`, `volume_scale` | 0.1..=10 |
 //! | safety orders (N or custom levels) | 0..=[`MAX_SAFETY_ORDERS`] (200) |
-//! | `cooldown_secs`, `stop_loss_timeout_secs` | at most [`MAX_SECS`] (10^10 s) |
+//! | `cooldown_secs`, `stop_loss_timeout_secs`, `time_limit.secs` | at most [`MAX_SECS`] (10^10 s) |
+//! | `entry_timeout_secs` (limit base order only) | 1..=[`MAX_SECS`] |
+//! | `entry_offset_percent` (limit base order only) | 0..=99.99 |
 //! | market `tick_size`, `step_size`, `min_qty`, `max_qty`, `min_notional` | 0..=[`MAX_VALUE`] |
 //!
 //! Every computation here is checked: an input that would overflow is a
@@ -255,11 +257,41 @@ impl StrategyConfig {
                 in_range("time_limit.min_profit_percent", m, dec!(-99.99), MAX_PERCENT)?;
             }
         }
+        self.validate_entry()?;
         if self.max_deals == Some(0) {
             return Err(ConfigError::NotPositive { field: "max_deals".into(), value: Decimal::ZERO });
         }
         self.validate_levels()?;
         self.validate_stop()
+    }
+
+    /// `entry_offset_percent` and `entry_timeout_secs` need a limit base
+    /// order; the offset is in `0..=99.99` (a long's limit price stays
+    /// above zero; a short's is bounded the same way).
+    fn validate_entry(&self) -> Result<(), ConfigError> {
+        let limit = self.base_order_type == super::BaseOrderType::Limit;
+        let needs_limit = |field: &'static str, value: String| ConfigError::Conflict {
+            field,
+            value,
+            other: "base_order_type",
+            reason: "only a limit base order has an offset or a timeout: set base_order_type = \"limit\"",
+        };
+        if let Some(off) = self.entry_offset_percent {
+            if !limit {
+                return Err(needs_limit("entry_offset_percent", off.to_string()));
+            }
+            in_range("entry_offset_percent", off, Decimal::ZERO, dec!(99.99))?;
+        }
+        if let Some(t) = self.entry_timeout_secs {
+            if !limit {
+                return Err(needs_limit("entry_timeout_secs", t.to_string()));
+            }
+            secs("entry_timeout_secs", t)?;
+            if t == 0 {
+                return Err(ConfigError::NotPositive { field: "entry_timeout_secs".into(), value: Decimal::ZERO });
+            }
+        }
+        Ok(())
     }
 
     fn validate_levels(&self) -> Result<(), ConfigError> {

@@ -189,6 +189,9 @@ pub struct Deal {
     /// `stop_loss.breakeven_after_step` filled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breakeven: Option<Decimal>,
+    /// A limit base order's timeout (see [`super::EntryTimer`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_timer: Option<super::EntryTimer>,
     /// Exit decided.
     pub exit: Option<PendingExit>,
     /// Orders are managed (false after `stop` with `cancel_orders`).
@@ -223,6 +226,7 @@ impl Deal {
             entered_at: None,
             step_prices: Vec::new(),
             breakeven: None,
+            entry_timer: None,
             exit: None,
             managed: true,
             last_fill_at: None,

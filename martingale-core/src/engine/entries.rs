@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 
 use super::deal::{Deal, LevelOrder};
-use super::{Engine, EngineError, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind, TimeMs};
+use super::{Engine, EngineError, Mode, OrderRole, Output, Phase, PhaseKind, TimeMs};
 use crate::config::SafetyAnchor;
 use crate::ladder;
 
@@ -43,16 +43,23 @@ impl Engine {
     }
 
     pub(super) fn can_start(&self, time: TimeMs) -> bool {
+        self.can_start_with(time, self.signal_pending)
+    }
+
+    /// [`Engine::can_start`] with `signal` standing for a pending signal.
+    pub(super) fn can_start_with(&self, time: TimeMs, signal: bool) -> bool {
         let cooled = self.last_closed_at.is_none_or(|closed| {
             let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
             time > closed.saturating_add(cooldown)
         });
         let under_max = self.strategy.max_deals.is_none_or(|max| self.totals.closed_deals < max);
-        let signal = !self.strategy.start_condition.needs_signal() || self.signal_pending;
+        let signal = !self.strategy.start_condition.needs_signal() || signal;
         self.mode == Mode::Running && cooled && under_max && signal
     }
 
     pub(super) fn start_deal(&mut self, time: TimeMs, price: Decimal) -> Result<Output, EngineError> {
+        // A limit base order sizes the ladder at its own price.
+        let (price, kind) = self.base_order_at(price)?;
         let (mut base, mut levels, funds) = self.ladder_at(price, Decimal::ONE)?;
         let mut scale = Decimal::ONE;
         if self.reinvest_pool > Decimal::ZERO && funds > Decimal::ZERO {
@@ -71,7 +78,7 @@ impl Engine {
         deal.generation = self.generation;
         deal.levels = levels;
         deal.planned_at = Some(price);
-        let kind = OrderKind::Market { reference_price: price };
+        deal.entry_timer = self.entry_timer_from(time);
         let action = deal.place(&self.bot, OrderRole::Base, self.strategy.side.entry(), kind, base.quantity);
         self.deals_started = number;
         self.phase = Phase::Opening(deal);

@@ -59,8 +59,9 @@ impl Engine {
                 // start on the signals their gate raises at candle closes
                 // (`crate::indicators::StartGate`, fed by the backtest and
                 // the runners).
-                self.signal_pending =
-                    self.strategy.start_condition.needs_signal() && self.phase.kind() == PhaseKind::Idle;
+                // A limit entry that may time out keeps it for its retry.
+                let waiting = self.phase.kind() == PhaseKind::Idle || self.entry_deadline().is_some();
+                self.signal_pending = self.strategy.start_condition.needs_signal() && waiting;
                 Output::default()
             }
         };
@@ -168,7 +169,8 @@ impl Engine {
         let mut out = match self.phase.kind() {
             PhaseKind::Idle if self.can_start(time) => self.start_deal(time, price)?,
             PhaseKind::Open => self.check_exits(time, price),
-            PhaseKind::Idle | PhaseKind::Opening | PhaseKind::Closing => Output::default(),
+            PhaseKind::Opening => self.check_entry_timeout(time),
+            PhaseKind::Idle | PhaseKind::Closing => Output::default(),
         };
         self.last_price = Some(price);
         self.last_tick_time = Some(time);

@@ -111,6 +111,7 @@ mod fsm;
 mod funds;
 mod generation;
 mod ids;
+mod limit_entry;
 mod reconcile;
 mod reports;
 mod snapshot;
@@ -126,6 +127,7 @@ pub use event::{Candle, Command, Event, OrderUpdate, TimeMs};
 pub use fsm::{candle_path, MAX_AMOUNT};
 pub use generation::{IdGeneration, OrderIdParts, MAX_CLIENT_ORDER_ID_LEN};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
+pub use limit_entry::EntryTimer;
 pub use reports::MAX_PRICE_IMPROVEMENT;
 pub use snapshot::{SnapshotError, ENGINE_SNAPSHOT_FORMAT};
 
@@ -495,6 +497,8 @@ impl Engine {
 mod tests;
 #[cfg(test)]
 mod tests_edge;
+#[cfg(test)]
+mod tests_entry;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]

@@ -51,6 +51,12 @@ impl Engine {
             return;
         };
         if deal.position.entry_qty().is_zero() {
+            if let (Some(super::EntryTimer::Expired { signal }), true) = (deal.entry_timer, deal.managed) {
+                // A limit entry that timed out unfilled is not a deal: no
+                // report, no cooldown; the start is retried now.
+                self.retry_entry(time, signal, out);
+                return;
+            }
             // Never filled: the deal did not happen. The cooldown applies so a
             // refusing exchange is not hammered on every tick.
             self.last_closed_at = Some(time);

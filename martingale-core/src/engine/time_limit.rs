@@ -43,7 +43,8 @@ impl PartialEq for ClockGrain {
 impl Eq for ClockGrain {}
 
 impl Engine {
-    fn on_grain(&self, t: TimeMs) -> TimeMs {
+    /// `t` on the simulation's candle grain (floored to its candle's open).
+    pub(super) fn on_grain(&self, t: TimeMs) -> TimeMs {
         match self.clock_grain.0 {
             Some(g) => t.saturating_sub(t.rem_euclid(g)),
             None => t,
