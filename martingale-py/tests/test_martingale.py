@@ -348,3 +348,21 @@ def test_indicator_start_conditions(btc):
     assert 0 < len(fast.deals) < len(asap.deals)
     with pytest.raises(ValueError, match="start_condition.period = 0"):
         mg.BotConfig.example().replace(start_condition={"indicator": "price_vs_sma", "period": 0, "below_percent": 1})
+
+
+def test_limit_base_order(btc):
+    # SPEC section 10: a resting limit base order with an offset and a timeout.
+    bot = mg.BotConfig.example().replace(base_order_type="limit", entry_offset_percent="0.3", entry_timeout_secs=7200)
+    fast = mg.backtest(btc, bot, record_fills=True)
+    ref = mg.backtest(btc, bot, mode="reference", record_fills=True)
+    assert fast.to_dict() == ref.to_dict()
+    deals = fast.deals
+    assert len(deals) > 0
+    # Timed-out entries are not deals: their numbers are skipped.
+    assert int(deals["number"].iloc[-1]) > len(deals)
+    # The base order is a limit: it pays the maker fee.
+    base = fast.fills[fast.fills["role"] == "base"].iloc[0]
+    maker = Decimal(bot.to_dict()["fees"]["maker"])
+    assert Decimal(str(base["fee"])) == maker * Decimal(str(base["price"])) * Decimal(str(base["quantity"]))
+    with pytest.raises(ValueError, match="entry_timeout_secs"):
+        mg.BotConfig.example().replace(entry_timeout_secs=60)

@@ -53,16 +53,17 @@ impl Engine {
             return Output::default();
         }
         // A trailing stop loss: every point of the path counts for the peak.
-        let stop_peak = match (self.strategy.stop_loss.is_some_and(|sl| sl.trailing), deal.stop_peak) {
-            (false, peak) => peak,
-            (true, None) => Some(price),
-            (true, Some(peak)) => Some(match side {
-                Side::Long => peak.max(price),
-                Side::Short => peak.min(price),
-            }),
-        };
-        if let Phase::Open(deal) = &mut self.phase {
-            deal.stop_peak = stop_peak;
+        if self.strategy.stop_loss.is_some_and(|sl| sl.trailing) {
+            let stop_peak = match deal.stop_peak {
+                None => price,
+                Some(peak) => match side {
+                    Side::Long => peak.max(price),
+                    Side::Short => peak.min(price),
+                },
+            };
+            if let Phase::Open(deal) = &mut self.phase {
+                deal.stop_peak = Some(stop_peak);
+            }
         }
         let Phase::Open(deal) = &self.phase else {
             return Output::default();
@@ -87,7 +88,10 @@ impl Engine {
             }
         }
         // Stops first, then the time limit (SPEC 10.1).
-        if fire.is_none() && self.time_limit_trigger(deal, time).is_some_and(reached) {
+        if fire.is_none()
+            && self.strategy.time_limit.is_some()
+            && self.time_limit_trigger(deal, time).is_some_and(reached)
+        {
             fire = Some(ExitKind::TimeLimit);
         }
         let mut trailing = deal.trailing;

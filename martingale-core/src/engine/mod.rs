@@ -480,7 +480,9 @@ impl Engine {
         match &self.phase {
             Phase::Open(d) if d.managed && d.exit.is_none() => {
                 let mut w = self.watch_deal(d);
-                w.time_limit = self.time_limit_trigger(d, time);
+                if self.strategy.time_limit.is_some() {
+                    w.time_limit = self.time_limit_trigger(d, time);
+                }
                 w
             }
             _ => Watch::default(),

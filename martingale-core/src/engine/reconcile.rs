@@ -137,7 +137,8 @@ impl Engine {
         }
         // Take-profit steps: the first step's fill stops the ladder; step
         // k's completion moves the stop to break-even (SPEC section 10).
-        let steps_started = deal.steps_started();
+        // (Without steps, no order to look through.)
+        let steps_started = !strategy.take_profit.steps.is_empty() && deal.steps_started();
         let breakeven = strategy
             .stop_loss
             .and_then(|sl| sl.breakeven_after_step)

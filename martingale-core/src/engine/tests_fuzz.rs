@@ -8,8 +8,8 @@
 //! - perturbed JSON of real snapshots: refused with an error, or restored
 //!   into an engine that then survives hostile events.
 //!
-//! The first two also run with the SPEC section 10 exit options
-//! ([`EXIT_OPTIONS`]): no safety order is placed once a take-profit step
+//! The first two also run with the SPEC section 10 options
+//! ([`EXIT_OPTIONS`], a limit entry with a timeout among them): no safety order is placed once a take-profit step
 //! has filled, step orders never offer more than the deal holds, and a deal
 //! its steps closed leaves nothing sellable.
 //!
@@ -29,13 +29,15 @@ use crate::{OrderSide, Side};
 /// none; take-profit steps with a trailing break-even stop; three steps
 /// (the first merged: 3 % of the base order is below the minimum
 /// notional) with the last one trailing and a time limit.
-const EXIT_OPTIONS: [&str; 3] = [
+const EXIT_OPTIONS: [&str; 4] = [
     r#""take_profit": {"percent": "1"}"#,
     r#""take_profit": {"steps": [{"percent": "1", "close": "40"}, {"percent": "2", "close": "60"}]},
         "stop_loss": {"percent": "20", "trailing": true, "breakeven_after_step": 1}"#,
     r#""take_profit": {"steps": [{"percent": "0.5", "close": "3"}, {"percent": "1", "close": "37"},
         {"percent": "2", "close": "60"}]}, "trailing_take_profit": "0.5",
         "time_limit": {"secs": 30, "min_profit_percent": "-1"}"#,
+    r#""take_profit": {"percent": "1"}, "base_order_type": "limit", "entry_offset_percent": "0.5",
+        "entry_timeout_secs": 5, "stop_loss": {"percent": "15"}"#,
 ];
 
 fn bot_for(side: Side, active: u32) -> BotFile {
