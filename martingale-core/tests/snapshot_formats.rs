@@ -61,3 +61,34 @@ fn a_format_from_a_newer_release_is_refused_not_misread() {
     let e = SnapshotError::Format { found: 9, supported: 2 };
     assert!(e.to_string().contains("reads formats 1 to 2"));
 }
+
+/// A closing deal's exit lives in `Phase::Closing` and is written inside
+/// its deal object, as format 1 and 2 engines wrote it; a snapshot whose
+/// phase and exit disagree is refused.
+#[test]
+fn a_closing_deal_keeps_its_exit_in_the_snapshot_layout() {
+    use martingale_core::engine::{ExitKind, ExitOrder, Phase};
+    let mut e = Engine::from_json(FORMAT_1).unwrap();
+    let tp = e.deal().unwrap().orders.iter().rev().find(|o| o.state == OrderState::Open).unwrap().request.clone();
+    let update = OrderUpdate::Fill {
+        client_order_id: tp.client_order_id.clone(),
+        cumulative_qty: tp.quantity,
+        price: dec!(39187.11),
+        fee: None,
+    };
+    e.handle(Event::Order { time: 1_700_000_400_000, update }).unwrap();
+    let Phase::Closing { exit, .. } = e.phase() else { panic!("closing: {:?}", e.phase().kind()) };
+    assert_eq!((exit.kind, exit.order), (ExitKind::TakeProfit, ExitOrder::Sent));
+    let json = e.to_json();
+    let exit_json = r#""exit":{"kind":"take_profit","reference_price":"39187.11","sent":true}"#;
+    assert!(json.contains(exit_json), "{json}");
+    assert_eq!(Engine::from_json(&json).unwrap(), e);
+    // Closing without an exit, open with one: refused, naming the problem.
+    let no_exit = json.replace(&format!(",{exit_json}"), "").replace(&format!("{exit_json},"), "");
+    assert_ne!(no_exit, json);
+    let err = Engine::from_json(&no_exit).unwrap_err().to_string();
+    assert!(err.contains("a closing deal has no exit"), "{err}");
+    let open_with_exit = json.replace(r#""phase":"closing""#, r#""phase":"open""#);
+    let err = Engine::from_json(&open_with_exit).unwrap_err().to_string();
+    assert!(err.contains("an opening or open deal has an exit"), "{err}");
+}

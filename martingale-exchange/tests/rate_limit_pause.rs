@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use common::crashy::MemStore;
 use martingale_core::config::{BotFile, PriceBase, StopLoss};
-use martingale_core::engine::{BotId, Candle, ClientOrderId, Command, ExitKind, OrderRequest, TimeMs};
+use martingale_core::engine::{BotId, Candle, ClientOrderId, Command, ExitKind, OrderRequest, Phase, TimeMs};
 use martingale_core::MarketRules;
 use martingale_exchange::{
     Balance, Exchange, ExchangeError, Fill, OrderInfo, PaperExchange, Runner, RunnerConfig, StateStore,
@@ -133,7 +133,9 @@ async fn the_stop_loss_is_watched_while_the_venue_asks_for_an_hour_of_quiet() {
         assert!(started.elapsed() < Duration::from_secs(5), "a step waited {:?}", started.elapsed());
     }
     assert_eq!(venue.refused.load(Ordering::SeqCst), 1, "no order call during the pause");
-    let exit = runner.engine().deal().and_then(|d| d.exit).expect("the stop loss was decided during the pause");
+    let Phase::Closing { exit, .. } = runner.engine().phase() else {
+        panic!("the stop loss was decided during the pause");
+    };
     assert_eq!(exit.kind, ExitKind::StopLoss);
     assert!(runner.take_closed().is_empty(), "nothing could be sold yet");
 

@@ -391,7 +391,7 @@ impl<'a> Run<'a> {
                 let until = e.earliest_start().unwrap_or(TimeMs::MAX);
                 Some(Bounds { down: f64::NEG_INFINITY, up: f64::INFINITY, until })
             }
-            Phase::Open(deal) if deal.managed && deal.exit.is_none() && deal.breach_since.is_none() => {
+            Phase::Open(deal) if deal.managed && deal.breach_since.is_none() => {
                 let (mut down, mut up) = (f64::NEG_INFINITY, f64::INFINITY);
                 let mut lower = |p: Decimal| down = down.max(to_f64(p));
                 for r in driver.resting() {

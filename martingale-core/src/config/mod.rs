@@ -304,7 +304,7 @@ pub struct StrategyConfig {
 /// ```
 /// use martingale_core::config::{BaseOrderType, StrategyConfig};
 /// let cfg: StrategyConfig = serde_json::from_str(r#"{
-///     "base_order": {"quote": "100"}, "take_profit": {"percent": "1"},
+///     "base_order": {"quote": "100"}, "max_safety_orders": 0, "take_profit": {"percent": "1"},
 ///     "base_order_type": "limit", "entry_offset_percent": "0.5", "entry_timeout_secs": 3600
 /// }"#).unwrap();
 /// assert_eq!(cfg.base_order_type, BaseOrderType::Limit);

@@ -109,14 +109,49 @@ impl TrackedOrder {
 /// An exit decided but not necessarily sent yet: the engine waits for
 /// resting exit-side orders (the take profit) to be canceled before it sends
 /// a market exit, so the position can never be sold twice.
+///
+/// It lives in [`super::Phase::Closing`] only: a deal has an exit exactly
+/// when it is closing. Serialized as `{"kind", "reference_price", "sent"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ExitRepr", into = "ExitRepr")]
 pub struct PendingExit {
     /// Why.
     pub kind: ExitKind,
     /// Price when decided.
     pub reference_price: Decimal,
-    /// Market exit sent.
-    pub sent: bool,
+    /// Whether the market exit order is out.
+    pub order: ExitOrder,
+}
+
+/// The market exit order of a closing deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitOrder {
+    /// Not sent yet: resting exit-side orders are being canceled first (or
+    /// the venue refused the last one and the next tick sends it again).
+    Waiting,
+    /// Sent (or nothing was left to sell).
+    Sent,
+}
+
+/// The serialized form of a [`PendingExit`] (the snapshot layout).
+#[derive(Serialize, Deserialize)]
+struct ExitRepr {
+    kind: ExitKind,
+    reference_price: Decimal,
+    sent: bool,
+}
+
+impl From<ExitRepr> for PendingExit {
+    fn from(r: ExitRepr) -> Self {
+        let order = if r.sent { ExitOrder::Sent } else { ExitOrder::Waiting };
+        PendingExit { kind: r.kind, reference_price: r.reference_price, order }
+    }
+}
+
+impl From<PendingExit> for ExitRepr {
+    fn from(e: PendingExit) -> Self {
+        ExitRepr { kind: e.kind, reference_price: e.reference_price, sent: e.order == ExitOrder::Sent }
+    }
 }
 
 /// Trailing take-profit state once armed.
@@ -192,8 +227,6 @@ pub struct Deal {
     /// A limit base order's timeout (see [`super::EntryTimer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_timer: Option<super::EntryTimer>,
-    /// Exit decided.
-    pub exit: Option<PendingExit>,
     /// Orders are managed (false after `stop` with `cancel_orders`).
     pub managed: bool,
     /// Time of the last fill.
@@ -227,7 +260,6 @@ impl Deal {
             step_prices: Vec::new(),
             breakeven: None,
             entry_timer: None,
-            exit: None,
             managed: true,
             last_fill_at: None,
             generation: None,

@@ -8,7 +8,7 @@
 
 use rust_decimal::Decimal;
 
-use super::deal::{Deal, PendingExit, Trailing};
+use super::deal::{Deal, ExitOrder, PendingExit, Trailing};
 use super::{DealReport, Engine, Output, Phase, TimeMs, Watch};
 use crate::ladder::stop_loss_price;
 use crate::market::Rounding;
@@ -49,7 +49,7 @@ impl Engine {
         let Phase::Open(deal) = &self.phase else {
             return Output::default();
         };
-        if !deal.managed || deal.exit.is_some() {
+        if !deal.managed {
             return Output::default();
         }
         // A trailing stop loss: every point of the path counts for the peak.
@@ -125,12 +125,12 @@ impl Engine {
         let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return Output::default();
         };
-        deal.exit = Some(PendingExit { kind, reference_price, sent: false });
         deal.trailing = None;
         deal.take_profit_wanted = false;
         let mut out = Output::default();
         deal.cancel_into(&mut out.actions, |_| true);
-        self.phase = Phase::Closing(deal);
+        let exit = PendingExit { kind, reference_price, order: ExitOrder::Waiting };
+        self.phase = Phase::Closing { deal, exit };
         out.extend(self.reconcile(time));
         out
     }

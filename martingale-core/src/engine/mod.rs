@@ -9,7 +9,9 @@
 //!
 //! State: a bot [`Mode`] (`Created`, `Running`, `Paused`, `Stopped`) and a
 //! deal [`Phase`] (`Idle`, `Opening`, `Open`, `Closing`), each phase carrying
-//! its [`Deal`]. Transitions are split by concern: `fsm.rs` dispatches
+//! its [`Deal`]; `Closing` also carries the decided [`PendingExit`] (its
+//! market order [`ExitOrder::Waiting`] or `Sent`), so a deal has an exit
+//! exactly when it is closing. Transitions are split by concern: `fsm.rs` dispatches
 //! events and holds the command table (`match (command, mode, phase)`),
 //! `entries.rs` opens deals, `exits.rs` watches prices and decides exits,
 //! `reports.rs` applies order reports and `reconcile.rs` decides the orders
@@ -112,6 +114,7 @@ mod funds;
 mod generation;
 mod ids;
 mod limit_entry;
+mod phase_serde;
 mod reconcile;
 mod reports;
 mod snapshot;
@@ -119,7 +122,7 @@ mod steps;
 mod time_limit;
 
 pub use action::{Action, OrderKind, OrderRequest};
-pub use deal::{Deal, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
+pub use deal::{Deal, ExitOrder, LevelOrder, OrderState, PendingExit, TrackedOrder, Trailing};
 // The closed-deal record lives with P&L; re-exported where it always was.
 pub use crate::pnl::{DealReport, ExitKind};
 pub use error::EngineError;
@@ -154,9 +157,12 @@ pub enum Mode {
     Stopped,
 }
 
-/// The deal's phase, carrying the deal.
+/// The deal's phase, carrying the deal (and, once closing, its exit).
+///
+/// Serialized as `{"phase": "open", "deal": {...}}`; a closing deal's exit
+/// is written into its deal object as `"exit"` (see `phase_serde`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "phase", content = "deal", rename_all = "snake_case")]
+#[serde(into = "phase_serde::PhaseOut", try_from = "phase_serde::PhaseIn")]
 pub enum Phase {
     /// No deal.
     Idle,
@@ -164,8 +170,13 @@ pub enum Phase {
     Opening(Deal),
     /// Ladder active.
     Open(Deal),
-    /// Exit decided or sent.
-    Closing(Deal),
+    /// Exit decided: resting orders are canceled, then the exit is sent.
+    Closing {
+        /// The deal.
+        deal: Deal,
+        /// Why and how it closes.
+        exit: PendingExit,
+    },
 }
 
 /// The phase without its data.
@@ -189,7 +200,7 @@ impl Phase {
             Phase::Idle => PhaseKind::Idle,
             Phase::Opening(_) => PhaseKind::Opening,
             Phase::Open(_) => PhaseKind::Open,
-            Phase::Closing(_) => PhaseKind::Closing,
+            Phase::Closing { .. } => PhaseKind::Closing,
         }
     }
 
@@ -197,14 +208,14 @@ impl Phase {
     pub fn deal(&self) -> Option<&Deal> {
         match self {
             Phase::Idle => None,
-            Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => Some(d),
+            Phase::Opening(d) | Phase::Open(d) | Phase::Closing { deal: d, .. } => Some(d),
         }
     }
 
     fn deal_mut(&mut self) -> Option<&mut Deal> {
         match self {
             Phase::Idle => None,
-            Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => Some(d),
+            Phase::Opening(d) | Phase::Open(d) | Phase::Closing { deal: d, .. } => Some(d),
         }
     }
 }
@@ -478,7 +489,7 @@ impl Engine {
     /// may apply from `time` on).
     pub fn watch_at(&self, time: TimeMs) -> Watch {
         match &self.phase {
-            Phase::Open(d) if d.managed && d.exit.is_none() => {
+            Phase::Open(d) if d.managed => {
                 let mut w = self.watch_deal(d);
                 if self.strategy.time_limit.is_some() {
                     w.time_limit = self.time_limit_trigger(d, time);

@@ -9,7 +9,7 @@
 
 use rust_decimal::Decimal;
 
-use super::deal::{Deal, LevelOrder, OrderState, PendingExit};
+use super::deal::{Deal, ExitOrder, LevelOrder, OrderState, PendingExit};
 use super::{Engine, OrderKind, OrderRole, Output, Phase, PhaseKind, TimeMs};
 use crate::config::SafetyAnchor;
 use crate::ladder::take_profit_price;
@@ -127,9 +127,9 @@ impl Engine {
                 return;
             };
             let price = deal.position.average_exit_price().unwrap_or(Decimal::ZERO);
-            deal.exit = Some(PendingExit { kind: ExitKind::TakeProfit, reference_price: price, sent: true });
+            let exit = PendingExit { kind: ExitKind::TakeProfit, reference_price: price, order: ExitOrder::Sent };
             deal.cancel_into(&mut out.actions, |_| true);
-            self.phase = Phase::Closing(deal);
+            self.phase = Phase::Closing { deal, exit };
             return;
         }
         if !deal.managed {
@@ -231,10 +231,11 @@ impl Engine {
 
     fn reconcile_closing(&mut self, time: TimeMs, out: &mut Output) {
         let side = self.strategy.side;
-        let Phase::Closing(deal) = &self.phase else {
+        let Phase::Closing { deal, exit } = &self.phase else {
             return;
         };
-        let Some(exit) = deal.exit else { return };
+        let exit = *exit;
+        let sent = exit.order == ExitOrder::Sent;
         let slippage_free_ref = exit.reference_price;
         // Computed only past the early returns: a deal's end cancels every
         // resting order, and this runs once per cancel confirmation.
@@ -244,7 +245,7 @@ impl Engine {
             let price = self.rules.round_price(slippage_free_ref, Rounding::Down);
             !qty.is_zero() && self.rules.validate_order(price.max(self.rules.tick_size), qty).is_ok()
         };
-        if !exit.sent && !self.retry_on_tick && !exit_side_live() {
+        if !sent && !self.retry_on_tick && !exit_side_live() {
             let sellable = sellable();
             let role = match exit.kind {
                 ExitKind::StopLoss => OrderRole::StopLoss,
@@ -253,12 +254,10 @@ impl Engine {
                 _ => OrderRole::CloseNow,
             };
             let bot = self.bot.clone();
-            let Phase::Closing(deal) = &mut self.phase else {
+            let Phase::Closing { deal, exit } = &mut self.phase else {
                 return;
             };
-            if let Some(e) = deal.exit.as_mut() {
-                e.sent = true;
-            }
+            exit.order = ExitOrder::Sent;
             if can_sell(sellable) {
                 let kind = OrderKind::Market { reference_price: slippage_free_ref };
                 out.actions.push(deal.place(&bot, role, side.exit(), kind, sellable));
@@ -268,7 +267,7 @@ impl Engine {
             // dust): no report will come, so the deal ends now.
             return self.reconcile_closing(time, out);
         }
-        if deal.has_live_orders() || !exit.sent {
+        if deal.has_live_orders() || !sent {
             return;
         }
         // Nothing can fill any more. Sell what late fills left, if sellable.
@@ -276,7 +275,7 @@ impl Engine {
         if can_sell(sellable) && !self.retry_on_tick {
             let reference_price = self.last_price.unwrap_or(slippage_free_ref);
             let bot = self.bot.clone();
-            let Phase::Closing(deal) = &mut self.phase else {
+            let Phase::Closing { deal, .. } = &mut self.phase else {
                 return;
             };
             let kind = OrderKind::Market { reference_price };
@@ -286,7 +285,7 @@ impl Engine {
         if self.retry_on_tick {
             return;
         }
-        let Phase::Closing(deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
+        let Phase::Closing { deal, .. } = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return;
         };
         let report = self.report(&deal, time, exit.kind);

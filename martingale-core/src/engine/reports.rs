@@ -10,9 +10,9 @@
 
 use rust_decimal::Decimal;
 
-use super::deal::{Deal, OrderState, Reported, TrackedOrder};
+use super::deal::{Deal, ExitOrder, OrderState, Reported, TrackedOrder};
 use super::fsm::price_ok;
-use super::{ClientOrderId, Engine, EngineError, OrderKind, OrderUpdate, Output, TimeMs, MAX_AMOUNT};
+use super::{ClientOrderId, Engine, EngineError, OrderKind, OrderUpdate, Output, Phase, PhaseKind, TimeMs, MAX_AMOUNT};
 use crate::fees::FeeCharge;
 use crate::{OrderSide, Side};
 
@@ -24,6 +24,9 @@ pub const MAX_PRICE_IMPROVEMENT: Decimal = Decimal::ONE_HUNDRED;
 impl Engine {
     pub(super) fn on_order(&mut self, time: TimeMs, update: OrderUpdate) -> Result<Output, EngineError> {
         let trails = self.strategy.stop_loss.is_some_and(|sl| sl.trailing);
+        // A closing deal's exit is decided: fills no longer move its take profit.
+        let closing = self.phase.kind() == PhaseKind::Closing;
+        let mut exit_refused = false;
         let found = self.phase.deal().and_then(|d| d.find(update.client_order_id()));
         let (Some(idx), Some(deal)) = (found, self.phase.deal_mut()) else {
             return self.unknown_order(update.client_order_id());
@@ -79,14 +82,14 @@ impl Engine {
                         deal.levels_filled = deal.levels_filled.saturating_add(1);
                     }
                     // The position changed: the take profit must follow it.
-                    if deal.exit.is_none() && deal.managed && deal.entry_price.is_some() {
+                    if !closing && deal.managed && deal.entry_price.is_some() {
                         deal.take_profit_wanted = true;
                         deal.trailing = None;
                         deal.cancel_into(&mut out.actions, |o| o.request.role.is_take_profit());
                     }
                 } else if !matches!(prior, OrderState::Sent | OrderState::Open) {
                     // A late fill of an exit the engine had let go of.
-                    resize_exits(deal, &mut out);
+                    resize_exits(deal, closing, &mut out);
                 }
             }
             OrderUpdate::Canceled { .. } | OrderUpdate::Expired { .. } => {
@@ -96,7 +99,7 @@ impl Engine {
                 let unexpected = order.state != OrderState::CancelRequested;
                 let role = order.request.role;
                 deal.orders[idx].state = next;
-                if unexpected && role.is_take_profit() && deal.exit.is_none() {
+                if unexpected && role.is_take_profit() && !closing {
                     deal.take_profit_wanted = true;
                 }
             }
@@ -108,19 +111,21 @@ impl Engine {
                 deal.orders[idx].state = next;
                 use super::OrderRole as R;
                 match role {
-                    R::TakeProfit | R::TakeProfitStep { .. } if deal.exit.is_none() => {
+                    R::TakeProfit | R::TakeProfitStep { .. } if !closing => {
                         deal.take_profit_wanted = true;
                         self.retry_on_tick = true;
                     }
                     R::StopLoss | R::Trailing | R::CloseNow | R::Residual => {
-                        if let Some(exit) = deal.exit.as_mut() {
-                            exit.sent = false;
-                        }
+                        exit_refused = true;
                         self.retry_on_tick = true;
                     }
                     _ => {}
                 }
             }
+        }
+        if let (true, Phase::Closing { exit, .. }) = (exit_refused, &mut self.phase) {
+            // The venue refused the market exit: send it again.
+            exit.order = ExitOrder::Waiting;
         }
         out.extend(self.reconcile(time));
         Ok(out)
@@ -263,7 +268,7 @@ fn check_fee(
 /// After a late exit fill: if the exit-side orders still resting offer more
 /// than the deal holds, cancel them all; a take profit sized to what is left
 /// follows once the cancels are confirmed.
-fn resize_exits(deal: &mut Deal, out: &mut Output) {
+fn resize_exits(deal: &mut Deal, closing: bool, out: &mut Output) {
     let held = deal.position.open_qty().max(Decimal::ZERO);
     let offered = deal
         .orders
@@ -272,7 +277,7 @@ fn resize_exits(deal: &mut Deal, out: &mut Output) {
         .fold(Decimal::ZERO, |acc, o| acc.saturating_add(o.request.quantity - o.filled));
     if offered > held {
         deal.cancel_into(&mut out.actions, |o| !o.request.role.is_entry());
-        if deal.exit.is_none() && deal.managed {
+        if !closing && deal.managed {
             deal.take_profit_wanted = true;
         }
     }

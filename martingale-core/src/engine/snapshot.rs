@@ -167,16 +167,11 @@ impl TryFrom<EngineState> for Engine {
         check_generation(s.generation)?;
         match &s.phase {
             Phase::Idle => {}
-            Phase::Opening(d) | Phase::Open(d) | Phase::Closing(d) => check_deal(d, &file.strategy)?,
-        }
-        match &s.phase {
-            Phase::Opening(d) | Phase::Open(d) if d.exit.is_some() => {
-                return Err(SnapshotError::Inconsistent("an opening or open deal has an exit"));
+            Phase::Opening(d) | Phase::Open(d) => check_deal(d, &file.strategy)?,
+            Phase::Closing { deal, exit } => {
+                check_deal(deal, &file.strategy)?;
+                total("deal.exit.reference_price", exit.reference_price)?;
             }
-            Phase::Closing(d) if d.exit.is_none() => {
-                return Err(SnapshotError::Inconsistent("a closing deal has no exit"));
-            }
-            _ => {}
         }
         Ok(Engine {
             format: Format::default(),
@@ -247,9 +242,6 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
     }
     if let Some(b) = d.breakeven {
         total("deal.breakeven", b)?;
-    }
-    if let Some(e) = d.exit {
-        total("deal.exit.reference_price", e.reference_price)?;
     }
     check_generation(d.generation)?;
     if d.next_level == 0 {
