@@ -1,6 +1,7 @@
 //! Property tests of the engine driven through the simulated exchange, and
 //! of the engine fed arbitrary events. Each property runs at least 1,000
-//! cases (`PROPTEST_CASES` raises it).
+//! cases (`PROPTEST_CASES` raises it). The generated bots include the SPEC
+//! section 10 time limit, stop-loss extras and limit base order.
 
 use martingale_core::backtest::{Driver, Recorded};
 use martingale_core::config::{BotFile, FillModel, LimitFill, PathModel};
@@ -31,8 +32,9 @@ fn bot_file() -> impl Strategy<Value = BotFile> {
         (3i64..30, any::<bool>(), prop::option::of(2i64..20), prop::option::of((5i64..30, any::<bool>(), 0u8..4))),
         (any::<bool>(), 0u64..3, 0i64..60, 0usize..3, any::<bool>(), prop::option::of(0u64..3)),
         prop::option::of((0u64..6, prop::option::of(-20i64..20))),
+        prop::option::of((0i64..10, prop::option::of(1u64..4))),
     )
-        .prop_map(|(a, b, c, time_limit)| {
+        .prop_map(|(a, b, c, time_limit, limit_entry)| {
             let (short, n, dev, step_scale, vol_scale, anchor) = a;
             let (tp, tp_on_base, trailing, stop) = b;
             let (base_fees, cooldown_h, reinvest, path, touch, timeout_h) = c;
@@ -57,6 +59,13 @@ fn bot_file() -> impl Strategy<Value = BotFile> {
             if let Some((h, min)) = time_limit {
                 let min = min.map(|m| format!(r#", "min_profit_percent": "{}""#, d(m, 1))).unwrap_or_default();
                 s += &format!(r#", "time_limit": {{"secs": {}{min}}}"#, h * 3600);
+            }
+            // SPEC section 10 limit base order: offset 0-0.9 %, timeout in hours.
+            if let Some((off, timeout_h)) = limit_entry {
+                s += &format!(r#", "base_order_type": "limit", "entry_offset_percent": "{}""#, d(off, 1));
+                if let Some(h) = timeout_h {
+                    s += &format!(r#", "entry_timeout_secs": {}"#, h * 3600);
+                }
             }
             if let Some((pct, on_base, extras)) = stop {
                 // A base-order stop must lie beyond the ladder: put it past 60 %.
