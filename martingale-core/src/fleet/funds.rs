@@ -15,7 +15,11 @@
 //! was when the deals started (the caller lowers the balance as entries
 //! fill, which lowers the needs by the same amounts). Known limit: one
 //! balance per account, in the unit of the ladder's sizes (quote); bots of
-//! one account on different quote assets need separate fleets.
+//! one account on different quote assets need separate fleets. A limit
+//! entry that times out is retried inside its cancel confirmation, an order
+//! report this gate does not see: the retried deal's need replaces the
+//! timed-out entry's without a check (equal for quote-sized ladders, moved
+//! by the price change for base-sized ones).
 
 use std::collections::HashMap;
 
