@@ -418,7 +418,9 @@ impl<E: Exchange + ?Sized> Runner<E> {
         // A step repeated at the time of the last tick, at its price (the
         // first step of a restart after a crash past the tick), does not
         // tick again.
-        if self.engine.last_price() == Some(price) && self.engine.last_tick_time() == Some(time) {
+        // (Unless a timed-out limit entry waits for that tick to start again.)
+        let repeated = self.engine.last_price() == Some(price) && self.engine.last_tick_time() == Some(time);
+        if repeated && !self.engine.start_pending() {
             return Ok(());
         }
         // During a pause the tick still reaches the engine (the stop loss

@@ -380,7 +380,7 @@ impl<'a> Run<'a> {
     /// Where skipping is allowed and within which price and time limits.
     fn bounds(&self, driver: &Driver<'_>) -> Option<Bounds> {
         let e = driver.engine();
-        if e.retry_pending() || e.signal_pending() {
+        if e.retry_pending() || e.signal_pending() || e.start_pending() {
             return None; // the next tick changes something
         }
         // Widen each bound by a relative margin far above f64 rounding, so an

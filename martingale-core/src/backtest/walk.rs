@@ -18,8 +18,9 @@
 //!   open time; a deal that opens there walks the path from the open, else
 //!   the candle ends there (nothing can happen without a deal); so does an
 //!   engine whose limit base order times out at this open
-//!   ([`Engine::entry_deadline`]): it is canceled, and the start retried,
-//!   before the path, which then starts at the open;
+//!   ([`Engine::entry_deadline`]): it is canceled before the path, the
+//!   start retried by a second tick at the open ([`Engine::start_pending`]),
+//!   and the path then starts at the open;
 //! - otherwise the path starts at the previous close (at the open when there
 //!   is none) and visits the candle's four path points;
 //! - along each straight segment the nearest reached price fires first:
@@ -201,6 +202,11 @@ impl CandleWalk {
                     self.begin(start, usize::from(self.prev_close.is_none()));
                 }
                 Stage::Opened => {
+                    if idle && engine.is_some_and(Engine::start_pending) {
+                        // A limit entry timed out at this open: the start is
+                        // retried here (the tick clears the retry).
+                        return WalkStep::Tick { time: self.open_time, price: self.points[0], watch: false };
+                    }
                     if idle {
                         // No deal: nothing can happen inside the candle.
                         self.stage = Stage::Done;

@@ -296,8 +296,8 @@ pub struct StrategyConfig {
 /// fill pays the maker fee and its fill price is P0. With
 /// `entry_timeout_secs` an unfilled base order is canceled after that long
 /// (in backtests: at the first candle opening at least that long after the
-/// placement) and the start is retried at once, at the same price, under
-/// the usual start rules; a timed-out entry is not a deal and starts no
+/// placement) and the next tick retries the start (in simulations, at the
+/// same open), under the usual start rules; a timed-out entry is not a deal and starts no
 /// cooldown. Partly filled when it times out, the deal goes on with what
 /// filled.
 ///

@@ -43,11 +43,8 @@ impl Engine {
     }
 
     pub(super) fn can_start(&self, time: TimeMs) -> bool {
-        self.can_start_with(time, self.signal_pending)
-    }
-
-    /// [`Engine::can_start`] with `signal` standing for a pending signal.
-    pub(super) fn can_start_with(&self, time: TimeMs, signal: bool) -> bool {
+        // A retried limit entry carries the signal of the tick it timed out at.
+        let signal = self.signal_pending || self.entry_retry == Some(true);
         let cooled = self.last_closed_at.is_none_or(|closed| {
             let cooldown = i64::try_from(self.strategy.cooldown_secs).unwrap_or(i64::MAX).saturating_mul(1000);
             time > closed.saturating_add(cooldown)

@@ -175,6 +175,7 @@ impl Engine {
         self.last_price = Some(price);
         self.last_tick_time = Some(time);
         self.signal_pending = false;
+        self.entry_retry = None;
         if std::mem::take(&mut self.retry_on_tick) {
             out.extend(self.reconcile(time));
         }

@@ -14,9 +14,12 @@
 //! opening at least `T` after the candle of the placement) cancels the base
 //! order. Once the venue confirms the cancel:
 //! - nothing filled: the entry was not a deal (no report, no cooldown); the
-//!   start is retried at once at the last tick's price, under the usual
-//!   start rules (running, cooled down, under `max_deals`, and a start
-//!   condition that held at that tick);
+//!   next tick retries the start at its price, under the usual start rules
+//!   (running, cooled down, under `max_deals`, and a start condition that
+//!   held at the tick where the entry timed out). Simulators send that tick
+//!   at the same candle open ([`Engine::start_pending`]). Being a tick, the
+//!   retry goes through whatever gates ticks, such as the fleet's shared
+//!   funds;
 //! - partly filled: the deal goes on with what filled.
 //!
 //! Invariant: an [`EntryTimer`] exists only on a deal whose base order is a
@@ -28,7 +31,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Engine, EngineError, Mode, OrderKind, OrderRole, Output, Phase, TimeMs};
+use super::{Engine, EngineError, OrderKind, OrderRole, Output, Phase, TimeMs};
 use crate::config::BaseOrderType;
 use crate::Side;
 
@@ -108,18 +111,9 @@ impl Engine {
         out
     }
 
-    /// After a timed-out entry that filled nothing: starts again at the
-    /// last tick's price if a tick there could start a deal.
-    pub(super) fn retry_entry(&mut self, time: TimeMs, signal: bool, out: &mut Output) {
-        let Some(price) = self.last_price else { return };
-        let signal_ok = !self.strategy.start_condition.needs_signal() || signal;
-        if self.mode != Mode::Running || !signal_ok || !self.can_start_with(time, true) {
-            return;
-        }
-        // A ladder impossible at this price: the next tick tries again and
-        // reports why.
-        if let Ok(o) = self.start_deal(time, price) {
-            out.extend(o);
-        }
+    /// True when a limit entry timed out unfilled and the next tick retries
+    /// the start (simulators tick again at the same open).
+    pub fn start_pending(&self) -> bool {
+        self.entry_retry.is_some()
     }
 }

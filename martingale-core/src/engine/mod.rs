@@ -304,6 +304,10 @@ pub struct Engine {
     reinvest_pool: Decimal,
     signal_pending: bool,
     retry_on_tick: bool,
+    /// A limit entry timed out unfilled: the next tick retries the start
+    /// (`Some(signal)`: whether a start signal held when it timed out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entry_retry: Option<bool>,
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
     /// Time of the last tick (`last_price` is its price).
@@ -341,6 +345,7 @@ impl Engine {
             reinvest_pool: Decimal::ZERO,
             signal_pending: false,
             retry_on_tick: false,
+            entry_retry: None,
             clock_grain: time_limit::ClockGrain::default(),
             last_price: None,
             last_time: None,

@@ -53,8 +53,8 @@ impl Engine {
         if deal.position.entry_qty().is_zero() {
             if let (Some(super::EntryTimer::Expired { signal }), true) = (deal.entry_timer, deal.managed) {
                 // A limit entry that timed out unfilled is not a deal: no
-                // report, no cooldown; the start is retried now.
-                self.retry_entry(time, signal, out);
+                // report, no cooldown; the next tick retries the start.
+                self.entry_retry = Some(signal);
                 return;
             }
             // Never filled: the deal did not happen. The cooldown applies so a

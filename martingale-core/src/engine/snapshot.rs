@@ -105,6 +105,8 @@ pub(super) struct EngineState {
     reinvest_pool: Decimal,
     signal_pending: bool,
     retry_on_tick: bool,
+    #[serde(default)]
+    entry_retry: Option<bool>,
     last_price: Option<Decimal>,
     last_time: Option<TimeMs>,
     #[serde(default)]
@@ -189,6 +191,7 @@ impl TryFrom<EngineState> for Engine {
             reinvest_pool: s.reinvest_pool,
             signal_pending: s.signal_pending,
             retry_on_tick: s.retry_on_tick,
+            entry_retry: s.entry_retry,
             last_price: s.last_price,
             last_time: s.last_time,
             last_tick_time: s.last_tick_time,

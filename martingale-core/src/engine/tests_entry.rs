@@ -69,8 +69,8 @@ fn a_filled_limit_base_is_p0_and_pays_the_maker_fee() {
 
 /// Timeout 60 s: the first tick at or after placement + 60 s cancels the
 /// base order; once canceled unfilled it is not a deal (no report, no
-/// cooldown) and the start is retried at once at that tick's price, under
-/// a new deal number (new client order ids).
+/// cooldown) and the next tick retries the start at its price, under a new
+/// deal number (new client order ids).
 #[test]
 fn an_unfilled_entry_times_out_and_the_start_is_retried() {
     let mut t = T::new(&limit_bot(r#", "entry_timeout_secs": 60, "cooldown_secs": 3600"#));
@@ -89,6 +89,10 @@ fn an_unfilled_entry_times_out_and_the_start_is_retried() {
         })
         .unwrap();
     assert!(out.closed.is_empty(), "a timed-out entry is not a deal");
+    assert!(out.actions.is_empty() && t.e.start_pending(), "the next tick retries");
+    assert!(t.e.would_start(61_000), "a tick would start it (a fleet gates it like any start)");
+    let out = t.ev(Event::Tick { time: 61_000, price: dec!(102) });
+    assert!(!t.e.start_pending());
     let retry = placed(&out);
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0].kind, OrderKind::Limit { price: dec!(102) });
@@ -144,10 +148,9 @@ fn the_retry_follows_the_start_rules(#[case] signal_before_timeout: bool) {
         t.ev(Event::Signal { time: 59_000 });
     }
     t.ev(Event::Tick { time: 60_001, price: dec!(99) });
-    let out = t
-        .e
-        .handle(Event::Order { time: 60_001, update: OrderUpdate::Canceled { client_order_id: base.client_order_id } })
+    t.e.handle(Event::Order { time: 60_001, update: OrderUpdate::Canceled { client_order_id: base.client_order_id } })
         .unwrap();
+    let out = t.ev(Event::Tick { time: 60_001, price: dec!(99) });
     assert_eq!(placed(&out).len(), usize::from(signal_before_timeout));
     let kind = if signal_before_timeout { PhaseKind::Opening } else { PhaseKind::Idle };
     assert_eq!(t.e.phase().kind(), kind);

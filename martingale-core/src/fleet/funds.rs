@@ -16,10 +16,8 @@
 //! fill, which lowers the needs by the same amounts). Known limit: one
 //! balance per account, in the unit of the ladder's sizes (quote); bots of
 //! one account on different quote assets need separate fleets. A limit
-//! entry that times out is retried inside its cancel confirmation, an order
-//! report this gate does not see: the retried deal's need replaces the
-//! timed-out entry's without a check (equal for quote-sized ladders, moved
-//! by the price change for base-sized ones).
+//! entry that times out is retried on the next tick, so the retry is gated
+//! like any start.
 
 use std::collections::HashMap;
 
