@@ -579,7 +579,7 @@ impl Engine {
                 "quantity": d.position.open_qty(),
                 "average_price": d.position.average_price(),
                 "safety_orders_filled": d.levels_filled,
-                "take_profit_price": d.take_profit_price,
+                "take_profit_price": d.take_profit.price(),
                 "take_profit_steps": d.step_prices,
                 "stop_loss_price": e.watch().stop_loss,
             })),

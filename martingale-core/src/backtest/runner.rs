@@ -391,7 +391,7 @@ impl<'a> Run<'a> {
                 let until = e.earliest_start().unwrap_or(TimeMs::MAX);
                 Some(Bounds { down: f64::NEG_INFINITY, up: f64::INFINITY, until })
             }
-            Phase::Open(deal) if deal.managed && deal.breach_since.is_none() => {
+            Phase::Open(deal) if deal.take_profit.is_managed() && deal.breach_since.is_none() => {
                 let (mut down, mut up) = (f64::NEG_INFINITY, f64::INFINITY);
                 let mut lower = |p: Decimal| down = down.max(to_f64(p));
                 for r in driver.resting() {
@@ -401,7 +401,7 @@ impl<'a> Run<'a> {
                 }
                 let w = e.watch();
                 let long = e.strategy().side == Side::Long;
-                let peak = deal.trailing.map(|t| t.peak);
+                let peak = deal.take_profit.trailing().map(|t| t.peak);
                 // A trailing stop loss moves with every new best price.
                 let stop_peak = deal.stop_peak.filter(|_| e.strategy().stop_loss.is_some_and(|sl| sl.trailing));
                 let (downs, ups) = if long {
@@ -427,7 +427,7 @@ impl<'a> Run<'a> {
             }
             // A limit base order waiting to fill: only its own price, or
             // its timeout, can change anything.
-            Phase::Opening(deal) if deal.managed => {
+            Phase::Opening(deal) if deal.take_profit.is_managed() => {
                 let (mut down, mut up) = (f64::NEG_INFINITY, f64::INFINITY);
                 for r in driver.resting() {
                     match r.side {

@@ -199,12 +199,12 @@ pub struct Deal {
     pub orders: Vec<TrackedOrder>,
     /// Order sequence number for client order ids.
     pub seq: u32,
-    /// Current take-profit (or trailing arming) price.
-    pub take_profit_price: Option<Decimal>,
-    /// A take profit must be (re)placed once no take profit is live.
-    pub take_profit_wanted: bool,
-    /// Trailing state once armed.
-    pub trailing: Option<Trailing>,
+    /// The take profit: planned price, pending re-placement, trailing
+    /// exit, or unmanaged after `stop` with `cancel_orders` (serialized as
+    /// the fields `take_profit_price`, `take_profit_wanted`, `trailing` and
+    /// `managed`).
+    #[serde(flatten)]
+    pub take_profit: super::TakeProfitState,
     /// When the stop was first seen breached (for the stop timeout).
     pub breach_since: Option<TimeMs>,
     /// Best price since the last entry fill, for a trailing stop loss
@@ -227,8 +227,6 @@ pub struct Deal {
     /// A limit base order's timeout (see [`super::EntryTimer`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_timer: Option<super::EntryTimer>,
-    /// Orders are managed (false after `stop` with `cancel_orders`).
-    pub managed: bool,
     /// Time of the last fill.
     pub last_fill_at: Option<TimeMs>,
     /// The start generation in this deal's client order ids.
@@ -251,16 +249,13 @@ impl Deal {
             position: Position::new(side),
             orders: Vec::with_capacity(16),
             seq: 0,
-            take_profit_price: None,
-            take_profit_wanted: false,
-            trailing: None,
+            take_profit: super::TakeProfitState::NotYet,
             breach_since: None,
             stop_peak: None,
             entered_at: None,
             step_prices: Vec::new(),
             breakeven: None,
             entry_timer: None,
-            managed: true,
             last_fill_at: None,
             generation: None,
         }

@@ -33,8 +33,8 @@ impl Engine {
         });
         let mut w = Watch { stop_loss, ..Watch::default() };
         if let Some(t) = self.strategy.trailing_take_profit {
-            match deal.trailing {
-                None => w.trailing_arm = deal.take_profit_price,
+            match deal.take_profit.trailing() {
+                None => w.trailing_arm = deal.take_profit.price(),
                 Some(tr) => w.trailing_exit = Some(trailing_exit_price(side, &self.rules, tr.peak, t)),
             }
         }
@@ -49,7 +49,7 @@ impl Engine {
         let Phase::Open(deal) = &self.phase else {
             return Output::default();
         };
-        if !deal.managed {
+        if !deal.take_profit.is_managed() {
             return Output::default();
         }
         // A trailing stop loss: every point of the path counts for the peak.
@@ -94,9 +94,9 @@ impl Engine {
         {
             fire = Some(ExitKind::TimeLimit);
         }
-        let mut trailing = deal.trailing;
+        let mut trailing = deal.take_profit.trailing();
         if let (None, Some(pct)) = (fire, trailing_pct) {
-            if trailing.is_none() && deal.take_profit_price.is_some_and(reached) {
+            if trailing.is_none() && deal.take_profit.price().is_some_and(reached) {
                 trailing = Some(Trailing { peak: price });
             }
             if let Some(tr) = trailing.as_mut() {
@@ -111,7 +111,7 @@ impl Engine {
         }
         if let Phase::Open(deal) = &mut self.phase {
             deal.breach_since = breach_since;
-            deal.trailing = trailing;
+            deal.take_profit.set_trailing(trailing);
         }
         match fire {
             Some(kind) => self.begin_exit(time, kind, price),
@@ -125,8 +125,7 @@ impl Engine {
         let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
             return Output::default();
         };
-        deal.trailing = None;
-        deal.take_profit_wanted = false;
+        deal.take_profit = deal.take_profit.settled();
         let mut out = Output::default();
         deal.cancel_into(&mut out.actions, |_| true);
         let exit = PendingExit { kind, reference_price, order: ExitOrder::Waiting };

@@ -16,7 +16,8 @@
 use rust_decimal::Decimal;
 
 use super::{
-    Candle, Command, Engine, EngineError, Event, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind, TimeMs,
+    Candle, Command, Engine, EngineError, Event, Mode, OrderKind, OrderRole, Output, Phase, PhaseKind, TakeProfitState,
+    TimeMs,
 };
 use crate::config::{OrderSize, PathModel};
 use crate::pnl::ExitKind;
@@ -81,11 +82,10 @@ impl Engine {
             (Command::Start, Created | Stopped, _) => {
                 self.mode = Running;
                 if let Some(deal) = self.phase.deal_mut() {
-                    if !deal.managed {
+                    if !deal.take_profit.is_managed() {
                         // Resume the ladder from the first level the stop
                         // canceled before it filled anything.
-                        deal.managed = true;
-                        deal.take_profit_wanted = true;
+                        deal.take_profit = TakeProfitState::Wanted { price: deal.take_profit.price(), trailing: None };
                         if let Some(n) = (1..deal.next_level).find(|n| !deal.level_done(*n)) {
                             deal.next_level = n;
                         }
@@ -100,9 +100,7 @@ impl Engine {
                 // Also while the base order is in flight: stopped means no
                 // new orders, so its fill will place no ladder.
                 if let (true, Phase::Open(deal) | Phase::Opening(deal)) = (*cancel_orders, &mut self.phase) {
-                    deal.managed = false;
-                    deal.take_profit_wanted = false;
-                    deal.trailing = None;
+                    deal.take_profit = TakeProfitState::Unmanaged { price: deal.take_profit.price() };
                     deal.cancel_into(&mut out.actions, |_| true);
                 }
             }

@@ -44,7 +44,7 @@ impl Engine {
             let open = (o.request.quantity - o.filled).max(Decimal::ZERO);
             need = need.saturating_add(price.saturating_mul(open));
         }
-        let more_to_place = matches!(self.phase, Phase::Opening(_) | Phase::Open(_)) && deal.managed;
+        let more_to_place = matches!(self.phase, Phase::Opening(_) | Phase::Open(_)) && deal.take_profit.is_managed();
         if !more_to_place {
             return need;
         }

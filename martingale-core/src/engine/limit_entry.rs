@@ -56,7 +56,7 @@ impl Engine {
     /// tick at the open of the candle where it times out.
     pub fn entry_deadline(&self) -> Option<TimeMs> {
         match &self.phase {
-            Phase::Opening(deal) if deal.managed => match deal.entry_timer {
+            Phase::Opening(deal) if deal.take_profit.is_managed() => match deal.entry_timer {
                 Some(EntryTimer::Until(t)) => Some(t),
                 _ => None,
             },
@@ -101,7 +101,7 @@ impl Engine {
             return out;
         };
         let due = matches!(deal.entry_timer, Some(EntryTimer::Until(t)) if now >= t);
-        if !due || !deal.managed {
+        if !due || !deal.take_profit.is_managed() {
             return out;
         }
         deal.cancel_into(&mut out.actions, |o| o.request.role == OrderRole::Base);

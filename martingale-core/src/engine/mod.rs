@@ -11,7 +11,10 @@
 //! deal [`Phase`] (`Idle`, `Opening`, `Open`, `Closing`), each phase carrying
 //! its [`Deal`]; `Closing` also carries the decided [`PendingExit`] (its
 //! market order [`ExitOrder::Waiting`] or `Sent`), so a deal has an exit
-//! exactly when it is closing. Transitions are split by concern: `fsm.rs` dispatches
+//! exactly when it is closing. A deal's take profit is one
+//! [`TakeProfitState`] (not yet, wanted, placed with or without an armed
+//! trailing exit, or unmanaged after `stop` with `cancel_orders`), so no
+//! combination of flags can contradict another. Transitions are split by concern: `fsm.rs` dispatches
 //! events and holds the command table (`match (command, mode, phase)`),
 //! `entries.rs` opens deals, `exits.rs` watches prices and decides exits,
 //! `reports.rs` applies order reports and `reconcile.rs` decides the orders
@@ -119,6 +122,7 @@ mod reconcile;
 mod reports;
 mod snapshot;
 mod steps;
+mod take_profit;
 mod time_limit;
 
 pub use action::{Action, OrderKind, OrderRequest};
@@ -133,6 +137,7 @@ pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 pub use limit_entry::EntryTimer;
 pub use reports::MAX_PRICE_IMPROVEMENT;
 pub use snapshot::{SnapshotError, ENGINE_SNAPSHOT_FORMAT};
+pub use take_profit::TakeProfitState;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -494,7 +499,7 @@ impl Engine {
     /// may apply from `time` on).
     pub fn watch_at(&self, time: TimeMs) -> Watch {
         match &self.phase {
-            Phase::Open(d) if d.managed => {
+            Phase::Open(d) if d.take_profit.is_managed() => {
                 let mut w = self.watch_deal(d);
                 if self.strategy.time_limit.is_some() {
                     w.time_limit = self.time_limit_trigger(d, time);

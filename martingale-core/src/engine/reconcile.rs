@@ -51,7 +51,9 @@ impl Engine {
             return;
         };
         if deal.position.entry_qty().is_zero() {
-            if let (Some(super::EntryTimer::Expired { signal }), true) = (deal.entry_timer, deal.managed) {
+            if let (Some(super::EntryTimer::Expired { signal }), true) =
+                (deal.entry_timer, deal.take_profit.is_managed())
+            {
                 // A limit entry that timed out unfilled is not a deal: no
                 // report, no cooldown; the next tick retries the start.
                 self.entry_retry = Some(signal);
@@ -74,7 +76,7 @@ impl Engine {
         }
         // A deal stopped with `cancel_orders` while its base order was in
         // flight records the fill but places nothing (see the module docs).
-        deal.take_profit_wanted = deal.managed;
+        deal.take_profit.want(false);
         self.phase = Phase::Open(deal);
     }
 
@@ -120,7 +122,7 @@ impl Engine {
         let unsellable = |qty: Decimal| {
             qty.is_zero()
                 || (!deal.has_live_orders()
-                    && deal.take_profit_price.is_none_or(|p| self.rules.validate_order(p, qty).is_err()))
+                    && deal.take_profit.price().is_none_or(|p| self.rules.validate_order(p, qty).is_err()))
         };
         if tp_filled && deal.live(OrderRole::is_take_profit) == 0 && unsellable(sellable()) {
             let Phase::Open(mut deal) = std::mem::replace(&mut self.phase, Phase::Idle) else {
@@ -132,7 +134,7 @@ impl Engine {
             self.phase = Phase::Closing { deal, exit };
             return;
         }
-        if !deal.managed {
+        if !deal.take_profit.is_managed() {
             return;
         }
         // Take-profit steps: the first step's fill stops the ladder; step
@@ -173,7 +175,7 @@ impl Engine {
         }
         // Take profit: once no take profit is live.
         let tp_live = deal.live(OrderRole::is_take_profit) > 0;
-        let place_tp = deal.take_profit_wanted && !tp_live && !self.retry_on_tick;
+        let place_tp = deal.take_profit.is_wanted() && !tp_live && !self.retry_on_tick;
         let steps = if place_tp && !strategy.take_profit.steps.is_empty() { self.plan_steps(deal) } else { None };
         let new_tp = if !place_tp {
             None
@@ -198,7 +200,7 @@ impl Engine {
         if breakeven.is_some() {
             deal.breakeven = breakeven;
         }
-        if deal.take_profit_wanted && tp_live {
+        if deal.take_profit.is_wanted() && tp_live {
             // A take profit to place again while others rest (a step
             // canceled by the venue): cancel them, then place all.
             deal.cancel_into(&mut out.actions, |o| o.request.role.is_take_profit());
@@ -210,16 +212,14 @@ impl Engine {
             out.actions.push(deal.place(&bot, OrderRole::Safety(n), side.entry(), kind, level.quantity));
         }
         if let (Some(price), Some(plan)) = (new_tp, steps) {
-            deal.take_profit_price = Some(price);
-            deal.take_profit_wanted = false;
+            deal.take_profit.placed(price);
             deal.step_prices = plan.prices;
             for o in plan.orders {
                 let kind = OrderKind::Limit { price: o.price };
                 out.actions.push(deal.place(&bot, o.role, side.exit(), kind, o.quantity));
             }
         } else if let Some(price) = new_tp {
-            deal.take_profit_price = Some(price);
-            deal.take_profit_wanted = false;
+            deal.take_profit.placed(price);
             if !trailing {
                 if let Some(price) = valid_tp {
                     let kind = OrderKind::Limit { price };

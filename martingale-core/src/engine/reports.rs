@@ -82,9 +82,8 @@ impl Engine {
                         deal.levels_filled = deal.levels_filled.saturating_add(1);
                     }
                     // The position changed: the take profit must follow it.
-                    if !closing && deal.managed && deal.entry_price.is_some() {
-                        deal.take_profit_wanted = true;
-                        deal.trailing = None;
+                    if !closing && deal.take_profit.is_managed() && deal.entry_price.is_some() {
+                        deal.take_profit.want(false);
                         deal.cancel_into(&mut out.actions, |o| o.request.role.is_take_profit());
                     }
                 } else if !matches!(prior, OrderState::Sent | OrderState::Open) {
@@ -100,7 +99,7 @@ impl Engine {
                 let role = order.request.role;
                 deal.orders[idx].state = next;
                 if unexpected && role.is_take_profit() && !closing {
-                    deal.take_profit_wanted = true;
+                    deal.take_profit.want(true);
                 }
             }
             OrderUpdate::Rejected { .. } => {
@@ -112,7 +111,7 @@ impl Engine {
                 use super::OrderRole as R;
                 match role {
                     R::TakeProfit | R::TakeProfitStep { .. } if !closing => {
-                        deal.take_profit_wanted = true;
+                        deal.take_profit.want(true);
                         self.retry_on_tick = true;
                     }
                     R::StopLoss | R::Trailing | R::CloseNow | R::Residual => {
@@ -277,8 +276,8 @@ fn resize_exits(deal: &mut Deal, closing: bool, out: &mut Output) {
         .fold(Decimal::ZERO, |acc, o| acc.saturating_add(o.request.quantity - o.filled));
     if offered > held {
         deal.cancel_into(&mut out.actions, |o| !o.request.role.is_entry());
-        if !closing && deal.managed {
-            deal.take_profit_wanted = true;
+        if !closing {
+            deal.take_profit.want(true);
         }
     }
 }

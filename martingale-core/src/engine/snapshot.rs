@@ -231,10 +231,10 @@ fn check_deal(d: &Deal, strategy: &StrategyConfig) -> Result<(), SnapshotError> 
             total(field, p)?;
         }
     }
-    if let Some(tp) = d.take_profit_price {
+    if let Some(tp) = d.take_profit.price() {
         positive("deal.take_profit_price", tp)?;
     }
-    if let Some(t) = d.trailing {
+    if let Some(t) = d.take_profit.trailing() {
         price("deal.trailing.peak", t.peak)?;
     }
     if !d.step_prices.is_empty() && d.step_prices.len() != strategy.take_profit.steps.len() {

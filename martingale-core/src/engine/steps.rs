@@ -16,7 +16,7 @@
 //! - a step is done once an order carrying it filled completely
 //!   ([`Deal::step_done`]); done steps are never placed again;
 //! - with `trailing_take_profit` the last step is not placed: its price
-//!   arms the trailing exit ([`Deal::take_profit_price`] is the last step's
+//!   arms the trailing exit ([`TakeProfitState::price`](super::TakeProfitState::price) is the last step's
 //!   price either way);
 //! - `stop_loss.breakeven_after_step = k`: when step k is done the stop
 //!   also moves to the break-even price, computed once

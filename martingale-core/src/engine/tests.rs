@@ -283,7 +283,7 @@ fn trailing_take_profit_arms_tracks_and_exits() {
     assert!(placed(&out).iter().all(|o| o.role != OrderRole::TakeProfit), "no TP order with trailing");
     assert_eq!(t.e.watch().trailing_arm, Some(dec!(101)));
     assert!(t.tick(dec!(101)).actions.is_empty());
-    assert!(t.e.deal().unwrap().trailing.is_some());
+    assert!(t.e.deal().unwrap().take_profit.trailing().is_some());
     assert!(t.tick(dec!(103)).actions.is_empty());
     // Exit at 103 * 0.995 = 102.485 -> 102.48 (rounded down).
     assert_eq!(t.e.watch().trailing_exit, Some(dec!(102.48)));
@@ -302,10 +302,10 @@ fn a_fill_disarms_trailing() {
     let mut t = T::new(&bot(r#", "trailing_take_profit": "0.5""#));
     let _ = t.open_at(dec!(100));
     let _ = t.tick(dec!(101.5));
-    assert!(t.e.deal().unwrap().trailing.is_some());
+    assert!(t.e.deal().unwrap().take_profit.trailing().is_some());
     let so = t.order(OrderRole::Safety(1)).request;
     let _ = t.fill(&so.client_order_id, so.quantity, dec!(98));
-    assert!(t.e.deal().unwrap().trailing.is_none());
+    assert!(t.e.deal().unwrap().take_profit.trailing().is_none());
     assert_eq!(t.e.watch().trailing_arm, Some(dec!(99.65)));
 }
 

@@ -95,7 +95,7 @@ fn stop_with_cancel_while_the_base_order_is_in_flight_places_nothing_on_its_fill
     let out = t.fill(&base.client_order_id, base.quantity, dec!(100));
     assert!(out.actions.is_empty(), "stopped: no ladder, no take profit: {:?}", out.actions);
     let deal = t.e.deal().unwrap();
-    assert_eq!((t.e.phase().kind(), deal.managed), (PhaseKind::Open, false));
+    assert_eq!((t.e.phase().kind(), deal.take_profit.is_managed()), (PhaseKind::Open, false));
     assert_eq!(deal.position.entry_qty(), base.quantity);
     assert!(t.tick(dec!(50)).actions.is_empty(), "unmanaged: nothing fires");
     // `start` resumes it: the whole ladder and the take profit.

@@ -214,6 +214,35 @@ fn trailing_applies_to_the_last_step_only() {
     assert_eq!(closed[0].exit, ExitKind::Trailing, "the kind of the last exit fill");
 }
 
+/// A step canceled by the venue while the trailing last step is armed:
+/// the steps are placed again and the trailing exit stays armed at its
+/// peak (the target did not move); an entry fill would disarm it.
+#[test]
+fn a_lost_step_is_placed_again_and_the_trailing_exit_stays_armed() {
+    let mut t = T::new(&steps_bot("long", TWO_STEPS, r#", "trailing_take_profit": "0.5""#));
+    let _ = t.open_at(dec!(100));
+    assert!(t.tick(dec!(103)).actions.is_empty(), "armed at 102, peak 103");
+    assert_eq!(t.e.watch().trailing_exit, Some(dec!(102.48)));
+    let id = t.order(step(1, 1)).request.client_order_id;
+    let out = t.upd(OrderUpdate::Canceled { client_order_id: id.clone() }).unwrap();
+    let again = placed(&out);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!((again[0].role, limit_price(&again[0]), again[0].quantity), (step(1, 1), dec!(101), dec!(0.4)));
+    assert_ne!(again[0].client_order_id, id, "a new order, a new id");
+    let tp = t.e.deal().unwrap().take_profit;
+    assert_eq!(tp, TakeProfitState::Placed { price: dec!(102), trailing: Some(Trailing { peak: dec!(103) }) });
+    assert_eq!(t.e.watch().trailing_exit, Some(dec!(102.48)), "still armed");
+    // The exit fires at the same level as before the loss: every resting
+    // order is canceled, then the trailing exit sells the whole position.
+    let out = t.tick(dec!(102.48));
+    assert!(canceled(&out).contains(&again[0].client_order_id), "{out:?}");
+    let mut exit = Vec::new();
+    for id in canceled(&out) {
+        exit.extend(placed(&t.cancel_ok(&id)));
+    }
+    assert_eq!(exit.iter().map(|o| (o.role, o.quantity)).collect::<Vec<_>>(), vec![(OrderRole::Trailing, dec!(1))]);
+}
+
 #[test]
 fn step_settings_are_validated() {
     let bad = [
