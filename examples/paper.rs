@@ -57,8 +57,8 @@ async fn run() -> Result<(), String> {
     let store = JsonFileStore::new(&state_dir).map_err(|e| e.to_string())?;
     let id = BotId::new("paper-bot").map_err(|e| e.to_string())?;
     // Hold the bot before reading its state: a second run stops here.
-    let lease = store.acquire(&id).map_err(|e| e.to_string())?;
-    let saved = match store.load(&id).map_err(|e| e.to_string())? {
+    let lease = store.acquire(&id).await.map_err(|e| e.to_string())?;
+    let saved = match store.load(&id).await.map_err(|e| e.to_string())? {
         Some(text) => Some(Persisted::load(&id, &text).map_err(|e| e.to_string())?),
         None => None,
     };

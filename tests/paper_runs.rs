@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use martingale_core::engine::BotId;
-use martingale_exchange::{replay_file, JsonFileStore, Persisted, StateStore};
+use martingale_exchange::{replay_file, Persisted};
 
 /// The example binary cargo built beside this test (`target/<profile>/examples/paper`).
 fn paper_bin() -> PathBuf {
@@ -85,8 +85,8 @@ fn a_second_run_on_the_same_state_refuses_to_start_staggered_and_simultaneous() 
 fn a_second_run_resumes_where_the_first_stopped() {
     let id = BotId::new("paper-bot").unwrap();
     let saved = |dir: &Path| {
-        let store = JsonFileStore::new(dir).unwrap();
-        Persisted::load(&id, &store.load(&id).unwrap().unwrap()).unwrap()
+        // The file store's layout: `<dir>/<bot>.json`.
+        Persisted::load(&id, &std::fs::read_to_string(dir.join("paper-bot.json")).unwrap()).unwrap()
     };
     let t0 = Instant::now();
     // Stopped after 20,000 candles, then run on to 43,200.

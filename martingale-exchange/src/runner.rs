@@ -263,9 +263,9 @@ impl<E: Exchange + ?Sized> Runner<E> {
     }
 
     async fn start_with(b: RunnerBuilder<'_, E>) -> Result<Runner<E>, RunnerError> {
-        let lease = b.store.acquire(&b.bot_id)?;
+        let lease = b.store.acquire(&b.bot_id).await?;
         b.bot.validate().map_err(|e| RunnerError::Invalid(format!("bot file of {}: {e}", b.bot_id)))?;
-        let (engine, events, last_time, created) = match b.store.load(&b.bot_id)? {
+        let (engine, events, last_time, created) = match b.store.load(&b.bot_id).await? {
             Some(text) => {
                 let p = Persisted::load(&b.bot_id, &text)?;
                 check_settings(&p.engine, b.bot)?;
@@ -307,7 +307,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
         tracing::debug!(bot = %runner.engine.bot_id(), lease = runner.lease.describe(), "lease taken");
         runner.note(time, "start: reconciling with the exchange")?;
         runner.reconcile(time).await?;
-        runner.persist()?;
+        runner.persist().await?;
         Ok(runner)
     }
 
@@ -464,7 +464,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
         }
         self.flush_quiet()?;
         self.note(time, "shutdown")?;
-        self.persist()
+        self.persist().await
     }
 
     /// Logs the held quiet tick, if any (see the module docs).
@@ -520,7 +520,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
             }
             self.closed.extend(out.closed);
             // Persist before sending: the orders are recorded first.
-            self.persist()?;
+            self.persist().await?;
             let mut answers = Vec::new();
             for action in out.actions {
                 self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
@@ -702,10 +702,10 @@ impl<E: Exchange + ?Sized> Runner<E> {
         self.events
     }
 
-    fn persist(&self) -> Result<(), RunnerError> {
+    async fn persist(&self) -> Result<(), RunnerError> {
         let text = Persisted::to_text(&self.engine, self.events, self.last_time)
             .map_err(|e| RunnerError::Invalid(e.to_string()))?;
-        Ok(self.store.save(self.engine.bot_id(), &text)?)
+        Ok(self.store.save(self.engine.bot_id(), &text).await?)
     }
 
     fn audit_entry(&self, time: TimeMs, entry: AuditEntry) -> Result<(), RunnerError> {

@@ -28,6 +28,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_trait::async_trait;
 use martingale_core::engine::BotId;
 use thiserror::Error;
 
@@ -97,17 +98,27 @@ impl Lease {
 }
 
 /// Where engine snapshots live.
+///
+/// The interface is async: an implementation must not block the runtime's
+/// threads (the file store does its file work on tokio's blocking pool, a
+/// database store awaits its driver).
+#[async_trait]
 pub trait StateStore: Send + Sync {
     /// The last saved state of `bot`, if any.
-    fn load(&self, bot: &BotId) -> io::Result<Option<String>>;
+    async fn load(&self, bot: &BotId) -> io::Result<Option<String>>;
     /// Saves the state of `bot`, replacing the previous one atomically.
-    fn save(&self, bot: &BotId, state: &str) -> io::Result<()>;
+    async fn save(&self, bot: &BotId, state: &str) -> io::Result<()>;
     /// Takes exclusive ownership of `bot` for as long as the lease lives.
     /// The default suits a store no other runner can reach (in memory);
     /// a shared store must override it.
-    fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
+    async fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
         Ok(Lease::unshared(bot.clone()))
     }
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| io::Error::other(format!("state file task failed: {e}")))
 }
 
 /// One JSON file per bot in a directory.
@@ -118,13 +129,15 @@ pub trait StateStore: Send + Sync {
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = JsonFileStore::new(dir.path()).unwrap();
 /// let bot = BotId::new("b1").unwrap();
-/// let lease = store.acquire(&bot).unwrap();
-/// assert!(store.acquire(&bot).is_err(), "one runner per bot");
-/// assert_eq!(store.load(&bot).unwrap(), None);
-/// store.save(&bot, "{\"v\":1}").unwrap();
-/// assert_eq!(store.load(&bot).unwrap().as_deref(), Some("{\"v\":1}"));
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let lease = store.acquire(&bot).await.unwrap();
+/// assert!(store.acquire(&bot).await.is_err(), "one runner per bot");
+/// assert_eq!(store.load(&bot).await.unwrap(), None);
+/// store.save(&bot, "{\"v\":1}").await.unwrap();
+/// assert_eq!(store.load(&bot).await.unwrap().as_deref(), Some("{\"v\":1}"));
 /// drop(lease);
-/// assert!(store.acquire(&bot).is_ok());
+/// assert!(store.acquire(&bot).await.is_ok());
+/// # });
 /// ```
 #[derive(Debug, Clone)]
 pub struct JsonFileStore {
@@ -224,42 +237,57 @@ impl JsonFileStore {
     }
 }
 
+#[async_trait]
 impl StateStore for JsonFileStore {
-    fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
+    async fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
         let path = self.path(bot);
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{} is a symbolic link; refusing to read state through it", path.display()),
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            _ => {}
-        }
-        match fs::read_to_string(&path) {
-            Ok(s) => Ok(Some(s)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        blocking(move || read_state(&path)).await?
     }
 
-    fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
-        write_atomic(&self.path(bot), state.as_bytes(), self.sync)
+    async fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
+        let (path, text, sync) = (self.path(bot), state.as_bytes().to_vec(), self.sync);
+        blocking(move || write_atomic(&path, &text, sync)).await?
     }
 
-    fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
+    async fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
         let lock = self.lock_path(bot);
-        let io_err = |error| LeaseError::Io { bot: bot.clone(), lock: lock.clone(), error };
-        let file = match private_file(&lock, true) {
-            Ok(f) => f,
-            Err(e) => return Err(io_err(e)),
-        };
-        match file.try_lock() {
-            Ok(()) => Ok(Lease::new(bot.clone(), format!("lock {}", lock.display()), Box::new(file))),
-            Err(fs::TryLockError::WouldBlock) => Err(LeaseError::Held { bot: bot.clone(), lock }),
-            Err(fs::TryLockError::Error(e)) => Err(io_err(e)),
+        let (b, l) = (bot.clone(), lock.clone());
+        blocking(move || lock_bot(b, l))
+            .await
+            .unwrap_or_else(|error| Err(LeaseError::Io { bot: bot.clone(), lock, error }))
+    }
+}
+
+/// A bot's state file: `None` when there is none; a link is refused.
+fn read_state(path: &Path) -> io::Result<Option<String>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is a symbolic link; refusing to read state through it", path.display()),
+            ))
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        _ => {}
+    }
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes the OS lock of a bot's lock file (see the module docs).
+fn lock_bot(bot: BotId, lock: PathBuf) -> Result<Lease, LeaseError> {
+    let io_err = |error| LeaseError::Io { bot: bot.clone(), lock: lock.clone(), error };
+    let file = match private_file(&lock, true) {
+        Ok(f) => f,
+        Err(e) => return Err(io_err(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Lease::new(bot.clone(), format!("lock {}", lock.display()), Box::new(file))),
+        Err(fs::TryLockError::WouldBlock) => Err(LeaseError::Held { bot, lock }),
+        Err(fs::TryLockError::Error(e)) => Err(io_err(e)),
     }
 }
 
@@ -267,66 +295,69 @@ impl StateStore for JsonFileStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn save_replaces_atomically_and_leaves_no_temp_file() {
+    #[tokio::test]
+    async fn save_replaces_atomically_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonFileStore::new(dir.path().join("states")).unwrap();
         let bot = BotId::new("bot-1").unwrap();
         for i in 0..20 {
-            store.save(&bot, &format!("{{\"n\":{i}}}")).unwrap();
+            store.save(&bot, &format!("{{\"n\":{i}}}")).await.unwrap();
         }
-        assert_eq!(store.load(&bot).unwrap().as_deref(), Some("{\"n\":19}"));
+        assert_eq!(store.load(&bot).await.unwrap().as_deref(), Some("{\"n\":19}"));
         let names: Vec<_> = fs::read_dir(dir.path().join("states")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("bot-1.json")]);
     }
 
-    #[test]
-    fn concurrent_saves_never_share_a_temporary_file() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_saves_never_share_a_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonFileStore::without_sync(dir.path()).unwrap();
         let bot = BotId::new("b").unwrap();
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                let (store, bot) = (&store, &bot);
-                s.spawn(move || {
+        let tasks: Vec<_> = (0..4)
+            .map(|t| {
+                let (store, bot) = (store.clone(), bot.clone());
+                tokio::spawn(async move {
                     for i in 0..200 {
-                        store.save(bot, &format!("{{\"t\":{t},\"i\":{i}}}")).unwrap();
+                        store.save(&bot, &format!("{{\"t\":{t},\"i\":{i}}}")).await.unwrap();
                     }
-                });
-            }
-        });
-        let text = store.load(&bot).unwrap().unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let text = store.load(&bot).await.unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["i"], 199, "{text}");
     }
 
-    #[test]
-    fn the_lease_names_the_bot_and_the_lock_file() {
+    #[tokio::test]
+    async fn the_lease_names_the_bot_and_the_lock_file() {
         let dir = tempfile::tempdir().unwrap();
         let store = JsonFileStore::new(dir.path()).unwrap();
         let bot = BotId::new("b7").unwrap();
-        let _lease = store.acquire(&bot).unwrap();
+        let _lease = store.acquire(&bot).await.unwrap();
         // Another store on the same folder (another process opens its own).
         let other = JsonFileStore::new(dir.path()).unwrap();
-        let err = other.acquire(&bot).unwrap_err().to_string();
+        let err = other.acquire(&bot).await.unwrap_err().to_string();
         assert!(err.contains("bot b7") && err.contains("b7.lock"), "{err}");
         // Other bots are free.
-        assert!(other.acquire(&BotId::new("b8").unwrap()).is_ok());
+        assert!(other.acquire(&BotId::new("b8").unwrap()).await.is_ok());
     }
 
     #[cfg(unix)]
-    #[test]
-    fn files_are_private_and_symlinked_folders_refused() {
+    #[tokio::test]
+    async fn files_are_private_and_symlinked_folders_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let states = dir.path().join("states");
         let store = JsonFileStore::new(&states).unwrap();
         let bot = BotId::new("b").unwrap();
-        store.save(&bot, "{}").unwrap();
+        store.save(&bot, "{}").await.unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&states), 0o700);
         assert_eq!(mode(&states.join("b.json")), 0o600);
-        let _ = store.acquire(&bot).unwrap();
+        let _ = store.acquire(&bot).await.unwrap();
         assert_eq!(mode(&states.join("b.lock")), 0o600);
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&states, &link).unwrap();

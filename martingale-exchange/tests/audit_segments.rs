@@ -37,7 +37,7 @@ async fn run(log: Arc<AuditLog>) -> Persisted {
         r.step(c.time + 59_999).await.unwrap();
     }
     r.shutdown(600 * 60_000).await.unwrap();
-    let p = Persisted::load(&id, &store.load(&id).unwrap().unwrap()).unwrap();
+    let p = Persisted::load(&id, &store.load(&id).await.unwrap().unwrap()).unwrap();
     assert!(p.engine.totals().closed_deals >= 3, "{:?}", p.engine.totals());
     p
 }

@@ -264,11 +264,12 @@ fn configs() -> Vec<(&'static str, BotFile)> {
 #[derive(Default)]
 struct MemStore(Mutex<HashMap<String, String>>);
 
+#[async_trait::async_trait]
 impl StateStore for MemStore {
-    fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
+    async fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
         Ok(self.0.lock().unwrap().get(bot.as_str()).cloned())
     }
-    fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
+    async fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
         self.0.lock().unwrap().insert(bot.as_str().to_string(), state.to_string());
         Ok(())
     }

@@ -31,15 +31,16 @@ struct FlakyStore {
     fail_at: i64,
 }
 
+#[async_trait::async_trait]
 impl StateStore for FlakyStore {
-    fn load(&self, bot: &BotId) -> std::io::Result<Option<String>> {
-        self.inner.load(bot)
+    async fn load(&self, bot: &BotId) -> std::io::Result<Option<String>> {
+        self.inner.load(bot).await
     }
-    fn save(&self, bot: &BotId, state: &str) -> std::io::Result<()> {
+    async fn save(&self, bot: &BotId, state: &str) -> std::io::Result<()> {
         if self.saves.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
             return Err(std::io::Error::other("disk gone"));
         }
-        self.inner.save(bot, state)
+        self.inner.save(bot, state).await
     }
 }
 
@@ -110,7 +111,7 @@ async fn run(
     // Were the process killed now, the log would still replay to exactly
     // the persisted state (quiet ticks since the last logged event are in
     // neither).
-    let persisted = Persisted::parse(&store.load(&id).unwrap().unwrap()).unwrap();
+    let persisted = Persisted::parse(&store.load(&id).await.unwrap().unwrap()).unwrap();
     let log = dir.join(account).join(format!("{id}.jsonl"));
     let replayed = replay_file(&log).unwrap();
     assert_eq!(replayed.engine, persisted.engine, "replay before shutdown differs from the persisted state");
@@ -118,7 +119,7 @@ async fn run(
     // A graceful stop writes the held quiet tick: persisted == in memory.
     let end = candles.last().map_or(0, |c| c.time + 60_000);
     runner.shutdown(end).await.unwrap();
-    let persisted = Persisted::parse(&store.load(&id).unwrap().unwrap()).unwrap();
+    let persisted = Persisted::parse(&store.load(&id).await.unwrap().unwrap()).unwrap();
     assert_eq!(&persisted.engine, runner.engine());
     assert_eq!(persisted.events, runner.events());
     runner.engine().clone()

@@ -11,11 +11,12 @@
 //! - [`Ownership`]: one `martingale serve` per database; a second one
 //!   refuses to start and names the holder;
 //! - [`users`] and [`bots`]: accounts and their bot files, every bot query
-//!   scoped by the owning account (another user's bot is "not found").
+//!   scoped by the owning account (another user's bot is "not found");
+//! - [`DbStateStore`]: the runner's engine snapshots in the database (the
+//!   async `StateStore` of `martingale-exchange`, as the file store is).
 //!
-//! Known limits (the service is being built in steps): bots are stored and
-//! controlled here, the runner still keeps engine snapshots and audit logs
-//! in files, and `serve` is not part of this crate yet.
+//! Known limits (the service is being built in steps): the runner's audit
+//! lines still go to files, and `serve` is not part of this crate yet.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -24,8 +25,10 @@ pub mod bots;
 mod db;
 mod error;
 mod owner;
+mod snapshots;
 pub mod users;
 
 pub use db::{now_ms, Backend, Db, DEFAULT_DATA_DIR};
 pub use error::{Result, ServiceError};
 pub use owner::{Ownership, HEARTBEAT, STALE_AFTER};
+pub use snapshots::{snapshot_header, DbStateStore};

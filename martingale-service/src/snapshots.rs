@@ -1,0 +1,134 @@
+//! Engine snapshots in the service database: the runner's [`StateStore`]
+//! for bots the service runs.
+//!
+//! One row per bot in `engine_snapshots`, replaced on every state change
+//! (an upsert, atomic in both backends). The text is the runner's own
+//! checksummed snapshot ([`martingale_exchange::Persisted`]); its format
+//! version and event count are copied into columns for operators' queries.
+//!
+//! Ownership: the service process owns the whole database
+//! ([`crate::Ownership`]); inside the process, [`DbStateStore::acquire`]
+//! gives one lease per bot, so two runners of one bot are refused as with
+//! the file store. When several processes share one Postgres (a later
+//! step), the lease becomes a row lease here and nowhere else.
+//!
+//! Limits: a snapshot is written in its own statement; the runner's audit
+//! lines still go to files (`AuditLog`).
+
+use std::collections::HashSet;
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use martingale_core::engine::BotId;
+use martingale_exchange::{Lease, LeaseError, StateStore};
+use serde::Deserialize;
+
+use crate::db::{now_ms, Db};
+
+/// The [`StateStore`] of the service: engine snapshots in the database.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use martingale_core::engine::BotId;
+/// use martingale_exchange::StateStore;
+/// use martingale_service::{bots, users, Db, DbStateStore};
+/// let dir = tempfile::tempdir().unwrap();
+/// let db = Db::open_dir(dir.path()).await.unwrap();
+/// users::add(&db, "alice").await.unwrap();
+/// bots::add(&db, "alice", "a-btc", martingale_core::config::EXAMPLE_BOT_JSON, None).await.unwrap();
+/// let store = DbStateStore::new(db);
+/// let bot = BotId::new("a-btc").unwrap();
+/// let lease = store.acquire(&bot).await.unwrap();
+/// assert!(store.acquire(&bot).await.is_err(), "one runner per bot");
+/// assert_eq!(store.load(&bot).await.unwrap(), None);
+/// store.save(&bot, r#"{"format": 2, "events": 7}"#).await.unwrap();
+/// assert_eq!(store.load(&bot).await.unwrap().as_deref(), Some(r#"{"format": 2, "events": 7}"#));
+/// drop(lease);
+/// assert!(store.acquire(&bot).await.is_ok());
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct DbStateStore {
+    db: Db,
+    held: Arc<Mutex<HashSet<BotId>>>,
+}
+
+/// The two header fields copied into columns.
+#[derive(Deserialize)]
+struct Header {
+    format: u32,
+    events: u64,
+}
+
+/// Releases a bot's lease when dropped.
+struct Held {
+    bot: BotId,
+    set: Arc<Mutex<HashSet<BotId>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.bot);
+    }
+}
+
+impl DbStateStore {
+    /// A store on `db`.
+    pub fn new(db: Db) -> DbStateStore {
+        DbStateStore { db, held: Arc::default() }
+    }
+
+    fn error(&self, bot: &BotId, what: &str, e: impl std::fmt::Display) -> io::Error {
+        io::Error::other(format!("bot {bot}: {what} the engine snapshot in {}: {e}", self.db.url()))
+    }
+}
+
+#[async_trait]
+impl StateStore for DbStateStore {
+    async fn load(&self, bot: &BotId) -> io::Result<Option<String>> {
+        sqlx::query_scalar::<_, String>("SELECT state FROM engine_snapshots WHERE bot_id = $1")
+            .bind(bot.as_str())
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| self.error(bot, "reading", e))
+    }
+
+    async fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
+        let header: Header = serde_json::from_str(state).map_err(|e| self.error(bot, "not writing", e))?;
+        let events = i64::try_from(header.events).map_err(|e| self.error(bot, "not writing", e))?;
+        sqlx::query(
+            "INSERT INTO engine_snapshots (bot_id, format, events, state, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (bot_id) DO UPDATE SET format = excluded.format, events = excluded.events, \
+             state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(bot.as_str())
+        .bind(i64::from(header.format))
+        .bind(events)
+        .bind(state)
+        .bind(now_ms())
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| self.error(bot, "writing", e))?;
+        Ok(())
+    }
+
+    async fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if !held.insert(bot.clone()) {
+            let lock = format!("{} (engine_snapshots, this process)", self.db.url()).into();
+            return Err(LeaseError::Held { bot: bot.clone(), lock });
+        }
+        let guard = Held { bot: bot.clone(), set: self.held.clone() };
+        Ok(Lease::new(bot.clone(), format!("database {}", self.db.url()), Box::new(guard)))
+    }
+}
+
+/// The stored snapshot's format version and event count, if the bot has one.
+pub async fn snapshot_header(db: &Db, bot: &str) -> crate::Result<Option<(i64, i64)>> {
+    sqlx::query_as::<_, (i64, i64)>("SELECT format, events FROM engine_snapshots WHERE bot_id = $1")
+        .bind(bot)
+        .fetch_optional(db.pool())
+        .await
+        .map_err(crate::ServiceError::query)
+}
