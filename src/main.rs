@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use martingale_service::bots::{self, Bot};
+use martingale_service::bots::{self, Bot, DesiredState, Request};
 use martingale_service::{users, Db, DEFAULT_DATA_DIR};
+
+mod program;
+use program::line;
 
 /// Runs many users' Martingale / DCA bots from one database.
 #[derive(Parser)]
@@ -34,6 +37,18 @@ enum Command {
     /// Bots.
     #[command(subcommand)]
     Bot(BotCmd),
+    /// Runs every active bot until SIGINT / SIGTERM.
+    Serve(program::serve::ServeArgs),
+    /// Each bot's status as the running service last wrote it.
+    Status {
+        /// Only this user's bots.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Closed deals.
+    Deals(program::records::Filter),
+    /// Realized P&L per bot, from the closed deals.
+    Pnl(program::records::Filter),
 }
 
 #[derive(Subcommand)]
@@ -52,6 +67,14 @@ struct Owner {
     /// The owning user.
     #[arg(long)]
     user: String,
+}
+
+#[derive(Args)]
+struct Target {
+    /// The bot id.
+    id: String,
+    #[command(flatten)]
+    owner: Owner,
 }
 
 #[derive(Subcommand)]
@@ -82,6 +105,24 @@ enum BotCmd {
         #[command(flatten)]
         owner: Owner,
     },
+    /// Runs the bot (the service picks it up within one polling interval).
+    Start(Target),
+    /// No new deals; the open deal keeps its orders and runs to its end.
+    Pause(Target),
+    /// Runs a paused bot again.
+    Resume(Target),
+    /// Stops the bot: no new deals; the open deal runs to its end, or with
+    /// --cancel its resting orders are canceled and the position is left
+    /// as it is.
+    Stop {
+        #[command(flatten)]
+        target: Target,
+        /// Cancel the bot's resting orders too.
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// Closes the open deal now with a market order.
+    Close(Target),
     /// Removes a stopped bot (--force: whatever its state).
     Rm {
         /// The bot id.
@@ -154,6 +195,23 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             line(out, row(&b));
             line(out, b.file.to_json());
         }
+        Command::Bot(BotCmd::Start(t)) => desire(&db, &t, DesiredState::Running, out).await?,
+        Command::Bot(BotCmd::Resume(t)) => desire(&db, &t, DesiredState::Running, out).await?,
+        Command::Bot(BotCmd::Pause(t)) => desire(&db, &t, DesiredState::Paused, out).await?,
+        Command::Bot(BotCmd::Stop { target, cancel }) => {
+            if cancel {
+                bots::request(&db, &target.owner.user, &target.id, Request::CancelOrders).await.map_err(e)?;
+            }
+            desire(&db, &target, DesiredState::Stopped, out).await?;
+        }
+        Command::Bot(BotCmd::Close(t)) => {
+            bots::request(&db, &t.owner.user, &t.id, Request::Close).await.map_err(e)?;
+            line(out, format!("bot {}: close requested (applied by the running service)", t.id));
+        }
+        Command::Serve(args) => program::serve::run(db.clone(), args, out).await?,
+        Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,
+        Command::Deals(f) => program::records::deals(&db, &f, out).await?,
+        Command::Pnl(f) => program::records::pnl(&db, &f, out).await?,
         Command::Bot(BotCmd::Rm { id, owner, force }) => {
             bots::remove(&db, &owner.user, &id, force).await.map_err(e)?;
             line(out, format!("removed bot {id}"));
@@ -174,7 +232,8 @@ fn row(b: &Bot) -> String {
     )
 }
 
-fn line(out: &mut Vec<u8>, text: String) {
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'\n');
+async fn desire(db: &Db, t: &Target, desired: DesiredState, out: &mut Vec<u8>) -> Result<(), String> {
+    let b = bots::set_desired(db, &t.owner.user, &t.id, desired).await.map_err(|e| e.to_string())?;
+    line(out, format!("bot {}: {} (the running service applies it within one polling interval)", b.id, b.desired));
+    Ok(())
 }

@@ -240,3 +240,77 @@ fn from_row(r: Row) -> Result<Bot> {
         updated_at,
     })
 }
+
+/// A one-off request to a running bot, queued in `bot_commands` and
+/// applied by `serve` at its next polling interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Close the open deal now (market exit).
+    Close,
+    /// With the bot stopped: cancel its resting orders too (the deal in
+    /// progress is left unmanaged until `start` or `close`).
+    CancelOrders,
+}
+
+impl Request {
+    fn as_str(self) -> &'static str {
+        match self {
+            Request::Close => "close",
+            Request::CancelOrders => "cancel_orders",
+        }
+    }
+}
+
+/// A queued request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Its row id.
+    pub id: i64,
+    /// The bot.
+    pub bot_id: String,
+    /// What (`None`: a request this version does not know, answered as such).
+    pub request: Option<Request>,
+    /// The stored text.
+    pub text: String,
+}
+
+/// Queues `request` for one of `account`'s bots.
+pub async fn request(db: &Db, account: &str, bot_id: &str, request: Request) -> Result<()> {
+    get(db, account, bot_id).await?;
+    sqlx::query("INSERT INTO bot_commands (bot_id, command, created_at) VALUES ($1, $2, $3)")
+        .bind(bot_id)
+        .bind(request.as_str())
+        .bind(now_ms())
+        .execute(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    Ok(())
+}
+
+/// Requests not yet applied, oldest first.
+pub async fn pending(db: &Db) -> Result<Vec<Queued>> {
+    let rows: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, bot_id, command FROM bot_commands WHERE done_at IS NULL ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .map_err(ServiceError::query)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, bot_id, text)| {
+            let request = [Request::Close, Request::CancelOrders].into_iter().find(|r| r.as_str() == text);
+            Queued { id, bot_id, request, text }
+        })
+        .collect())
+}
+
+/// Marks a request applied, with what came of it.
+pub async fn finish(db: &Db, id: i64, outcome: &str) -> Result<()> {
+    sqlx::query("UPDATE bot_commands SET done_at = $1, outcome = $2 WHERE id = $3")
+        .bind(now_ms())
+        .bind(outcome)
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    Ok(())
+}

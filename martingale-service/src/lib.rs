@@ -25,6 +25,8 @@ pub mod bots;
 mod db;
 mod error;
 mod owner;
+pub mod records;
+pub mod serve;
 mod snapshots;
 pub mod users;
 

@@ -4,7 +4,8 @@
 //! its heartbeat every [`HEARTBEAT`]; a second process finds a fresh
 //! heartbeat and refuses to start, naming the holder. A holder that died
 //! without releasing is taken over once its heartbeat is older than
-//! [`STALE_AFTER`]. This is the one place that decides ownership: per-bot
+//! [`STALE_AFTER`], or at once when it ran on this host and its process
+//! is gone (after a crash or `kill -9`). This is the one place that decides ownership: per-bot
 //! leases (several processes on one Postgres) replace it later.
 
 use std::time::Duration;
@@ -22,6 +23,17 @@ pub const STALE_AFTER: Duration = Duration::from_secs(30);
 pub struct Ownership {
     db: Db,
     holder: String,
+}
+
+/// True when the holder ran on this host (`host:pid` names) and its
+/// process is gone: its claim is taken over at once instead of after
+/// [`STALE_AFTER`] (Linux, where `/proc` shows live processes; elsewhere
+/// the wait applies). A reused pid only makes the wait apply.
+fn died_here(holder: &str, pid: i64, me: &str) -> bool {
+    let host = |h: &str| h.rsplit_once(':').map(|(host, _)| host.to_string());
+    cfg!(target_os = "linux")
+        && host(holder).is_some_and(|h| Some(h) == host(me))
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn ms(d: Duration) -> i64 {
@@ -75,7 +87,9 @@ impl Ownership {
                     e => ServiceError::query(e),
                 })?;
             }
-            Some((h, p, beat)) if now - beat < ms(STALE_AFTER) && !(h == holder && p == pid) => {
+            Some((h, p, beat))
+                if now - beat < ms(STALE_AFTER) && !(h == holder && p == pid) && !died_here(&h, p, holder) =>
+            {
                 return Err(ServiceError::Owned {
                     holder: h,
                     pid: p,

@@ -81,3 +81,20 @@ async fn a_corrupt_or_foreign_database_file_is_refused_with_its_path() {
     let err = Db::connect("mysql://x").await.unwrap_err().to_string();
     assert!(err.contains("unsupported URL"), "{err}");
 }
+
+#[tokio::test]
+async fn an_owner_that_died_on_this_host_is_taken_over_at_once() {
+    let (_dir, dbs) = common::backends().await;
+    let me = i64::from(std::process::id());
+    let gone = 999_999_999; // above Linux's pid_max: no such process
+    for db in &dbs {
+        let t = 1_765_000_000_000;
+        let _dead = Ownership::acquire_at(db, &format!("box:{gone}"), gone, t).await.unwrap();
+        let err = Ownership::acquire_at(db, &format!("elsewhere:{me}"), me, t + 1).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Owned { .. }), "another host waits for the heartbeat to age");
+        let alive = Ownership::acquire_at(db, &format!("box:{me}"), me, t + 2).await.unwrap();
+        let err = Ownership::acquire_at(db, "box:999999998", 999_999_998, t + 3).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("box:{me}")), "a live holder keeps the database: {err}");
+        alive.release().await.unwrap();
+    }
+}

@@ -1,0 +1,149 @@
+//! One bot the service runs on the paper venue: its runner, its paper
+//! account, and how the operator's wishes become engine commands.
+
+use std::sync::Arc;
+
+use martingale_core::backtest::Candles;
+use martingale_core::engine::{Command, Mode, OrderState, PhaseKind, TimeMs};
+use martingale_exchange::{Exchange, PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
+use rust_decimal::Decimal;
+
+use crate::bots::{Bot, DesiredState, Request};
+
+/// A running paper bot.
+pub(super) struct PaperBot {
+    /// Owning account.
+    pub account: String,
+    /// The runner (engine, persistence to the database).
+    pub runner: Runner<PaperExchange>,
+    /// Its own paper account on its own market.
+    pub paper: Arc<PaperExchange>,
+}
+
+impl PaperBot {
+    /// Starts `bot` (or resumes it from its stored snapshot) on a new paper
+    /// account holding `quote`; the market stands at `previous` (the last
+    /// candle the service replayed), `time` is the replay's clock.
+    ///
+    /// The paper venue does not outlive the process: a resumed bot's paper
+    /// account is rebuilt from its snapshot (its open position as base
+    /// balance, its resting orders placed again). An order that was partly
+    /// filled cannot be rebuilt; the bot is refused with a message.
+    pub async fn start(
+        bot: &Bot,
+        store: Arc<dyn StateStore>,
+        quote: Decimal,
+        previous: Option<martingale_core::engine::Candle>,
+        time: TimeMs,
+    ) -> Result<PaperBot, String> {
+        let saved = match store.load(&bot.id).await.map_err(|e| e.to_string())? {
+            Some(text) => Some(Persisted::load(&bot.id, &text).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let deal = saved.as_ref().and_then(|p| p.engine.deal());
+        let open_qty = deal.map_or(Decimal::ZERO, |d| d.position.open_qty().max(Decimal::ZERO));
+        let paper = Arc::new(
+            PaperExchange::builder(&bot.symbol, bot.file.market.clone())
+                .fees(bot.file.fees)
+                .fill(bot.file.fill)
+                .quote_balance(quote)
+                .base_balance(open_qty)
+                .build(),
+        );
+        if let Some(c) = previous {
+            // The book is empty: this only sets the market's price.
+            paper.feed(c);
+        }
+        for o in deal.iter().flat_map(|d| d.orders.iter()) {
+            if !o.state.is_live() || o.state == OrderState::Sent {
+                continue;
+            }
+            if !o.filled.is_zero() {
+                return Err(format!(
+                    "order {} was partly filled when the service stopped; the paper venue cannot rebuild it: \
+                     remove the bot and add it again to start afresh",
+                    o.request.client_order_id
+                ));
+            }
+            paper.place_order(&bot.symbol, &o.request).await.map_err(|e| e.to_string())?;
+        }
+        let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
+        let runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store)
+            .config(cfg)
+            .time(time)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(PaperBot { account: bot.account.clone(), runner, paper })
+    }
+
+    /// The replay clock of this bot.
+    pub fn time(&self, fallback: TimeMs) -> TimeMs {
+        self.runner.last_time().unwrap_or(fallback)
+    }
+
+    /// Brings the engine's mode to what the operator wants.
+    pub async fn converge(&mut self, desired: DesiredState, time: TimeMs) -> Result<(), String> {
+        let mode = self.runner.engine().mode();
+        let commands: &[Command] = match (desired, mode) {
+            (DesiredState::Running, Mode::Created | Mode::Stopped) => &[Command::Start],
+            (DesiredState::Running, Mode::Paused) => &[Command::Resume],
+            (DesiredState::Paused, Mode::Created | Mode::Stopped) => &[Command::Start, Command::Pause],
+            (DesiredState::Paused, Mode::Running) => &[Command::Pause],
+            (DesiredState::Stopped, Mode::Running | Mode::Paused) => &[Command::Stop { cancel_orders: false }],
+            _ => &[],
+        };
+        for c in commands {
+            self.runner.command(time, c.clone()).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Applies a queued request; the outcome in words.
+    pub async fn apply(&mut self, request: Request, time: TimeMs) -> Result<String, String> {
+        let engine = self.runner.engine();
+        match request {
+            Request::Close if engine.phase().kind() != PhaseKind::Open => Ok("no open deal to close".into()),
+            Request::Close => {
+                self.runner.command(time, Command::CloseNow).await.map_err(|e| e.to_string())?;
+                Ok("closing the open deal".into())
+            }
+            Request::CancelOrders if matches!(engine.mode(), Mode::Running | Mode::Paused) => {
+                self.runner.command(time, Command::Stop { cancel_orders: true }).await.map_err(|e| e.to_string())?;
+                Ok("stopped; resting orders canceled".into())
+            }
+            Request::CancelOrders => {
+                // Stopped earlier with its orders kept: restart and stop
+                // again at the same instant (no tick between, so no deal
+                // can open) to cancel them.
+                let live = engine.deal().map_or(0, |d| d.orders.iter().filter(|o| o.state.is_live()).count());
+                if live == 0 {
+                    return Ok("stopped; no resting orders".into());
+                }
+                for c in [Command::Start, Command::Stop { cancel_orders: true }] {
+                    self.runner.command(time, c).await.map_err(|e| e.to_string())?;
+                }
+                Ok(format!("stopped; {live} resting order(s) canceled"))
+            }
+        }
+    }
+
+    /// True when a stopped bot has nothing left to look after: no deal, or
+    /// no order of it that can still fill.
+    pub fn finished(&self) -> bool {
+        let e = self.runner.engine();
+        e.mode() == Mode::Stopped && e.deal().is_none_or(|d| !d.has_live_orders())
+    }
+
+    /// Replays one candle through the runner, unless the bot has seen it.
+    pub async fn replay(&mut self, candles: &Candles, index: usize, interval: TimeMs) -> Result<bool, String> {
+        let Some(c) = candles.get(index) else {
+            return Ok(false);
+        };
+        if self.runner.last_time().is_some_and(|t| t >= c.time.saturating_add(interval - 1)) {
+            return Ok(false);
+        }
+        self.paper.replay_candle(&mut self.runner, c, interval).await.map_err(|e| e.to_string())?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,378 @@
+//! `martingale serve`: the daemon that runs every user's bots from the
+//! database.
+//!
+//! Once per polling interval the service:
+//! 1. renews its claim on the database ([`crate::Ownership`]; a second
+//!    service on the same database refuses to start);
+//! 2. reads the bots and converges on what the operator wants: starts the
+//!    bots that should run (resuming each from its engine snapshot in the
+//!    database, [`crate::DbStateStore`]), pauses, resumes and stops them,
+//!    applies queued requests (close now, cancel orders), and lets go of
+//!    removed bots and of stopped bots with nothing left to look after;
+//! 3. moves prices one step and steps every running bot;
+//! 4. records closed deals (`deals`) and each bot's status (`bot_status`,
+//!    written when it changes).
+//!
+//! The CLI changes the database while the service runs; the service picks
+//! the change up within one interval.
+//!
+//! Prices, in this version: paper bots replay a candle file
+//! (`--prices FILE`), one candle per interval, each walked along its path
+//! exactly as the backtest walks it (so a bot's deals are its backtest's);
+//! after a restart every bot resumes after the last candle its snapshot has
+//! seen. Without a price file, paper bots wait with a status that says so.
+//! Known limits, for later steps: live venues (keys in the database, live
+//! prices), signals, and writing the snapshot, audit and orders in one
+//! transaction; a deal closed in the very step a crash interrupts may be
+//! missing from `deals` (the snapshot's totals count it).
+
+mod bot;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use martingale_core::backtest::Candles;
+use martingale_core::engine::TimeMs;
+use martingale_core::venue::Venue;
+use martingale_exchange::StateStore;
+use rust_decimal::Decimal;
+
+use crate::bots::{self, Bot, DesiredState};
+use crate::records::{self, BotStatus};
+use crate::{Db, DbStateStore, Ownership, Result, HEARTBEAT};
+use bot::PaperBot;
+
+/// Settings of [`serve`].
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// How often bots step and the database is read.
+    pub interval: Duration,
+    /// Candles paper bots replay, one per interval.
+    pub prices: Option<Candles>,
+    /// Quote balance of each paper bot's account.
+    pub paper_quote: Decimal,
+    /// Names this process in the database's ownership row (`host:pid`).
+    pub holder: String,
+    /// This process's id.
+    pub pid: i64,
+    /// Stop once the price file has been replayed (tests, batch runs).
+    pub exit_at_end: bool,
+}
+
+/// What a [`serve`] run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServeSummary {
+    /// Polling intervals run.
+    pub polls: u64,
+    /// Candles replayed.
+    pub candles: u64,
+    /// Deals recorded.
+    pub deals: u64,
+}
+
+/// Per-bot bookkeeping kept across restarts of its runner.
+#[derive(Default)]
+struct Health {
+    last_error: Option<String>,
+    restarts: u32,
+    status: Option<BotStatus>,
+}
+
+struct Service {
+    db: Db,
+    cfg: ServeConfig,
+    store: Arc<DbStateStore>,
+    bots: BTreeMap<String, PaperBot>,
+    health: HashMap<String, Health>,
+    cursor: usize,
+    summary: ServeSummary,
+    ended: bool,
+}
+
+/// Runs the service until `shutdown` completes (SIGINT / SIGTERM in the
+/// program), then stops every runner gracefully (state persisted, resting
+/// orders left on the venue) and releases the database.
+pub async fn serve(db: Db, cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<ServeSummary> {
+    let owner = Ownership::acquire(&db, &cfg.holder, cfg.pid).await?;
+    let interval = cfg.interval.max(Duration::from_millis(1));
+    let mut svc = Service::new(db, cfg).await?;
+    tracing::info!(bots = svc.bots.len(), cursor = svc.cursor, "service started");
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = Instant::now();
+    tokio::pin!(shutdown);
+    let outcome = loop {
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            _ = ticker.tick() => {}
+        }
+        if renewed.elapsed() >= HEARTBEAT {
+            if let Err(e) = owner.renew().await {
+                break Err(e);
+            }
+            renewed = Instant::now();
+        }
+        if let Err(e) = svc.poll().await {
+            tracing::error!(error = %e, "poll failed; retrying at the next interval");
+        }
+        if svc.ended && svc.cfg.exit_at_end {
+            break Ok(());
+        }
+    };
+    svc.stop_all().await;
+    tracing::info!(polls = svc.summary.polls, candles = svc.summary.candles, "service stopped");
+    owner.release().await?;
+    outcome.map(|()| svc.summary.clone())
+}
+
+impl Service {
+    async fn new(db: Db, cfg: ServeConfig) -> Result<Service> {
+        let store = Arc::new(DbStateStore::new(db.clone()));
+        let mut svc = Service {
+            db,
+            cfg,
+            store,
+            bots: BTreeMap::new(),
+            health: HashMap::new(),
+            cursor: 0,
+            summary: ServeSummary::default(),
+            ended: false,
+        };
+        svc.cursor = svc.resume_cursor().await?;
+        Ok(svc)
+    }
+
+    fn interval_ms(&self) -> TimeMs {
+        self.cfg.prices.as_ref().and_then(Candles::interval_ms).unwrap_or(60_000)
+    }
+
+    /// The replay resumes at the first candle some bot to run has not seen.
+    async fn resume_cursor(&self) -> Result<usize> {
+        let Some(candles) = &self.cfg.prices else {
+            return Ok(0);
+        };
+        let interval = self.interval_ms();
+        let mut earliest: Option<TimeMs> = None;
+        for b in bots::list(&self.db, None).await? {
+            if b.desired == DesiredState::Stopped {
+                continue;
+            }
+            let last = match self.store.load(&b.id).await {
+                Ok(Some(text)) => martingale_exchange::Persisted::parse(&text).ok().and_then(|p| p.last_time),
+                _ => None,
+            };
+            let Some(last) = last else {
+                return Ok(0); // a bot that has seen nothing starts at the first candle
+            };
+            earliest = Some(earliest.map_or(last, |e| e.min(last)));
+        }
+        let Some(last) = earliest else {
+            return Ok(0);
+        };
+        Ok((0..candles.len())
+            .find(|&i| candles.get(i).is_some_and(|c| c.time.saturating_add(interval - 1) > last))
+            .unwrap_or(candles.len()))
+    }
+
+    /// The replay's clock between polls: the millisecond before the next
+    /// candle (commands and starts happen there, so the next candle is
+    /// walked whole); after the last candle, its last millisecond.
+    fn clock(&self) -> TimeMs {
+        let interval = self.interval_ms();
+        let candle = |i: usize| self.cfg.prices.as_ref().and_then(|c| c.get(i));
+        match (candle(self.cursor), self.cursor.checked_sub(1).and_then(candle)) {
+            (Some(next), _) => next.time.saturating_sub(1),
+            (None, Some(last)) => last.time.saturating_add(interval - 1),
+            (None, None) => 0,
+        }
+    }
+
+    async fn poll(&mut self) -> Result<()> {
+        self.summary.polls += 1;
+        let rows = bots::list(&self.db, None).await?;
+        self.apply_requests(&rows).await?;
+        self.converge(&rows).await;
+        self.advance().await?;
+        self.write_statuses(&rows).await?;
+        Ok(())
+    }
+
+    async fn apply_requests(&mut self, rows: &[Bot]) -> Result<()> {
+        for q in bots::pending(&self.db).await? {
+            let time = self.clock();
+            let outcome = match (q.request, self.bots.get_mut(&q.bot_id)) {
+                (None, _) => format!("unknown request {:?}", q.text),
+                (Some(_), None) if !rows.iter().any(|b| b.id.as_str() == q.bot_id) => "no such bot".into(),
+                (Some(_), None) => "the bot is not running".into(),
+                (Some(r), Some(bot)) => {
+                    let at = bot.time(time);
+                    bot.apply(r, at).await.unwrap_or_else(|e| format!("refused: {e}"))
+                }
+            };
+            tracing::info!(bot = %q.bot_id, request = %q.text, %outcome, "request applied");
+            bots::finish(&self.db, q.id, &outcome).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts, commands and lets go of runners as the rows say.
+    async fn converge(&mut self, rows: &[Bot]) {
+        let known: Vec<String> = self.bots.keys().cloned().collect();
+        for id in known {
+            if !rows.iter().any(|b| b.id.as_str() == id) {
+                self.let_go(&id, "removed").await;
+            }
+        }
+        for b in rows {
+            let id = b.id.as_str().to_string();
+            if !self.bots.contains_key(&id) && b.desired != DesiredState::Stopped {
+                if let Err(e) = self.start(b).await {
+                    let h = self.health.entry(id.clone()).or_default();
+                    if h.last_error.as_ref() != Some(&e) {
+                        tracing::warn!(bot = %id, account = %b.account, error = %e, "cannot start");
+                    }
+                    h.last_error = Some(e);
+                    continue;
+                }
+            }
+            let time = self.clock();
+            let Some(bot) = self.bots.get_mut(&id) else { continue };
+            let at = bot.time(time);
+            if let Err(e) = bot.converge(b.desired, at).await {
+                self.failed(&id, e).await;
+                continue;
+            }
+            if b.desired == DesiredState::Stopped && bot.finished() {
+                self.let_go(&id, "stopped").await;
+            }
+        }
+    }
+
+    async fn start(&mut self, b: &Bot) -> std::result::Result<(), String> {
+        if b.venue != Venue::Paper {
+            return Err(format!("{:?} bots are not run by this version of the service yet (paper only)", b.venue));
+        }
+        if self.cfg.prices.is_none() {
+            return Err("no price source: start `martingale serve` with --prices FILE (a candle CSV)".into());
+        }
+        let previous = self.cursor.checked_sub(1).and_then(|i| self.cfg.prices.as_ref()?.get(i));
+        let store: Arc<dyn StateStore> = self.store.clone();
+        let bot = PaperBot::start(b, store, self.cfg.paper_quote, previous, self.clock()).await?;
+        tracing::info!(bot = %b.id, account = %b.account, "bot started");
+        self.bots.insert(b.id.as_str().to_string(), bot);
+        Ok(())
+    }
+
+    /// A runner failed: drop it; the next poll starts it again from its
+    /// snapshot.
+    async fn failed(&mut self, id: &str, error: String) {
+        tracing::warn!(bot = %id, error = %error, "bot failed; restarting from its snapshot");
+        self.bots.remove(id);
+        let h = self.health.entry(id.to_string()).or_default();
+        h.last_error = Some(error);
+        h.restarts += 1;
+    }
+
+    async fn let_go(&mut self, id: &str, why: &str) {
+        if let Some(mut bot) = self.bots.remove(id) {
+            let time = bot.time(self.clock());
+            if let Err(e) = bot.runner.shutdown(time).await {
+                tracing::warn!(bot = %id, error = %e, "shutdown failed");
+            }
+            let h = self.health.entry(id.to_string()).or_default();
+            let status = BotStatus::of(&bot.account, bot.runner.engine(), false, h.last_error.clone(), h.restarts);
+            if why != "removed" {
+                if let Err(e) = records::put_status(&self.db, &status).await {
+                    tracing::warn!(bot = %id, error = %e, "status not written");
+                }
+            }
+            h.status = Some(status);
+            tracing::info!(bot = %id, "{why}: runner ended");
+        }
+    }
+
+    /// One candle for every running bot.
+    async fn advance(&mut self) -> Result<()> {
+        let Some(candles) = self.cfg.prices.clone() else {
+            return Ok(());
+        };
+        if self.cursor >= candles.len() {
+            if !self.ended {
+                tracing::info!(candles = candles.len(), "the price file is replayed to its end");
+            }
+            self.ended = true;
+            return Ok(());
+        }
+        let interval = self.interval_ms();
+        let ids: Vec<String> = self.bots.keys().cloned().collect();
+        for id in ids {
+            let Some(bot) = self.bots.get_mut(&id) else { continue };
+            match bot.replay(&candles, self.cursor, interval).await {
+                Ok(_) => {
+                    let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
+                    for d in closed {
+                        tracing::info!(bot = %id, %account, deal = d.number, exit = ?d.exit, pnl = %d.pnl, "deal closed");
+                        if records::record_deal(&self.db, &account, &id, &d).await? {
+                            self.summary.deals += 1;
+                        }
+                    }
+                }
+                Err(e) => self.failed(&id, e).await,
+            }
+        }
+        self.cursor += 1;
+        self.summary.candles += 1;
+        Ok(())
+    }
+
+    async fn write_statuses(&mut self, rows: &[Bot]) -> Result<()> {
+        for b in rows {
+            let id = b.id.as_str();
+            let h = self.health.entry(id.to_string()).or_default();
+            let status = match self.bots.get(id) {
+                Some(bot) => BotStatus::of(&b.account, bot.runner.engine(), true, h.last_error.clone(), h.restarts),
+                None if h.last_error.is_some() => {
+                    let mut s = h.status.clone().unwrap_or_else(|| stopped_status(b));
+                    (s.running, s.last_error, s.restarts) = (false, h.last_error.clone(), h.restarts);
+                    s
+                }
+                None => continue,
+            };
+            if h.status.as_ref() != Some(&status) {
+                records::put_status(&self.db, &status).await?;
+                h.status = Some(status);
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop_all(&mut self) {
+        let ids: Vec<String> = self.bots.keys().cloned().collect();
+        for id in ids {
+            self.let_go(&id, "service stopping").await;
+        }
+    }
+}
+
+/// The status of a bot that has never run.
+fn stopped_status(b: &Bot) -> BotStatus {
+    BotStatus {
+        account: b.account.clone(),
+        bot_id: b.id.to_string(),
+        running: false,
+        mode: "stopped".into(),
+        phase: "idle".into(),
+        deal: None,
+        position: None,
+        average_price: None,
+        last_price: None,
+        unrealized_pnl: None,
+        closed_deals: 0,
+        realized_pnl: Decimal::ZERO,
+        last_error: None,
+        restarts: 0,
+        updated_at: 0,
+    }
+}

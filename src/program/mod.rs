@@ -1,0 +1,11 @@
+//! The program's subcommands that need more than a few lines.
+
+pub mod records;
+pub mod serve;
+
+/// Appends a line to the output buffer (written at the end, quietly if the
+/// reader has gone away).
+pub fn line(out: &mut Vec<u8>, text: String) {
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'\n');
+}

@@ -1,0 +1,111 @@
+//! `martingale serve`: logging, signals and the price file around
+//! `martingale_service::serve`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use martingale_core::backtest::Candles;
+use martingale_service::serve::{serve, ServeConfig};
+use martingale_service::Db;
+use rust_decimal::Decimal;
+
+/// Log line format.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Options of `serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Candle CSV the paper bots replay, one candle per polling interval
+    /// (`time,open,high,low,close[,volume]`, time in ms or s).
+    #[arg(long)]
+    prices: Option<PathBuf>,
+    /// Polling interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    interval_ms: u64,
+    /// Quote balance of each paper bot's account.
+    #[arg(long, default_value = "100000")]
+    paper_quote: String,
+    /// Stop once the price file has been replayed.
+    #[arg(long)]
+    exit_at_end: bool,
+    /// Log format (RUST_LOG sets the level; default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+/// Runs the service until SIGINT or SIGTERM.
+pub async fn run(db: Db, args: ServeArgs, out: &mut Vec<u8>) -> Result<(), String> {
+    init_logs(args.log_format);
+    let prices = match &args.prices {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("--prices {}: {e}", p.display()))?;
+            Some(Candles::from_csv(&text).map_err(|e| format!("--prices {}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    let paper_quote = Decimal::from_str(&args.paper_quote)
+        .ok()
+        .filter(|q| *q > Decimal::ZERO)
+        .ok_or_else(|| format!("--paper-quote {:?}: a positive decimal number", args.paper_quote))?;
+    let pid = std::process::id();
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let cfg = ServeConfig {
+        interval: Duration::from_millis(args.interval_ms.max(1)),
+        prices,
+        paper_quote,
+        holder: format!("{}:{pid}", if host.is_empty() { "localhost" } else { &host }),
+        pid: i64::from(pid),
+        exit_at_end: args.exit_at_end,
+    };
+    let summary = serve(db, cfg, stop_signal()).await.map_err(|e| e.to_string())?;
+    super::line(
+        out,
+        format!(
+            "stopped after {} polls: {} candles replayed, {} deals recorded",
+            summary.polls, summary.candles, summary.deals
+        ),
+    );
+    Ok(())
+}
+
+/// Completes at SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stop signal received: stopping the bots");
+}
+
+fn init_logs(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
