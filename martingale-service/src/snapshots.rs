@@ -124,6 +124,35 @@ impl StateStore for DbStateStore {
     }
 }
 
+impl DbStateStore {
+    /// Keeps `state` as the bot's replay checkpoint (see
+    /// [`DbStateStore::restore_checkpoint`]).
+    pub async fn save_checkpoint(&self, bot: &BotId, state: &str) -> io::Result<()> {
+        sqlx::query("UPDATE engine_snapshots SET checkpoint = $1 WHERE bot_id = $2")
+            .bind(state)
+            .bind(bot.as_str())
+            .execute(self.db.pool())
+            .await
+            .map_err(|e| self.error(bot, "checkpointing", e))?;
+        Ok(())
+    }
+
+    /// Makes the bot's checkpoint its state again (the events after it
+    /// happened on a paper venue that died with the process); `false` when
+    /// there is no checkpoint. One statement: atomic.
+    pub async fn restore_checkpoint(&self, bot: &BotId) -> io::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE engine_snapshots SET state = checkpoint WHERE bot_id = $1 AND checkpoint IS NOT NULL \
+             AND state <> checkpoint",
+        )
+        .bind(bot.as_str())
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| self.error(bot, "restoring", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 /// The stored snapshot's format version and event count, if the bot has one.
 pub async fn snapshot_header(db: &Db, bot: &str) -> crate::Result<Option<(i64, i64)>> {
     sqlx::query_as::<_, (i64, i64)>("SELECT format, events FROM engine_snapshots WHERE bot_id = $1")

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use martingale_core::backtest::Candles;
 use martingale_core::engine::{Command, Mode, OrderState, PhaseKind, TimeMs};
+use martingale_core::Side;
 use martingale_exchange::{Exchange, PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
 use rust_decimal::Decimal;
 
 use crate::bots::{Bot, DesiredState, Request};
+use crate::DbStateStore;
 
 /// A running paper bot.
 pub(super) struct PaperBot {
@@ -22,8 +24,10 @@ pub(super) struct PaperBot {
 
 impl PaperBot {
     /// Starts `bot` (or resumes it from its stored snapshot) on a new paper
-    /// account holding `quote`; the market stands at `previous` (the last
-    /// candle the service replayed), `time` is the replay's clock.
+    /// account holding `quote` (a short bot also holds base worth `quote`
+    /// at `price`, the next candle's open); the market stands at
+    /// `previous` (the last candle the service replayed), `time` is the
+    /// replay's clock.
     ///
     /// The paper venue does not outlive the process: a resumed bot's paper
     /// account is rebuilt from its snapshot (its open position as base
@@ -31,23 +35,37 @@ impl PaperBot {
     /// filled cannot be rebuilt; the bot is refused with a message.
     pub async fn start(
         bot: &Bot,
-        store: Arc<dyn StateStore>,
+        store: Arc<DbStateStore>,
         quote: Decimal,
         previous: Option<martingale_core::engine::Candle>,
+        price: Option<Decimal>,
         time: TimeMs,
     ) -> Result<PaperBot, String> {
+        // The paper venue died with the last process: go back to the state
+        // at the end of the last whole polling interval, which the venue
+        // can be rebuilt from (see `DbStateStore::restore_checkpoint`).
+        if store.restore_checkpoint(&bot.id).await.map_err(|e| e.to_string())? {
+            tracing::info!(bot = %bot.id, "resumed from the last replay checkpoint");
+        }
         let saved = match store.load(&bot.id).await.map_err(|e| e.to_string())? {
             Some(text) => Some(Persisted::load(&bot.id, &text).map_err(|e| e.to_string())?),
             None => None,
         };
         let deal = saved.as_ref().and_then(|p| p.engine.deal());
         let open_qty = deal.map_or(Decimal::ZERO, |d| d.position.open_qty().max(Decimal::ZERO));
+        // A long holds what its deal bought; a short borrows nothing on a
+        // spot account, so it starts with base worth `quote` at `price`.
+        let base = match (bot.file.strategy.side, price) {
+            (Side::Long, _) => open_qty,
+            (Side::Short, Some(p)) if p > Decimal::ZERO => (quote / p).round_dp(8),
+            (Side::Short, _) => return Err("no price yet to fund a short bot's paper account".into()),
+        };
         let paper = Arc::new(
             PaperExchange::builder(&bot.symbol, bot.file.market.clone())
                 .fees(bot.file.fees)
                 .fill(bot.file.fill)
                 .quote_balance(quote)
-                .base_balance(open_qty)
+                .base_balance(base)
                 .build(),
         );
         if let Some(c) = previous {
@@ -68,13 +86,20 @@ impl PaperBot {
             paper.place_order(&bot.symbol, &o.request).await.map_err(|e| e.to_string())?;
         }
         let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
-        let runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store)
+        let runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store as Arc<dyn StateStore>)
             .config(cfg)
             .time(time)
             .start()
             .await
             .map_err(|e| e.to_string())?;
         Ok(PaperBot { account: bot.account.clone(), runner, paper })
+    }
+
+    /// Keeps the engine's state as the bot's replay checkpoint.
+    pub async fn checkpoint(&self, store: &DbStateStore) -> Result<(), String> {
+        let r = &self.runner;
+        let text = Persisted::to_text(r.engine(), r.events(), r.last_time()).map_err(|e| e.to_string())?;
+        store.save_checkpoint(r.engine().bot_id(), &text).await.map_err(|e| e.to_string())
     }
 
     /// The replay clock of this bot.

@@ -195,8 +195,22 @@ impl Service {
         self.apply_requests(&rows).await?;
         self.converge(&rows).await;
         self.advance().await?;
+        self.checkpoint().await;
         self.write_statuses(&rows).await?;
         Ok(())
+    }
+
+    /// Every running bot's state is its replay checkpoint now.
+    async fn checkpoint(&mut self) {
+        let mut failed = Vec::new();
+        for (id, bot) in &self.bots {
+            if let Err(e) = bot.checkpoint(&self.store).await {
+                failed.push((id.clone(), e));
+            }
+        }
+        for (id, e) in failed {
+            self.failed(&id, format!("checkpoint: {e}")).await;
+        }
     }
 
     async fn apply_requests(&mut self, rows: &[Bot]) -> Result<()> {
@@ -258,8 +272,8 @@ impl Service {
             return Err("no price source: start `martingale serve` with --prices FILE (a candle CSV)".into());
         }
         let previous = self.cursor.checked_sub(1).and_then(|i| self.cfg.prices.as_ref()?.get(i));
-        let store: Arc<dyn StateStore> = self.store.clone();
-        let bot = PaperBot::start(b, store, self.cfg.paper_quote, previous, self.clock()).await?;
+        let price = self.cfg.prices.as_ref().and_then(|c| c.get(self.cursor).or(previous)).map(|c| c.open);
+        let bot = PaperBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, self.clock()).await?;
         tracing::info!(bot = %b.id, account = %b.account, "bot started");
         self.bots.insert(b.id.as_str().to_string(), bot);
         Ok(())
@@ -280,6 +294,9 @@ impl Service {
             let time = bot.time(self.clock());
             if let Err(e) = bot.runner.shutdown(time).await {
                 tracing::warn!(bot = %id, error = %e, "shutdown failed");
+            }
+            if let Err(e) = bot.checkpoint(&self.store).await {
+                tracing::warn!(bot = %id, error = %e, "final checkpoint not written");
             }
             let h = self.health.entry(id.to_string()).or_default();
             let status = BotStatus::of(&bot.account, bot.runner.engine(), false, h.last_error.clone(), h.restarts);
