@@ -78,6 +78,16 @@ struct Health {
     last_error: Option<String>,
     restarts: u32,
     status: Option<BotStatus>,
+    written: Option<Instant>,
+}
+
+/// How often a bot's status is written when only its prices moved.
+const STATUS_PRICE_EVERY: Duration = Duration::from_secs(2);
+
+/// Equal but for the last price and the unrealized P&L.
+fn same_but_prices(a: &BotStatus, b: &BotStatus) -> bool {
+    let strip = |s: &BotStatus| BotStatus { last_price: None, unrealized_pnl: None, ..s.clone() };
+    strip(a) == strip(b)
 }
 
 struct Service {
@@ -357,9 +367,15 @@ impl Service {
                 }
                 None => continue,
             };
-            if h.status.as_ref() != Some(&status) {
+            // Written when it changes, prices aside: those at most every
+            // STATUS_PRICE_EVERY (one write per bot per candle would cost
+            // more than the trading).
+            let changed = h.status.as_ref().is_none_or(|old| !same_but_prices(old, &status));
+            let stale = h.written.is_none_or(|t| t.elapsed() >= STATUS_PRICE_EVERY);
+            if changed || (stale && h.status.as_ref() != Some(&status)) {
                 records::put_status(&self.db, &status).await?;
                 h.status = Some(status);
+                h.written = Some(Instant::now());
             }
         }
         Ok(())
