@@ -95,11 +95,13 @@ async fn run() -> Result<(), String> {
     );
     let per_deal = deal_bytes(&db).await?;
     let deals_per_bot_candle = summary.deals as f64 / bot_candles;
-    outln!(
+    if arg("--db").is_none() {
+        outln!(
         "database              {:.1} MiB with its WAL for {bots} bots ({:.1} KiB per bot: snapshot, status, bot file; replaced, not grown)",
         size as f64 / 1_048_576.0,
         size as f64 / 1024.0 / bots as f64
     );
+    }
     outln!(
         "growth per bot, day   {:.1} KiB at one poll per second and this replay's deal rate ({:.4} deals per bot and poll x {per_deal:.0} bytes per deal row x 86,400)",
         deals_per_bot_candle * per_deal * 86_400.0 / 1024.0,

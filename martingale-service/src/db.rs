@@ -79,7 +79,6 @@ impl Db {
             // is refused here, before anything is written.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(|e| err(e.to_string()))?;
             sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await.map_err(|e| err(e.to_string()))?;
-            sqlx::query("PRAGMA synchronous = NORMAL").execute(&pool).await.map_err(|e| err(e.to_string()))?;
         }
         let migrator = match backend {
             Backend::Sqlite => &SQLITE,
