@@ -123,6 +123,15 @@ enum BotCmd {
     },
     /// Closes the open deal now with a market order.
     Close(Target),
+    /// Buys into the open deal by market (a manual safety order); its take
+    /// profit follows the new average.
+    AddFunds {
+        #[command(flatten)]
+        target: Target,
+        /// Quote amount to spend (e.g. 100 for 100 USDT).
+        #[arg(long)]
+        quote: String,
+    },
     /// Removes a stopped bot (--force: whatever its state).
     Rm {
         /// The bot id.
@@ -194,6 +203,9 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             let b = bots::get(&db, &owner.user, &id).await.map_err(e)?;
             line(out, row(&b));
             line(out, b.file.to_json());
+            for (request, outcome) in bots::history(&db, &owner.user, &id, 10).await.map_err(e)? {
+                line(out, format!("request {request}: {}", outcome.as_deref().unwrap_or("pending")));
+            }
         }
         Command::Bot(BotCmd::Start(t)) => desire(&db, &t, DesiredState::Running, out).await?,
         Command::Bot(BotCmd::Resume(t)) => desire(&db, &t, DesiredState::Running, out).await?,
@@ -207,6 +219,12 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
         Command::Bot(BotCmd::Close(t)) => {
             bots::request(&db, &t.owner.user, &t.id, Request::Close).await.map_err(e)?;
             line(out, format!("bot {}: close requested (applied by the running service)", t.id));
+        }
+        Command::Bot(BotCmd::AddFunds { target, quote }) => {
+            let quote = rust_decimal::Decimal::from_str_exact(&quote)
+                .map_err(|err| format!("--quote {quote:?}: not a decimal number ({err})"))?;
+            bots::request(&db, &target.owner.user, &target.id, Request::AddFunds { quote }).await.map_err(e)?;
+            line(out, format!("bot {}: add-funds {quote} requested (applied by the running service)", target.id));
         }
         Command::Serve(args) => program::serve::run(db.clone(), args, out).await?,
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,

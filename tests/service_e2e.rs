@@ -208,3 +208,43 @@ fn the_load_example_reports_its_figures() {
         assert!(stdout.contains(figure), "{figure:?} missing:\n{stdout}");
     }
 }
+
+#[tokio::test]
+async fn requests_are_answered_and_unsupported_bots_say_why() {
+    let s = Setup::new();
+    s.ok(&["user", "add", "carol"]);
+    s.bot("carol", "c1", ("", ""));
+    let binance = s.dir.path().join("binance.json");
+    let file = martingale_core::config::EXAMPLE_BOT_JSON.replacen('{', "{\"venue\": \"binance\",", 1);
+    std::fs::write(&binance, file).unwrap();
+    s.ok(&["bot", "add", binance.to_str().unwrap(), "--user", "carol", "--id", "c2", "--key", "main"]);
+    s.ok(&["bot", "start", "c2", "--user", "carol"]);
+    for bad in ["--quote=-3", "--quote=0", "--quote=abc"] {
+        let out = s.cmd(&["bot", "add-funds", "c1", "--user", "carol", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad}: {}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("quote"), "{bad}: {}", text(&out));
+    }
+    let mut serve = s.serve(5, false);
+    s.wait_deals("c1", 2, &mut serve).await;
+    s.ok(&["bot", "add-funds", "c1", "--user", "carol", "--quote", "50"]);
+    s.ok(&["bot", "close", "c1", "--user", "carol"]);
+    let t0 = Instant::now();
+    let show = loop {
+        let show = s.ok(&["bot", "show", "c1", "--user", "carol"]);
+        if !show.contains("pending") {
+            break show;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{show}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    signal(&serve, "-TERM");
+    finish(serve);
+    // Applied in order: the deal got 50 quote more (or there was none to add to), then closed.
+    assert!(
+        show.contains("request add_funds:50: bought 50 quote more") || show.contains("no open deal to add to"),
+        "{show}"
+    );
+    assert!(show.contains("request close: closing the open deal") || show.contains("no open deal to close"), "{show}");
+    let status = s.ok(&["status", "--user", "carol"]);
+    assert!(status.lines().any(|l| l.starts_with("c2") && l.contains("paper only")), "{status}");
+}

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use martingale_core::config::BotFile;
 use martingale_core::engine::BotId;
 use martingale_core::venue::Venue;
+use rust_decimal::Decimal;
 
 use crate::db::{now_ms, Db};
 use crate::error::{Result, ServiceError};
@@ -250,13 +251,31 @@ pub enum Request {
     /// With the bot stopped: cancel its resting orders too (the deal in
     /// progress is left unmanaged until `start` or `close`).
     CancelOrders,
+    /// A manual safety order by market, worth this much quote, into the
+    /// open deal (its take profit follows the new average).
+    AddFunds {
+        /// Quote amount, positive.
+        quote: Decimal,
+    },
 }
 
 impl Request {
-    fn as_str(self) -> &'static str {
+    /// The stored text: `close`, `cancel_orders`, `add_funds:<quote>`.
+    pub fn to_text(self) -> String {
         match self {
-            Request::Close => "close",
-            Request::CancelOrders => "cancel_orders",
+            Request::Close => "close".into(),
+            Request::CancelOrders => "cancel_orders".into(),
+            Request::AddFunds { quote } => format!("add_funds:{quote}"),
+        }
+    }
+
+    /// Reads a stored text; `None` for one this version does not know.
+    pub fn parse(text: &str) -> Option<Request> {
+        match text.split_once(':') {
+            None if text == "close" => Some(Request::Close),
+            None if text == "cancel_orders" => Some(Request::CancelOrders),
+            Some(("add_funds", q)) => Decimal::from_str(q).ok().map(|quote| Request::AddFunds { quote }),
+            _ => None,
         }
     }
 }
@@ -277,9 +296,14 @@ pub struct Queued {
 /// Queues `request` for one of `account`'s bots.
 pub async fn request(db: &Db, account: &str, bot_id: &str, request: Request) -> Result<()> {
     get(db, account, bot_id).await?;
+    if let Request::AddFunds { quote } = request {
+        if quote <= Decimal::ZERO || quote > martingale_core::engine::MAX_AMOUNT {
+            return Err(ServiceError::Invalid(format!("add-funds {quote}: a positive quote amount up to 10^13")));
+        }
+    }
     sqlx::query("INSERT INTO bot_commands (bot_id, command, created_at) VALUES ($1, $2, $3)")
         .bind(bot_id)
-        .bind(request.as_str())
+        .bind(request.to_text())
         .bind(now_ms())
         .execute(db.pool())
         .await
@@ -297,7 +321,7 @@ pub async fn pending(db: &Db) -> Result<Vec<Queued>> {
     Ok(rows
         .into_iter()
         .map(|(id, bot_id, text)| {
-            let request = [Request::Close, Request::CancelOrders].into_iter().find(|r| r.as_str() == text);
+            let request = Request::parse(&text);
             Queued { id, bot_id, request, text }
         })
         .collect())
@@ -313,4 +337,16 @@ pub async fn finish(db: &Db, id: i64, outcome: &str) -> Result<()> {
         .await
         .map_err(ServiceError::query)?;
     Ok(())
+}
+
+/// One of `account`'s bot's requests, newest first (at most `limit`): the
+/// stored text and, once applied, what came of it.
+pub async fn history(db: &Db, account: &str, bot_id: &str, limit: i64) -> Result<Vec<(String, Option<String>)>> {
+    get(db, account, bot_id).await?;
+    sqlx::query_as("SELECT command, outcome FROM bot_commands WHERE bot_id = $1 ORDER BY id DESC LIMIT $2")
+        .bind(bot_id)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+        .map_err(ServiceError::query)
 }

@@ -133,6 +133,12 @@ impl PaperBot {
                 self.runner.command(time, Command::CloseNow).await.map_err(|e| e.to_string())?;
                 Ok("closing the open deal".into())
             }
+            Request::AddFunds { .. } if engine.phase().kind() != PhaseKind::Open => Ok("no open deal to add to".into()),
+            Request::AddFunds { quote } => {
+                let size = martingale_core::config::OrderSize::Quote(quote);
+                self.runner.command(time, Command::AddFunds { size }).await.map_err(|e| e.to_string())?;
+                Ok(format!("bought {quote} quote more by market"))
+            }
             Request::CancelOrders if matches!(engine.mode(), Mode::Running | Mode::Paused) => {
                 self.runner.command(time, Command::Stop { cancel_orders: true }).await.map_err(|e| e.to_string())?;
                 Ok("stopped; resting orders canceled".into())

@@ -79,7 +79,16 @@ struct Health {
     restarts: u32,
     status: Option<BotStatus>,
     written: Option<Instant>,
+    /// Failures in a row (a successful candle resets them).
+    failures: u32,
+    /// No start before this.
+    retry_at: Option<Instant>,
+    /// The bot row's `updated_at` when last looked at.
+    seen_update: Option<i64>,
 }
+
+/// Failures in a row before a bot is given up.
+const MAX_FAILURES: u32 = 10;
 
 /// How often a bot's status is written when only its prices moved.
 const STATUS_PRICE_EVERY: Duration = Duration::from_secs(2);
@@ -252,13 +261,21 @@ impl Service {
         for b in rows {
             let id = b.id.as_str().to_string();
             if !self.bots.contains_key(&id) && b.desired != DesiredState::Stopped {
-                if let Err(e) = self.start(b).await {
-                    let h = self.health.entry(id.clone()).or_default();
-                    if h.last_error.as_ref() != Some(&e) {
-                        tracing::warn!(bot = %id, account = %b.account, error = %e, "cannot start");
-                    }
-                    h.last_error = Some(e);
+                let h = self.health.entry(id.clone()).or_default();
+                if h.seen_update != Some(b.updated_at) {
+                    // The operator touched the bot: try again at once.
+                    (h.seen_update, h.failures, h.retry_at) = (Some(b.updated_at), 0, None);
+                }
+                if h.failures >= MAX_FAILURES || h.retry_at.is_some_and(|t| Instant::now() < t) {
                     continue;
+                }
+                let retry = h.failures > 0;
+                if let Err(e) = self.start(b).await {
+                    self.note_failure(&id, e);
+                    continue;
+                }
+                if retry {
+                    self.health.entry(id.clone()).or_default().restarts += 1;
                 }
             }
             let time = self.clock();
@@ -292,11 +309,30 @@ impl Service {
     /// A runner failed: drop it; the next poll starts it again from its
     /// snapshot.
     async fn failed(&mut self, id: &str, error: String) {
-        tracing::warn!(bot = %id, error = %error, "bot failed; restarting from its snapshot");
         self.bots.remove(id);
+        self.note_failure(id, error);
+    }
+
+    /// Counts a failure in a row: the next start waits 1 s, doubling to
+    /// 60 s; after [`MAX_FAILURES`] the bot is given up until the operator
+    /// touches it (`martingale bot start`).
+    fn note_failure(&mut self, id: &str, error: String) {
         let h = self.health.entry(id.to_string()).or_default();
-        h.last_error = Some(error);
-        h.restarts += 1;
+        h.failures += 1;
+        let wait = Duration::from_secs(1 << (h.failures - 1).min(6)).min(Duration::from_secs(60));
+        h.retry_at = Some(Instant::now() + wait);
+        if h.failures >= MAX_FAILURES {
+            tracing::error!(bot = %id, error = %error, failures = h.failures, "bot given up");
+            h.last_error = Some(format!(
+                "given up after {} failures in a row (`martingale bot start` tries again): {error}",
+                h.failures
+            ));
+        } else {
+            if h.last_error.as_ref() != Some(&error) {
+                tracing::warn!(bot = %id, error = %error, retry_in_s = wait.as_secs(), "bot failed; starting it again from its snapshot");
+            }
+            h.last_error = Some(error);
+        }
     }
 
     async fn let_go(&mut self, id: &str, why: &str) {
@@ -338,6 +374,9 @@ impl Service {
             let Some(bot) = self.bots.get_mut(&id) else { continue };
             match bot.replay(&candles, self.cursor, interval).await {
                 Ok(_) => {
+                    if let Some(h) = self.health.get_mut(&id) {
+                        h.failures = 0;
+                    }
                     let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
                     for d in closed {
                         tracing::info!(bot = %id, %account, deal = d.number, exit = ?d.exit, pnl = %d.pnl, "deal closed");
