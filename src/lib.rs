@@ -4,6 +4,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod jobs;
+
 pub use martingale_core as core;
 pub use martingale_exchange as exchange;
 

@@ -12,6 +12,7 @@ use martingale_service::bots::{self, Bot, DesiredState, Request};
 use martingale_service::{users, Db, DEFAULT_DATA_DIR};
 
 mod program;
+use martingale_toolkit::jobs;
 use program::line;
 
 /// Runs many users' Martingale / DCA bots from one database.
@@ -49,6 +50,24 @@ enum Command {
     Deals(program::records::Filter),
     /// Realized P&L per bot, from the closed deals.
     Pnl(program::records::Filter),
+    /// Prints a bot file's ladder: `plan [--config BOT] [--price P] [--json]`.
+    Plan(JobArgs),
+    /// Backtests a bot file: `backtest [--csv FILE] [--config BOT] [--json OUT] [--svg OUT] [--reference]
+    /// [--stop-when-unfunded]` (no --csv: an embedded synthetic year).
+    Backtest(JobArgs),
+    /// Sweeps settings over a grid: `sweep [--config BOT] [--csv FILE] --axis PATH=V1,V2,... [--top N] [--json OUT]`.
+    Sweep(JobArgs),
+}
+
+/// A job's entry point.
+type Job = fn(Vec<String>) -> Result<(), String>;
+
+/// A job's own options, passed through as they are.
+#[derive(Args)]
+struct JobArgs {
+    /// The job's options (see the command's description).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +165,16 @@ enum BotCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The jobs need no database: they run before one is opened.
+    let job: Option<(Job, &JobArgs)> = match &cli.command {
+        Command::Plan(j) => Some((jobs::plan::run, j)),
+        Command::Backtest(j) => Some((jobs::backtest::run, j)),
+        Command::Sweep(j) => Some((jobs::sweep::run, j)),
+        _ => None,
+    };
+    if let Some((run_job, j)) = job {
+        return martingale_toolkit::cli::exit(run_job(j.args.clone()));
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
@@ -225,6 +254,9 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
                 .map_err(|err| format!("--quote {quote:?}: not a decimal number ({err})"))?;
             bots::request(&db, &target.owner.user, &target.id, Request::AddFunds { quote }).await.map_err(e)?;
             line(out, format!("bot {}: add-funds {quote} requested (applied by the running service)", target.id));
+        }
+        Command::Plan(_) | Command::Backtest(_) | Command::Sweep(_) => {
+            return Err("plan, backtest and sweep run without a database".into())
         }
         Command::Serve(args) => program::serve::run(db.clone(), args, out).await?,
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,

@@ -83,3 +83,32 @@ fn a_corrupt_database_is_named_and_a_closed_pipe_is_quiet() {
     assert!(o.status.success());
     assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn plan_backtest_and_sweep_are_subcommands_and_need_no_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/btcusd-coinbase-1h.csv");
+    let run = |args: &[&str]| {
+        let o = martingale(&data, args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        out
+    };
+    // The worked example's first level and take profit.
+    let plan = run(&["plan"]);
+    assert!(plan.contains("43250.17") && plan.contains("43898.93"), "{plan}");
+    // The example bot on the real hourly data: the figures of the README.
+    let backtest = run(&["backtest", "--csv", csv, "--json", dir.path().join("bt.json").to_str().unwrap()]);
+    assert!(backtest.lines().any(|l| l.starts_with("closed deals") && l.ends_with(" 488")), "{backtest}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("bt.json")).unwrap()).unwrap();
+    assert_eq!(doc["metrics"]["realized_pnl"], "2822.5461979498");
+    let sweep = run(&["sweep", "--csv", csv, "--axis", "take_profit.percent=1,1.5", "--axis", "price_deviation=1.5"]);
+    assert!(sweep.contains("2 sets over 20111 candles"), "{sweep}");
+    assert!(sweep.contains("take_profit.percent=1.5") && sweep.contains("2822.5462"), "{sweep}");
+    let o = martingale(&data, &["sweep", "--axis", "nope=1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("unknown field `nope`"), "{}", text(&o).1);
+    assert!(!data.exists(), "the jobs opened no database");
+}
