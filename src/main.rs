@@ -40,6 +40,8 @@ enum Command {
     Bot(BotCmd),
     /// Runs every active bot until SIGINT / SIGTERM.
     Serve(program::serve::ServeArgs),
+    /// Sends an entry signal to a bot with `start_condition = signal`.
+    Signal(Target),
     /// Each bot's status as the running service last wrote it.
     Status {
         /// Only this user's bots.
@@ -257,6 +259,10 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
         }
         Command::Plan(_) | Command::Backtest(_) | Command::Sweep(_) => {
             return Err("plan, backtest and sweep run without a database".into())
+        }
+        Command::Signal(t) => {
+            bots::request(&db, &t.owner.user, &t.id, Request::Signal).await.map_err(e)?;
+            line(out, format!("bot {}: signal queued (the running service sends it at its next interval)", t.id));
         }
         Command::Serve(args) => program::serve::run(db.clone(), args, out).await?,
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,

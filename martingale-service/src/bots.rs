@@ -251,6 +251,9 @@ pub enum Request {
     /// With the bot stopped: cancel its resting orders too (the deal in
     /// progress is left unmanaged until `start` or `close`).
     CancelOrders,
+    /// An entry signal: a bot with `start_condition = signal` may open a
+    /// deal at its next step (ignored while a deal is open).
+    Signal,
     /// A manual safety order by market, worth this much quote, into the
     /// open deal (its take profit follows the new average).
     AddFunds {
@@ -260,11 +263,12 @@ pub enum Request {
 }
 
 impl Request {
-    /// The stored text: `close`, `cancel_orders`, `add_funds:<quote>`.
+    /// The stored text: `close`, `cancel_orders`, `signal`, `add_funds:<quote>`.
     pub fn to_text(self) -> String {
         match self {
             Request::Close => "close".into(),
             Request::CancelOrders => "cancel_orders".into(),
+            Request::Signal => "signal".into(),
             Request::AddFunds { quote } => format!("add_funds:{quote}"),
         }
     }
@@ -274,6 +278,7 @@ impl Request {
         match text.split_once(':') {
             None if text == "close" => Some(Request::Close),
             None if text == "cancel_orders" => Some(Request::CancelOrders),
+            None if text == "signal" => Some(Request::Signal),
             Some(("add_funds", q)) => Decimal::from_str(q).ok().map(|quote| Request::AddFunds { quote }),
             _ => None,
         }

@@ -26,14 +26,24 @@ pub struct Ownership {
 }
 
 /// True when the holder ran on this host (`host:pid` names) and its
-/// process is gone: its claim is taken over at once instead of after
+/// process is gone (or a zombie): its claim is taken over at once instead of after
 /// [`STALE_AFTER`] (Linux, where `/proc` shows live processes; elsewhere
 /// the wait applies). A reused pid only makes the wait apply.
 fn died_here(holder: &str, pid: i64, me: &str) -> bool {
     let host = |h: &str| h.rsplit_once(':').map(|(host, _)| host.to_string());
-    cfg!(target_os = "linux")
-        && host(holder).is_some_and(|h| Some(h) == host(me))
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    cfg!(target_os = "linux") && host(holder).is_some_and(|h| Some(h) == host(me)) && !alive(pid)
+}
+
+/// True while `/proc` shows `pid` as a process that is not a zombie (a
+/// killed process whose parent has not collected it yet is dead).
+fn alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => {
+            stat.rsplit_once(')').is_some_and(|(_, rest)| !matches!(rest.trim_start().chars().next(), Some('Z' | 'X')))
+        }
+        Err(_) => false,
+    }
 }
 
 fn ms(d: Duration) -> i64 {

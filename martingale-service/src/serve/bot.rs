@@ -27,7 +27,8 @@ impl PaperBot {
     /// account holding `quote` (a short bot also holds base worth `quote`
     /// at `price`, the next candle's open); the market stands at
     /// `previous` (the last candle the service replayed), `time` is the
-    /// replay's clock.
+    /// replay's clock; `history` the candles replayed before (last
+    /// millisecond, close), which warm an indicator start condition.
     ///
     /// The paper venue does not outlive the process: a resumed bot's paper
     /// account is rebuilt from its snapshot (its open position as base
@@ -39,6 +40,7 @@ impl PaperBot {
         quote: Decimal,
         previous: Option<martingale_core::engine::Candle>,
         price: Option<Decimal>,
+        history: &[(TimeMs, Decimal)],
         time: TimeMs,
     ) -> Result<PaperBot, String> {
         // The paper venue died with the last process: go back to the state
@@ -86,12 +88,20 @@ impl PaperBot {
             paper.place_order(&bot.symbol, &o.request).await.map_err(|e| e.to_string())?;
         }
         let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
-        let runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store as Arc<dyn StateStore>)
+        let mut runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store as Arc<dyn StateStore>)
             .config(cfg)
             .time(time)
             .start()
             .await
             .map_err(|e| e.to_string())?;
+        // An indicator start condition sees the closes this bot has seen
+        // (without signals), as the backtest does: up to the last time of
+        // its state (bots resume from different polls when a crash cut the
+        // last checkpoints short), or all replayed closes for a new bot.
+        let seen = saved.as_ref().and_then(|p| p.last_time);
+        let closes: Vec<Decimal> =
+            history.iter().filter(|(end, _)| seen.is_none_or(|t| *end <= t)).map(|(_, close)| *close).collect();
+        runner.warm_gate(&closes);
         Ok(PaperBot { account: bot.account.clone(), runner, paper })
     }
 
@@ -132,6 +142,14 @@ impl PaperBot {
             Request::Close => {
                 self.runner.command(time, Command::CloseNow).await.map_err(|e| e.to_string())?;
                 Ok("closing the open deal".into())
+            }
+            Request::Signal if !engine.strategy().start_condition.needs_signal() => {
+                Ok("ignored: the bot's start condition takes no signals".into())
+            }
+            Request::Signal if engine.phase().kind() != PhaseKind::Idle => Ok("ignored: a deal is open".into()),
+            Request::Signal => {
+                self.runner.signal(time).await.map_err(|e| e.to_string())?;
+                Ok("signal sent: a deal may open at the next step".into())
             }
             Request::AddFunds { .. } if engine.phase().kind() != PhaseKind::Open => Ok("no open deal to add to".into()),
             Request::AddFunds { quote } => {

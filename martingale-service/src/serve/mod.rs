@@ -178,6 +178,9 @@ impl Service {
             if b.desired == DesiredState::Stopped {
                 continue;
             }
+            // The state the bot resumes from: its checkpoint (the paper
+            // venue died with the last process; see `PaperBot::start`).
+            self.store.restore_checkpoint(&b.id).await.map_err(|e| crate::ServiceError::Query(e.to_string()))?;
             let last = match self.store.load(&b.id).await {
                 Ok(Some(text)) => martingale_exchange::Persisted::parse(&text).ok().and_then(|p| p.last_time),
                 _ => None,
@@ -300,7 +303,13 @@ impl Service {
         }
         let previous = self.cursor.checked_sub(1).and_then(|i| self.cfg.prices.as_ref()?.get(i));
         let price = self.cfg.prices.as_ref().and_then(|c| c.get(self.cursor).or(previous)).map(|c| c.open);
-        let bot = PaperBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, self.clock()).await?;
+        let interval = self.interval_ms();
+        let history: Vec<(TimeMs, Decimal)> = match &self.cfg.prices {
+            Some(c) => (0..self.cursor).filter_map(|i| c.get(i)).map(|c| (c.time + interval - 1, c.close)).collect(),
+            None => Vec::new(),
+        };
+        let bot = PaperBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, &history, self.clock())
+            .await?;
         tracing::info!(bot = %b.id, account = %b.account, "bot started");
         self.bots.insert(b.id.as_str().to_string(), bot);
         Ok(())
