@@ -68,7 +68,7 @@ async fn run() -> Result<(), String> {
     let before_rss = rss();
     let cfg = ServeConfig {
         interval: Duration::from_millis(1),
-        prices: Some(prices),
+        prices: Some(std::sync::Arc::new(prices)),
         paper_quote: Decimal::from(100_000),
         holder: format!("load:{}", std::process::id()),
         pid: i64::from(std::process::id()),

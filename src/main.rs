@@ -242,10 +242,12 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
         Command::Bot(BotCmd::Resume(t)) => desire(&db, &t, DesiredState::Running, out).await?,
         Command::Bot(BotCmd::Pause(t)) => desire(&db, &t, DesiredState::Paused, out).await?,
         Command::Bot(BotCmd::Stop { target, cancel }) => {
+            // The state first: a poll between the two writes must not see
+            // the cancel with the bot still wanted running.
+            desire(&db, &target, DesiredState::Stopped, out).await?;
             if cancel {
                 bots::request(&db, &target.owner.user, &target.id, Request::CancelOrders).await.map_err(e)?;
             }
-            desire(&db, &target, DesiredState::Stopped, out).await?;
         }
         Command::Bot(BotCmd::Close(t)) => {
             bots::request(&db, &t.owner.user, &t.id, Request::Close).await.map_err(e)?;

@@ -23,10 +23,12 @@
 //! Limits: file locks are advisory and, on network file systems, only as
 //! good as the file system's `flock`.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use martingale_core::engine::BotId;
@@ -143,6 +145,11 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 pub struct JsonFileStore {
     dir: PathBuf,
     sync: bool,
+    /// Per state file, the sequence number of the last save written: a save
+    /// whose caller gave up (a step timeout drops the future, not the
+    /// blocking write) never lands after a newer one.
+    written: Arc<Mutex<HashMap<PathBuf, Arc<Mutex<u64>>>>>,
+    next: Arc<AtomicU64>,
 }
 
 /// Creates `dir` (mode 0700 on Unix) if missing; refuses a symbolic link.
@@ -210,7 +217,7 @@ impl JsonFileStore {
     /// A store in `dir` (created 0700 if missing; a symbolic link is refused).
     pub fn new(dir: impl AsRef<Path>) -> io::Result<JsonFileStore> {
         private_dir(dir.as_ref())?;
-        Ok(JsonFileStore { dir: dir.as_ref().to_path_buf(), sync: true })
+        Ok(JsonFileStore { dir: dir.as_ref().to_path_buf(), sync: true, written: Arc::default(), next: Arc::default() })
     }
 
     /// A store that still replaces files atomically (a killed process
@@ -246,7 +253,22 @@ impl StateStore for JsonFileStore {
 
     async fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
         let (path, text, sync) = (self.path(bot), state.as_bytes().to_vec(), self.sync);
-        blocking(move || write_atomic(&path, &text, sync)).await?
+        let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let slot = {
+            let mut map = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(path.clone()).or_default().clone()
+        };
+        blocking(move || {
+            // One write per file at a time, newest wins.
+            let mut last = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *last > seq {
+                return Ok(()); // a newer state is already on disk
+            }
+            write_atomic(&path, &text, sync)?;
+            *last = seq;
+            Ok(())
+        })
+        .await?
     }
 
     async fn acquire(&self, bot: &BotId) -> Result<Lease, LeaseError> {
@@ -329,6 +351,23 @@ mod tests {
         let text = store.load(&bot).await.unwrap().unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["i"], 199, "{text}");
+    }
+
+    /// A save whose caller gave up (a step timeout) still writes on the
+    /// blocking pool, but never over a newer state.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_save_never_lands_after_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JsonFileStore::new(dir.path()).unwrap();
+        let bot = BotId::new("b").unwrap();
+        for round in 0..20 {
+            let old = format!("{{\"old\":{round}}}");
+            let _ = tokio::time::timeout(std::time::Duration::ZERO, store.save(&bot, &old)).await;
+            let new = format!("{{\"new\":{round}}}");
+            store.save(&bot, &new).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            assert_eq!(store.load(&bot).await.unwrap().as_deref(), Some(new.as_str()));
+        }
     }
 
     #[tokio::test]

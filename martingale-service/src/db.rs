@@ -73,12 +73,26 @@ impl Db {
         };
         let err = |message: String| ServiceError::Database { url: shown.clone(), message };
         let max = if backend == Backend::Sqlite { 1 } else { 8 };
-        let pool = AnyPoolOptions::new().max_connections(max).connect(url).await.map_err(|e| err(e.to_string()))?;
-        if backend == Backend::Sqlite {
+        let sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            // SQLite checks foreign keys (the cascades of a removed bot) only
+            // when each connection asks; the pool may open new ones.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if sqlite {
             // A file that is not a database, or one locked by another writer,
             // is refused here, before anything is written.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.map_err(|e| err(e.to_string()))?;
-            sqlx::query("PRAGMA foreign_keys = ON").execute(&pool).await.map_err(|e| err(e.to_string()))?;
         }
         let migrator = match backend {
             Backend::Sqlite => &SQLITE,

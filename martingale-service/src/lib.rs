@@ -4,19 +4,26 @@
 //! database (an embedded SQLite file by default, Postgres when one file is
 //! not enough), driven by the `martingale` program of the root package.
 //!
-//! This crate holds the parts that touch the database:
+//! This crate holds the service and the parts that touch the database:
 //! - [`Db`]: open or create the database, migrate its schema (SQLite and
 //!   Postgres share one set of queries through sqlx's `Any` driver; values
 //!   are exact decimal text and integer milliseconds, never floats);
 //! - [`Ownership`]: one `martingale serve` per database; a second one
 //!   refuses to start and names the holder;
-//! - [`users`] and [`bots`]: accounts and their bot files, every bot query
-//!   scoped by the owning account (another user's bot is "not found");
+//! - [`users`] and [`bots`]: accounts, their bot files, desired states and
+//!   queued requests, every bot query scoped by the owning account
+//!   (another user's bot is "not found");
 //! - [`DbStateStore`]: the runner's engine snapshots in the database (the
-//!   async `StateStore` of `martingale-exchange`, as the file store is).
+//!   async `StateStore` of `martingale-exchange`, as the file store is),
+//!   with the replay checkpoints of paper bots;
+//! - [`serve`]: the daemon that runs the bots (see its docs for the loop);
+//! - [`records`]: closed deals and each bot's status, for the CLI.
 //!
-//! Known limits (the service is being built in steps): the runner's audit
-//! lines still go to files, and `serve` is not part of this crate yet.
+//! Known limits (the service is being built in steps): `serve` runs paper
+//! bots replaying a candle file; live venues (keys in the database, live
+//! prices), settings changes of running bots and signal fan-out are next.
+//! The runner writes one committed snapshot per engine event (no grouping
+//! per poll yet) and no audit lines for service bots.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

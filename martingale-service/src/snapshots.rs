@@ -127,9 +127,11 @@ impl StateStore for DbStateStore {
 impl DbStateStore {
     /// Keeps `state` as the bot's replay checkpoint (see
     /// [`DbStateStore::restore_checkpoint`]).
-    pub async fn save_checkpoint(&self, bot: &BotId, state: &str) -> io::Result<()> {
-        sqlx::query("UPDATE engine_snapshots SET checkpoint = $1 WHERE bot_id = $2")
+    /// `replayed_until`: the last millisecond of the last candle replayed.
+    pub async fn save_checkpoint(&self, bot: &BotId, state: &str, replayed_until: Option<i64>) -> io::Result<()> {
+        sqlx::query("UPDATE engine_snapshots SET checkpoint = $1, replayed_until = $2 WHERE bot_id = $3")
             .bind(state)
+            .bind(replayed_until)
             .bind(bot.as_str())
             .execute(self.db.pool())
             .await
@@ -150,6 +152,20 @@ impl DbStateStore {
         .await
         .map_err(|e| self.error(bot, "restoring", e))?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl DbStateStore {
+    /// The last millisecond of the last candle the bot's checkpoint has
+    /// replayed, if any.
+    pub async fn replayed_until(&self, bot: &BotId) -> io::Result<Option<i64>> {
+        let row: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT replayed_until FROM engine_snapshots WHERE bot_id = $1 AND checkpoint IS NOT NULL")
+                .bind(bot.as_str())
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| self.error(bot, "reading", e))?;
+        Ok(row.and_then(|(t,)| t))
     }
 }
 

@@ -47,7 +47,7 @@ pub async fn run(db: Db, args: ServeArgs, out: &mut Vec<u8>) -> Result<(), Strin
     let prices = match &args.prices {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("--prices {}: {e}", p.display()))?;
-            Some(Candles::from_csv(&text).map_err(|e| format!("--prices {}: {e}", p.display()))?)
+            Some(std::sync::Arc::new(Candles::from_csv(&text).map_err(|e| format!("--prices {}: {e}", p.display()))?))
         }
         None => None,
     };

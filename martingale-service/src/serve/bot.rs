@@ -16,10 +16,16 @@ use crate::DbStateStore;
 pub(super) struct PaperBot {
     /// Owning account.
     pub account: String,
+    /// When its bot row was added: a bot removed and added again under
+    /// the same id is another bot (another runner).
+    pub created_at: i64,
     /// The runner (engine, persistence to the database).
     pub runner: Runner<PaperExchange>,
     /// Its own paper account on its own market.
     pub paper: Arc<PaperExchange>,
+    /// The last millisecond of the last candle replayed through it (the
+    /// engine's own last event may be earlier in that candle).
+    pub replayed_until: Option<TimeMs>,
 }
 
 impl PaperBot {
@@ -88,28 +94,36 @@ impl PaperBot {
             paper.place_order(&bot.symbol, &o.request).await.map_err(|e| e.to_string())?;
         }
         let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
-        let mut runner = Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store as Arc<dyn StateStore>)
-            .config(cfg)
-            .time(time)
-            .start()
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut runner =
+            Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store.clone() as Arc<dyn StateStore>)
+                .config(cfg)
+                .time(time)
+                .start()
+                .await
+                .map_err(|e| e.to_string())?;
         // An indicator start condition sees the closes this bot has seen
-        // (without signals), as the backtest does: up to the last time of
-        // its state (bots resume from different polls when a crash cut the
-        // last checkpoints short), or all replayed closes for a new bot.
-        let seen = saved.as_ref().and_then(|p| p.last_time);
-        let closes: Vec<Decimal> =
-            history.iter().filter(|(end, _)| seen.is_none_or(|t| *end <= t)).map(|(_, close)| *close).collect();
+        // (without signals), as the backtest does: up to the last candle its
+        // checkpoint replayed (bots resume from different polls when a
+        // crash cut the last checkpoints short), or all replayed closes for
+        // a new bot.
+        let replayed_until = match &saved {
+            Some(_) => store.replayed_until(&bot.id).await.map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let closes: Vec<Decimal> = history
+            .iter()
+            .filter(|(end, _)| replayed_until.is_none_or(|t| *end <= t))
+            .map(|(_, close)| *close)
+            .collect();
         runner.warm_gate(&closes);
-        Ok(PaperBot { account: bot.account.clone(), runner, paper })
+        Ok(PaperBot { account: bot.account.clone(), created_at: bot.created_at, runner, paper, replayed_until })
     }
 
     /// Keeps the engine's state as the bot's replay checkpoint.
     pub async fn checkpoint(&self, store: &DbStateStore) -> Result<(), String> {
         let r = &self.runner;
         let text = Persisted::to_text(r.engine(), r.events(), r.last_time()).map_err(|e| e.to_string())?;
-        store.save_checkpoint(r.engine().bot_id(), &text).await.map_err(|e| e.to_string())
+        store.save_checkpoint(r.engine().bot_id(), &text, self.replayed_until).await.map_err(|e| e.to_string())
     }
 
     /// The replay clock of this bot.
@@ -184,15 +198,32 @@ impl PaperBot {
         e.mode() == Mode::Stopped && e.deal().is_none_or(|d| !d.has_live_orders())
     }
 
-    /// Replays one candle through the runner, unless the bot has seen it.
+    /// Replays candle `index` through the runner, after every earlier
+    /// candle the bot has not seen (a bot back from a failure catches up
+    /// from its own state); nothing when it has seen them all.
     pub async fn replay(&mut self, candles: &Candles, index: usize, interval: TimeMs) -> Result<bool, String> {
-        let Some(c) = candles.get(index) else {
-            return Ok(false);
-        };
-        if self.runner.last_time().is_some_and(|t| t >= c.time.saturating_add(interval - 1)) {
-            return Ok(false);
+        let end = |i: usize| candles.get(i).map(|c| c.time.saturating_add(interval.saturating_sub(1)));
+        let seen = |i: usize| self.replayed_until.is_some_and(|t| end(i).is_some_and(|e| t >= e));
+        // The first candle not seen yet, at most `index` (times increase).
+        let (mut lo, mut hi) = (0, index.saturating_add(1).min(candles.len()));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if seen(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        self.paper.replay_candle(&mut self.runner, c, interval).await.map_err(|e| e.to_string())?;
-        Ok(true)
+        if self.replayed_until.is_none() {
+            lo = index; // a new bot joins here
+        }
+        let mut replayed = false;
+        for i in lo..=index {
+            let Some(c) = candles.get(i) else { break };
+            self.paper.replay_candle(&mut self.runner, c, interval).await.map_err(|e| e.to_string())?;
+            self.replayed_until = end(i);
+            replayed = true;
+        }
+        Ok(replayed)
     }
 }

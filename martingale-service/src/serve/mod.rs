@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 use martingale_core::backtest::Candles;
 use martingale_core::engine::TimeMs;
 use martingale_core::venue::Venue;
-use martingale_exchange::StateStore;
 use rust_decimal::Decimal;
 
 use crate::bots::{self, Bot, DesiredState};
@@ -50,7 +49,7 @@ pub struct ServeConfig {
     /// How often bots step and the database is read.
     pub interval: Duration,
     /// Candles paper bots replay, one per interval.
-    pub prices: Option<Candles>,
+    pub prices: Option<Arc<Candles>>,
     /// Quote balance of each paper bot's account.
     pub paper_quote: Decimal,
     /// Names this process in the database's ownership row (`host:pid`).
@@ -116,7 +115,13 @@ struct Service {
 pub async fn serve(db: Db, cfg: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<ServeSummary> {
     let owner = Ownership::acquire(&db, &cfg.holder, cfg.pid).await?;
     let interval = cfg.interval.max(Duration::from_millis(1));
-    let mut svc = Service::new(db, cfg).await?;
+    let mut svc = match Service::new(db, cfg).await {
+        Ok(svc) => svc,
+        Err(e) => {
+            let _ = owner.release().await;
+            return Err(e);
+        }
+    };
     tracing::info!(bots = svc.bots.len(), cursor = svc.cursor, "service started");
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -129,6 +134,12 @@ pub async fn serve(db: Db, cfg: ServeConfig, shutdown: impl Future<Output = ()>)
         }
         if renewed.elapsed() >= HEARTBEAT {
             if let Err(e) = owner.renew().await {
+                // Another process owns the database now: write nothing more.
+                tracing::error!(error = %e, "lost the database; stopping without writing");
+                let ids: Vec<String> = svc.bots.keys().cloned().collect();
+                for id in ids {
+                    svc.drop_runner(&id, "database lost");
+                }
                 break Err(e);
             }
             renewed = Instant::now();
@@ -164,7 +175,7 @@ impl Service {
     }
 
     fn interval_ms(&self) -> TimeMs {
-        self.cfg.prices.as_ref().and_then(Candles::interval_ms).unwrap_or(60_000)
+        self.cfg.prices.as_deref().and_then(Candles::interval_ms).unwrap_or(60_000)
     }
 
     /// The replay resumes at the first candle some bot to run has not seen.
@@ -180,13 +191,13 @@ impl Service {
             }
             // The state the bot resumes from: its checkpoint (the paper
             // venue died with the last process; see `PaperBot::start`).
-            self.store.restore_checkpoint(&b.id).await.map_err(|e| crate::ServiceError::Query(e.to_string()))?;
-            let last = match self.store.load(&b.id).await {
-                Ok(Some(text)) => martingale_exchange::Persisted::parse(&text).ok().and_then(|p| p.last_time),
-                _ => None,
-            };
-            let Some(last) = last else {
-                return Ok(0); // a bot that has seen nothing starts at the first candle
+            let query = |e: std::io::Error| crate::ServiceError::Query(e.to_string());
+            self.store.restore_checkpoint(&b.id).await.map_err(query)?;
+            let last = self.store.replayed_until(&b.id).await.map_err(query)?;
+            // A bot that has seen nothing (new, or never able to start)
+            // joins where the others are.
+            let Some(last) = last.filter(|_| b.venue == Venue::Paper) else {
+                continue;
             };
             earliest = Some(earliest.map_or(last, |e| e.min(last)));
         }
@@ -206,7 +217,7 @@ impl Service {
         let candle = |i: usize| self.cfg.prices.as_ref().and_then(|c| c.get(i));
         match (candle(self.cursor), self.cursor.checked_sub(1).and_then(candle)) {
             (Some(next), _) => next.time.saturating_sub(1),
-            (None, Some(last)) => last.time.saturating_add(interval - 1),
+            (None, Some(last)) => last.time.saturating_add(interval.saturating_sub(1)),
             (None, None) => 0,
         }
     }
@@ -214,8 +225,10 @@ impl Service {
     async fn poll(&mut self) -> Result<()> {
         self.summary.polls += 1;
         let rows = bots::list(&self.db, None).await?;
-        self.apply_requests(&rows).await?;
+        // Bots first, so a request queued while the service was down finds
+        // its bot running.
         self.converge(&rows).await;
+        self.apply_requests(&rows).await?;
         self.advance().await?;
         self.checkpoint().await;
         self.write_statuses(&rows).await?;
@@ -235,30 +248,75 @@ impl Service {
         }
     }
 
+    /// Applies queued requests, each at most once: it is marked taken
+    /// before it is applied (a failure after that leaves it "applying",
+    /// never applied twice), and the bot's checkpoint is written right after
+    /// it, so a crash cannot undo what the request did. A request for a bot
+    /// that should run but is not running yet (backoff) waits.
     async fn apply_requests(&mut self, rows: &[Bot]) -> Result<()> {
         for q in bots::pending(&self.db).await? {
+            let row = rows.iter().find(|b| b.id.as_str() == q.bot_id);
+            let waiting = row.is_some_and(|b| b.desired != DesiredState::Stopped) && !self.bots.contains_key(&q.bot_id);
+            if waiting && q.request.is_some() {
+                continue;
+            }
+            bots::finish(&self.db, q.id, "applying").await?;
             let time = self.clock();
             let outcome = match (q.request, self.bots.get_mut(&q.bot_id)) {
                 (None, _) => format!("unknown request {:?}", q.text),
-                (Some(_), None) if !rows.iter().any(|b| b.id.as_str() == q.bot_id) => "no such bot".into(),
+                (Some(_), None) if row.is_none() => "no such bot".into(),
                 (Some(_), None) => "the bot is not running".into(),
                 (Some(r), Some(bot)) => {
                     let at = bot.time(time);
-                    bot.apply(r, at).await.unwrap_or_else(|e| format!("refused: {e}"))
+                    match bot.apply(r, at).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            self.failed(&q.bot_id, e.clone()).await;
+                            format!("failed: {e}")
+                        }
+                    }
                 }
             };
+            if let Some(bot) = self.bots.get_mut(&q.bot_id) {
+                let closed = bot.runner.take_closed();
+                let (account, id) = (bot.account.clone(), q.bot_id.clone());
+                if let Err(e) = bot.checkpoint(&self.store).await {
+                    self.failed(&id, format!("checkpoint: {e}")).await;
+                }
+                self.record(&account, &id, closed).await;
+            }
             tracing::info!(bot = %q.bot_id, request = %q.text, %outcome, "request applied");
             bots::finish(&self.db, q.id, &outcome).await?;
         }
         Ok(())
     }
 
+    /// Stores closed deals; one that cannot be stored is logged whole (the
+    /// engine's totals still count it) and the others are stored.
+    async fn record(&mut self, account: &str, id: &str, closed: Vec<martingale_core::engine::DealReport>) {
+        for d in closed {
+            tracing::info!(bot = %id, %account, deal = d.number, exit = ?d.exit, pnl = %d.pnl, "deal closed");
+            match records::record_deal(&self.db, account, id, &d).await {
+                Ok(true) => self.summary.deals += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    let report = serde_json::to_string(&d).unwrap_or_default();
+                    tracing::error!(bot = %id, error = %e, %report, "deal not stored");
+                }
+            }
+        }
+    }
+
     /// Starts, commands and lets go of runners as the rows say.
     async fn converge(&mut self, rows: &[Bot]) {
-        let known: Vec<String> = self.bots.keys().cloned().collect();
-        for id in known {
-            if !rows.iter().any(|b| b.id.as_str() == id) {
-                self.let_go(&id, "removed").await;
+        let known: Vec<(String, String, i64)> =
+            self.bots.iter().map(|(id, b)| (id.clone(), b.account.clone(), b.created_at)).collect();
+        for (id, account, created_at) in known {
+            // Gone, or removed and added again (maybe by another user): the
+            // runner ends without writing anything more under this id.
+            let same = |b: &&Bot| b.id.as_str() == id && b.account == account && b.created_at == created_at;
+            if !rows.iter().any(|b| same(&b)) {
+                self.drop_runner(&id, "removed");
             }
         }
         for b in rows {
@@ -305,7 +363,10 @@ impl Service {
         let price = self.cfg.prices.as_ref().and_then(|c| c.get(self.cursor).or(previous)).map(|c| c.open);
         let interval = self.interval_ms();
         let history: Vec<(TimeMs, Decimal)> = match &self.cfg.prices {
-            Some(c) => (0..self.cursor).filter_map(|i| c.get(i)).map(|c| (c.time + interval - 1, c.close)).collect(),
+            Some(c) => (0..self.cursor)
+                .filter_map(|i| c.get(i))
+                .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
+                .collect(),
             None => Vec::new(),
         };
         let bot = PaperBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, &history, self.clock())
@@ -344,6 +405,15 @@ impl Service {
         }
     }
 
+    /// Forgets a runner without a word to the database (its bot row is
+    /// gone, or this process lost the database).
+    fn drop_runner(&mut self, id: &str, why: &str) {
+        if self.bots.remove(id).is_some() {
+            self.health.remove(id);
+            tracing::info!(bot = %id, "{why}: runner dropped");
+        }
+    }
+
     async fn let_go(&mut self, id: &str, why: &str) {
         if let Some(mut bot) = self.bots.remove(id) {
             let time = bot.time(self.clock());
@@ -355,10 +425,8 @@ impl Service {
             }
             let h = self.health.entry(id.to_string()).or_default();
             let status = BotStatus::of(&bot.account, bot.runner.engine(), false, h.last_error.clone(), h.restarts);
-            if why != "removed" {
-                if let Err(e) = records::put_status(&self.db, &status).await {
-                    tracing::warn!(bot = %id, error = %e, "status not written");
-                }
+            if let Err(e) = records::put_status(&self.db, &status).await {
+                tracing::warn!(bot = %id, error = %e, "status not written");
             }
             h.status = Some(status);
             tracing::info!(bot = %id, "{why}: runner ended");
@@ -383,16 +451,11 @@ impl Service {
             let Some(bot) = self.bots.get_mut(&id) else { continue };
             match bot.replay(&candles, self.cursor, interval).await {
                 Ok(_) => {
+                    let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
                     if let Some(h) = self.health.get_mut(&id) {
                         h.failures = 0;
                     }
-                    let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
-                    for d in closed {
-                        tracing::info!(bot = %id, %account, deal = d.number, exit = ?d.exit, pnl = %d.pnl, "deal closed");
-                        if records::record_deal(&self.db, &account, &id, &d).await? {
-                            self.summary.deals += 1;
-                        }
-                    }
+                    self.record(&account, &id, closed).await;
                 }
                 Err(e) => self.failed(&id, e).await,
             }
