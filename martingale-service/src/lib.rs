@@ -39,5 +39,5 @@ pub mod users;
 
 pub use db::{now_ms, Backend, Db, DEFAULT_DATA_DIR};
 pub use error::{Result, ServiceError};
-pub use owner::{Ownership, HEARTBEAT, STALE_AFTER};
+pub use owner::{Ownership, HEARTBEAT, STALE_AFTER, UNKNOWN_HOST};
 pub use snapshots::{snapshot_header, DbStateStore};

@@ -13,6 +13,10 @@ use std::time::Duration;
 use crate::db::{now_ms, Db};
 use crate::error::{Result, ServiceError};
 
+/// The host part of a holder whose host name is unknown: its claim is
+/// never taken over early (two machines could both be "unknown").
+pub const UNKNOWN_HOST: &str = "unknown-host";
+
 /// How often the owner renews its claim.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A claim not renewed for this long is considered dead.
@@ -31,7 +35,7 @@ pub struct Ownership {
 /// the wait applies). A reused pid only makes the wait apply.
 fn died_here(holder: &str, pid: i64, me: &str) -> bool {
     let host = |h: &str| h.rsplit_once(':').map(|(host, _)| host.to_string());
-    cfg!(target_os = "linux") && host(holder).is_some_and(|h| Some(h) == host(me)) && !alive(pid)
+    cfg!(target_os = "linux") && host(holder).is_some_and(|h| h != UNKNOWN_HOST && Some(h) == host(me)) && !alive(pid)
 }
 
 /// True while `/proc` shows `pid` as a process that is not a zombie (a

@@ -61,7 +61,8 @@ pub async fn run(db: Db, args: ServeArgs, out: &mut Vec<u8>) -> Result<(), Strin
         interval: Duration::from_millis(args.interval_ms.max(1)),
         prices,
         paper_quote,
-        holder: format!("{}:{pid}", if host.is_empty() { "localhost" } else { &host }),
+        // Without a host name the fast takeover of a dead owner is off.
+        holder: format!("{}:{pid}", if host.is_empty() { martingale_service::UNKNOWN_HOST } else { &host }),
         pid: i64::from(pid),
         exit_at_end: args.exit_at_end,
     };
