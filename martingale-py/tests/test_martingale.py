@@ -221,7 +221,9 @@ def test_sweep_ctrl_c_cancels_and_keeps_python_threads_running():
     close = np.round(30_000 * np.exp(np.cumsum(rng.normal(0, 0.0012, n))), 2)
     open_ = np.concatenate([[close[0]], close[:-1]])
     candles = mg.Candles(np.arange(n, dtype=np.int64) * 60_000, open_, np.maximum(open_, close) + 1, np.minimum(open_, close) - 1, close, 2)
-    grid = {"take_profit.percent": [str(1 + i / 100) for i in range(4000)]}
+    # Far more sets than finish before the Ctrl-C (the fast walk does 4,000
+    # of them in ~0.4 s here: the interrupt raced the end).
+    grid = {"take_profit.percent": [str(1 + i / 1000) for i in range(40_000)]}
     ticks = []
     stop = threading.Event()
     started = threading.Event()
@@ -239,15 +241,19 @@ def test_sweep_ctrl_c_cancels_and_keeps_python_threads_running():
 
         _thread.interrupt_main()
 
-    threading.Thread(target=spin).start()
-    threading.Thread(target=interrupt).start()
+    # Daemon threads, stopped in `finally`: a failing assertion must not
+    # leave a thread spinning that keeps pytest from exiting.
+    threading.Thread(target=spin, daemon=True).start()
+    threading.Thread(target=interrupt, daemon=True).start()
     start = time.perf_counter()
     seen = []
-    with pytest.raises(KeyboardInterrupt):
-        mg.sweep(candles, mg.BotConfig.example(), grid, progress=lambda d, t: (seen.append(d), started.set()))
-    elapsed = time.perf_counter() - start
-    stop.set()
-    assert seen[-1] < 4000, "the sweep finished before Ctrl-C"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mg.sweep(candles, mg.BotConfig.example(), grid, progress=lambda d, t: (seen.append(d), started.set()))
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+    assert seen[-1] < 40_000, "the sweep finished before Ctrl-C"
     assert elapsed < 5, f"cancel took {elapsed:.1f} s"
     during = [t for t in ticks if start < t < start + elapsed]
     assert len(during) >= elapsed / 0.01
