@@ -26,6 +26,8 @@ pub(super) struct PaperBot {
     /// The last millisecond of the last candle replayed through it (the
     /// engine's own last event may be earlier in that candle).
     pub replayed_until: Option<TimeMs>,
+    /// Events and replay position at the last checkpoint written.
+    checkpointed: Option<(u64, Option<TimeMs>)>,
 }
 
 impl PaperBot {
@@ -116,14 +118,29 @@ impl PaperBot {
             .map(|(_, close)| *close)
             .collect();
         runner.warm_gate(&closes);
-        Ok(PaperBot { account: bot.account.clone(), created_at: bot.created_at, runner, paper, replayed_until })
+        Ok(PaperBot {
+            account: bot.account.clone(),
+            created_at: bot.created_at,
+            runner,
+            paper,
+            replayed_until,
+            checkpointed: None,
+        })
     }
 
     /// Keeps the engine's state as the bot's replay checkpoint.
-    pub async fn checkpoint(&self, store: &DbStateStore) -> Result<(), String> {
+    /// Nothing is written when no event was handled and no candle replayed
+    /// since the last one.
+    pub async fn checkpoint(&mut self, store: &DbStateStore) -> Result<(), String> {
         let r = &self.runner;
+        let now = (r.events(), self.replayed_until);
+        if self.checkpointed == Some(now) {
+            return Ok(());
+        }
         let text = Persisted::to_text(r.engine(), r.events(), r.last_time()).map_err(|e| e.to_string())?;
-        store.save_checkpoint(r.engine().bot_id(), &text, self.replayed_until).await.map_err(|e| e.to_string())
+        store.save_checkpoint(r.engine().bot_id(), &text, self.replayed_until).await.map_err(|e| e.to_string())?;
+        self.checkpointed = Some(now);
+        Ok(())
     }
 
     /// The replay clock of this bot.

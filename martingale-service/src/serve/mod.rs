@@ -238,7 +238,7 @@ impl Service {
     /// Every running bot's state is its replay checkpoint now.
     async fn checkpoint(&mut self) {
         let mut failed = Vec::new();
-        for (id, bot) in &self.bots {
+        for (id, bot) in self.bots.iter_mut() {
             if let Err(e) = bot.checkpoint(&self.store).await {
                 failed.push((id.clone(), e));
             }
