@@ -67,12 +67,9 @@ async fn run() -> Result<(), String> {
     let prices = synthetic::random_walk(11, candles, 60_000, 30_000.0, 0.004);
     let before_rss = rss();
     let cfg = ServeConfig {
-        interval: Duration::from_millis(1),
-        prices: Some(std::sync::Arc::new(prices)),
-        paper_quote: Decimal::from(100_000),
         holder: format!("load:{}", std::process::id()),
-        pid: i64::from(std::process::id()),
         exit_at_end: true,
+        ..ServeConfig::paper(Duration::from_millis(1), Some(std::sync::Arc::new(prices)), Decimal::from(100_000))
     };
     let t1 = Instant::now();
     let summary = serve(db.clone(), cfg, std::future::pending()).await.map_err(e)?;

@@ -26,6 +26,8 @@ struct Cli {
     /// Data folder of the default SQLite database.
     #[arg(long, global = true, default_value = DEFAULT_DATA_DIR)]
     data: PathBuf,
+    #[command(flatten)]
+    master: program::keys::MasterKeyArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,6 +37,9 @@ enum Command {
     /// Users (accounts).
     #[command(subcommand)]
     User(UserCmd),
+    /// API keys (sealed with the master key; never shown).
+    #[command(subcommand)]
+    Keys(program::keys::KeysCmd),
     /// Bots.
     #[command(subcommand)]
     Bot(BotCmd),
@@ -266,7 +271,8 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             bots::request(&db, &t.owner.user, &t.id, Request::Signal).await.map_err(e)?;
             line(out, format!("bot {}: signal queued (the running service sends it at its next interval)", t.id));
         }
-        Command::Serve(args) => program::serve::run(db.clone(), args, out).await?,
+        Command::Keys(cmd) => program::keys::run(&db, cmd, &cli.master, &cli.data, out).await?,
+        Command::Serve(args) => program::serve::run(db.clone(), args, &cli.master, &cli.data, out).await?,
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,
         Command::Deals(f) => program::records::deals(&db, &f, out).await?,
         Command::Pnl(f) => program::records::pnl(&db, &f, out).await?,

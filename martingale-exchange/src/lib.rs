@@ -78,7 +78,9 @@ mod unwind;
 mod venues;
 
 pub use audit::{AuditEntry, AuditLog, AuditRecord};
-pub use credentials::{AccountKeys, CredentialError, CredentialStore, KeyLabel, MasterKey, MASTER_KEY_ENV};
+pub use credentials::{
+    AccountKeys, CredentialError, CredentialStore, KeyLabel, MasterKey, SealedKeys, Sealer, MASTER_KEY_ENV,
+};
 pub use download::{download_csv, DownloadError};
 pub use error::ExchangeError;
 pub use exchange::Exchange;

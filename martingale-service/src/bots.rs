@@ -105,10 +105,25 @@ pub async fn add(db: &Db, account: &str, bot_id: &str, file_text: &str, key_labe
         )
     })?;
     let symbol = venue.resolve(symbol).map_err(|e| ServiceError::Invalid(format!("bot file: market.symbol: {e}")))?;
-    if venue != Venue::Paper && key_label.is_none() {
-        return Err(ServiceError::Invalid(format!(
-            "a bot on {venue:?} needs an API key: add one with `martingale keys add` and name it with --key"
-        )));
+    match (venue, key_label) {
+        (Venue::Paper, Some(_)) => {
+            return Err(ServiceError::Invalid("a paper bot trades with no API key: leave out --key".into()))
+        }
+        (Venue::Paper, None) => {}
+        (_, None) => {
+            return Err(ServiceError::Invalid(format!(
+                "a bot on {venue:?} needs an API key: add one with `martingale keys add` and name it with --key"
+            )))
+        }
+        (_, Some(label)) => {
+            // Only the owner's own keys: another user's label is "not found".
+            let key_venue = crate::keys::venue(db, account, label).await?;
+            if key_venue != venue {
+                return Err(ServiceError::Invalid(format!(
+                    "key {label} is for {key_venue:?} but the bot file trades on {venue:?}"
+                )));
+            }
+        }
     }
     let now = now_ms();
     let exists: Option<(String,)> = sqlx::query_as("SELECT account FROM bots WHERE bot_id = $1")
@@ -214,7 +229,7 @@ pub async fn remove(db: &Db, account: &str, bot_id: &str, force: bool) -> Result
     Ok(())
 }
 
-fn venue_name(v: Venue) -> &'static str {
+pub(crate) fn venue_name(v: Venue) -> &'static str {
     match v {
         Venue::Binance => "binance",
         Venue::Coindcx => "coindcx",

@@ -46,6 +46,9 @@ pub enum ServiceError {
         /// Its name.
         name: String,
     },
+    /// API keys that cannot be opened or stored (never contains a key).
+    #[error("keys: {0}")]
+    Keys(String),
     /// Input that cannot be accepted (a bot file, a name, a setting).
     #[error("{0}")]
     Invalid(String),

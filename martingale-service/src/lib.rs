@@ -13,6 +13,9 @@
 //! - [`users`] and [`bots`]: accounts, their bot files, desired states and
 //!   queued requests, every bot query scoped by the owning account
 //!   (another user's bot is "not found");
+//! - [`keys`]: users' API keys, sealed with the operator's master key
+//!   (AES-256-GCM, the record format of `martingale-exchange`'s file
+//!   store), write-only through every interface;
 //! - [`DbStateStore`]: the runner's engine snapshots in the database (the
 //!   async `StateStore` of `martingale-exchange`, as the file store is),
 //!   with the replay checkpoints of paper bots;
@@ -31,6 +34,7 @@
 pub mod bots;
 mod db;
 mod error;
+pub mod keys;
 mod owner;
 pub mod records;
 pub mod serve;

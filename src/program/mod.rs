@@ -1,5 +1,6 @@
 //! The program's subcommands that need more than a few lines.
 
+pub mod keys;
 pub mod records;
 pub mod serve;
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use martingale_core::backtest::Candles;
+use martingale_core::venue::Venue;
+use martingale_service::keys::Keyring;
 use martingale_service::serve::{serve, ServeConfig};
 use martingale_service::Db;
 use rust_decimal::Decimal;
@@ -36,14 +38,38 @@ pub struct ServeArgs {
     /// Stop once the price file has been replayed.
     #[arg(long)]
     exit_at_end: bool,
+    #[command(flatten)]
+    urls: super::keys::VenueUrls,
     /// Log format (RUST_LOG sets the level; default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
 }
 
 /// Runs the service until SIGINT or SIGTERM.
-pub async fn run(db: Db, args: ServeArgs, out: &mut Vec<u8>) -> Result<(), String> {
+pub async fn run(
+    db: Db,
+    args: ServeArgs,
+    master: &super::keys::MasterKeyArgs,
+    data: &std::path::Path,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     init_logs(args.log_format);
+    // Bots on live venues need the users' keys: opened with the master key
+    // when there is one (a wrong one stops here); without one, only paper
+    // bots run and live ones say why.
+    let keys = match super::keys::master_key(master, data, false) {
+        Ok(key) => Some(std::sync::Arc::new(Keyring::open(&db, &key).await.map_err(|e| e.to_string())?)),
+        Err(why) => {
+            tracing::info!("{why}; bots on live venues will not start");
+            None
+        }
+    };
+    let mut venue_urls = std::collections::HashMap::new();
+    for venue in [Venue::Binance, Venue::Bybit, Venue::Okx, Venue::Coindcx] {
+        if let Some(url) = args.urls.options(venue)?.base_url {
+            venue_urls.insert(venue, url);
+        }
+    }
     let prices = match &args.prices {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("--prices {}: {e}", p.display()))?;
@@ -65,13 +91,15 @@ pub async fn run(db: Db, args: ServeArgs, out: &mut Vec<u8>) -> Result<(), Strin
         holder: format!("{}:{pid}", if host.is_empty() { martingale_service::UNKNOWN_HOST } else { &host }),
         pid: i64::from(pid),
         exit_at_end: args.exit_at_end,
+        keys,
+        venue_urls,
     };
     let summary = serve(db, cfg, stop_signal()).await.map_err(|e| e.to_string())?;
     super::line(
         out,
         format!(
-            "stopped after {} polls: {} candles replayed, {} deals recorded",
-            summary.polls, summary.candles, summary.deals
+            "stopped after {} polls: {} candles replayed, {} deals recorded, {} live steps, {} price requests",
+            summary.polls, summary.candles, summary.deals, summary.live_steps, summary.price_requests
         ),
     );
     Ok(())

@@ -43,8 +43,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
+use aes_gcm::aead::{KeyInit, OsRng};
+use aes_gcm::Aes256Gcm;
 use base64::Engine as _;
 use martingale_core::fleet::AccountId;
 use serde::{Deserialize, Serialize};
@@ -53,10 +53,13 @@ use zeroize::Zeroizing;
 
 use crate::secret::{Credentials, Secret};
 
+mod sealed;
+use sealed::aad;
+pub use sealed::{SealedKeys, Sealer};
+
 /// Environment variable read by [`MasterKey::from_env`].
 pub const MASTER_KEY_ENV: &str = "MARTINGALE_MASTER_KEY";
 
-const KEYCHECK: &[u8] = b"martingale credential store key check v1";
 const KEYCHECK_V2: &str = "martingale credential store key check v2";
 
 /// Why a credential operation failed. Never contains key material.
@@ -233,28 +236,11 @@ impl MasterKey {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Record {
-    version: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    counter: Option<u64>,
-    nonce: String,
-    ciphertext: String,
-}
-
 /// The key check's plaintext (format 2): the label versions.
 #[derive(Serialize, Deserialize, Default)]
 struct Check {
     check: String,
     versions: BTreeMap<String, u64>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Plain {
-    api_key: String,
-    secret_key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    passphrase: Option<String>,
 }
 
 /// Encrypted API keys of many accounts in a directory (see the module docs).
@@ -274,7 +260,7 @@ struct Plain {
 /// ```
 pub struct CredentialStore {
     dir: PathBuf,
-    cipher: Aes256Gcm,
+    sealer: Sealer,
     /// Label versions (`account/label`), mirrored in the key check.
     versions: Mutex<BTreeMap<String, u64>>,
 }
@@ -282,13 +268,6 @@ pub struct CredentialStore {
 impl fmt::Debug for CredentialStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialStore").field("dir", &self.dir).finish_non_exhaustive()
-    }
-}
-
-fn aad(account: &AccountId, label: &KeyLabel, counter: Option<u64>) -> Vec<u8> {
-    match counter {
-        None => format!("martingale-credentials/v1\0{account}\0{label}").into_bytes(),
-        Some(n) => format!("martingale-credentials/v2\0{account}\0{label}\0{n}").into_bytes(),
     }
 }
 
@@ -307,15 +286,15 @@ impl CredentialStore {
     pub fn open(dir: impl AsRef<Path>, key: MasterKey) -> Result<CredentialStore, CredentialError> {
         let dir = dir.as_ref().to_path_buf();
         crate::store::private_dir(&dir)?;
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.0.as_slice()));
-        let store = CredentialStore { dir, cipher, versions: Mutex::default() };
+        let store = CredentialStore { dir, sealer: Sealer::new(&key), versions: Mutex::default() };
         let check = store.dir.join("keycheck.json");
         match fs::read_to_string(&check) {
             Ok(text) => {
-                let plain =
-                    serde_json::from_str::<Record>(&text).ok().and_then(|r| store.decrypt(&r, b"keycheck").ok());
+                let record = serde_json::from_str::<SealedKeys>(&text).ok();
+                let plain = record.as_ref().and_then(|r| store.sealer.decrypt(r, b"keycheck").ok());
                 let versions = match plain {
-                    Some(p) if p.as_slice() == KEYCHECK => BTreeMap::new(),
+                    // Format 1: the known text alone, no label versions.
+                    Some(_) if record.as_ref().is_some_and(|r| store.sealer.opens_key_check(r)) => BTreeMap::new(),
                     Some(p) => match serde_json::from_slice::<Check>(&p) {
                         Ok(c) if c.check == KEYCHECK_V2 => c.versions,
                         _ => return Err(CredentialError::WrongKey(store.dir.clone())),
@@ -348,8 +327,8 @@ impl CredentialStore {
             for label in self.labels(&account)? {
                 found += 1;
                 let Ok(text) = fs::read_to_string(self.path(&account, &label)) else { continue };
-                let Ok(record) = serde_json::from_str::<Record>(&text) else { continue };
-                if self.decrypt(&record, &aad(&account, &label, record.counter)).is_ok() {
+                let Ok(record) = serde_json::from_str::<SealedKeys>(&text) else { continue };
+                if self.sealer.decrypt(&record, &aad(&account, &label, record.counter)).is_ok() {
                     opened += 1;
                     if let Some(n) = record.counter {
                         versions.insert(slot(&account, &label), n);
@@ -366,34 +345,9 @@ impl CredentialStore {
     fn write_check(&self, versions: &BTreeMap<String, u64>) -> Result<(), CredentialError> {
         let plain = serde_json::to_vec(&Check { check: KEYCHECK_V2.into(), versions: versions.clone() })
             .map_err(io::Error::other)?;
-        let record = self.encrypt(&plain, b"keycheck", None)?;
+        let record = self.sealer.encrypt(&plain, b"keycheck", None)?;
         write_atomic(&self.dir.join("keycheck.json"), &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
         Ok(())
-    }
-
-    fn encrypt(&self, plain: &[u8], aad: &[u8], counter: Option<u64>) -> Result<Record, CredentialError> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher
-            .encrypt(&nonce, Payload { msg: plain, aad })
-            .map_err(|_| CredentialError::Io(io::Error::other("encryption failed")))?;
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let version = if counter.is_some() { 2 } else { 1 };
-        Ok(Record { version, counter, nonce: b64.encode(nonce), ciphertext: b64.encode(ciphertext) })
-    }
-
-    fn decrypt(&self, record: &Record, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, ()> {
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let nonce = b64.decode(&record.nonce).map_err(|_| ())?;
-        let ciphertext = b64.decode(&record.ciphertext).map_err(|_| ())?;
-        let known = matches!((record.version, record.counter), (1, None) | (2, Some(_)));
-        if !known || nonce.len() != 12 {
-            return Err(());
-        }
-        self.cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &ciphertext, aad })
-            .map(Zeroizing::new)
-            .map_err(|_| ())
     }
 
     /// Raises a label's version and saves the key check; returns the new version.
@@ -429,19 +383,11 @@ impl CredentialStore {
     /// Stores (or replaces) a key pair, encrypted under a fresh nonce, as
     /// the label's next version.
     pub fn put(&self, account: &AccountId, label: &KeyLabel, creds: &Credentials) -> Result<(), CredentialError> {
-        let plain = Zeroizing::new(
-            serde_json::to_vec(&Plain {
-                api_key: creds.api_key.expose().to_string(),
-                secret_key: creds.secret_key.expose().to_string(),
-                passphrase: creds.passphrase.as_ref().map(|p| p.expose().to_string()),
-            })
-            .map_err(io::Error::other)?,
-        );
         self.account_dir(account, true)?;
         // The key check first: a crash before the record leaves an older
         // record, refused as rolled back, never an unchecked one.
         let n = self.bump(account, label)?;
-        let record = self.encrypt(&plain, &aad(account, label, Some(n)), Some(n))?;
+        let record = self.sealer.seal(account, label, n, creds)?;
         write_atomic(&self.path(account, label), &serde_json::to_vec(&record).map_err(io::Error::other)?)?;
         Ok(())
     }
@@ -458,10 +404,8 @@ impl CredentialStore {
         };
         let malformed =
             |reason: String| CredentialError::Malformed { account: account.clone(), label: label.clone(), reason };
-        let record: Record = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        let plain = self
-            .decrypt(&record, &aad(account, label, record.counter))
-            .map_err(|()| CredentialError::Tampered { account: account.clone(), label: label.clone() })?;
+        let record: SealedKeys = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        let creds = self.sealer.open(account, label, &record)?;
         let expected = self
             .versions
             .lock()
@@ -478,13 +422,7 @@ impl CredentialStore {
                 expected,
             });
         }
-        let p: Plain = serde_json::from_slice(&plain).map_err(|_| malformed("bad plaintext".into()))?;
-        let p = (Zeroizing::new(p.api_key), Zeroizing::new(p.secret_key), p.passphrase.map(Zeroizing::new));
-        Ok(Credentials {
-            api_key: Secret::new(p.0.as_str()),
-            secret_key: Secret::new(p.1.as_str()),
-            passphrase: p.2.as_ref().map(|s| Secret::new(s.as_str())),
-        })
+        Ok(creds)
     }
 
     /// Deletes a key pair (no error if absent); its version is raised, so

@@ -66,7 +66,7 @@ fn tampered_moved_or_renamed_records_never_decrypt() {
 
     // One bit flipped in the ciphertext.
     let path = dir.path().join("bob/spare.json");
-    let mut rec: Record = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let mut rec: SealedKeys = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut ct = b64.decode(&rec.ciphertext).unwrap();
     ct[0] ^= 1;
@@ -169,7 +169,7 @@ fn an_old_record_restored_after_a_key_rotation_is_refused() {
     let store = CredentialStore::open(dir.path(), key(4)).unwrap();
     assert!(matches!(store.load(&acct("alice"), &label("main")), Err(CredentialError::RolledBack { .. })));
     // The counter is authenticated: editing it makes the record tampered.
-    let mut rec: Record = serde_json::from_slice(&old).unwrap();
+    let mut rec: SealedKeys = serde_json::from_slice(&old).unwrap();
     rec.counter = Some(2);
     fs::write(dir.path().join("alice/main.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
     assert!(matches!(store.load(&acct("alice"), &label("main")), Err(CredentialError::Tampered { .. })));

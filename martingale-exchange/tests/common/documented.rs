@@ -28,7 +28,14 @@ pub fn fixture(venue: &str, name: &str) -> Value {
     if let Some(v) = cache().lock().unwrap().get(&key) {
         return v.clone();
     }
-    let path = format!("{}/tests/fixtures/documented/{key}.json", env!("CARGO_MANIFEST_DIR"));
+    // From this crate's tests, or from the workspace root's (the service's
+    // end-to-end tests include these fakes too).
+    let root = env!("CARGO_MANIFEST_DIR");
+    let path = [format!("{root}/tests/fixtures"), format!("{root}/martingale-exchange/tests/fixtures")]
+        .into_iter()
+        .map(|dir| format!("{dir}/documented/{key}.json"))
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or_else(|| format!("{root}/tests/fixtures/documented/{key}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     cache().lock().unwrap().insert(key, v.clone());

@@ -78,6 +78,8 @@ pub struct Fake {
     pub skew_ms: i64,
     pub faults: Vec<Fault>,
     pub requests: usize,
+    /// `GET /api/v3/ticker/price` requests.
+    pub price_requests: usize,
     pub candles: Vec<(i64, Decimal)>,
     /// More accounts: API key -> (secret, the account's orders, trades and
     /// balances in a `Fake` whose market fields are unused).
@@ -506,10 +508,13 @@ async fn public(State(s): State<Shared>, uri: axum::http::Uri, RawQuery(q): RawQ
     h.insert("X-MBX-USED-WEIGHT-1M", fake.minute.1.to_string().parse().unwrap());
     let body = match uri.path() {
         "/api/v3/time" => with(documented::example("binance", "time"), &[("serverTime", json!(now() + fake.skew_ms))]),
-        "/api/v3/ticker/price" => with(
-            documented::example("binance", "ticker_price"),
-            &[("symbol", json!("BTCUSDT")), ("price", json!(format!("{:.8}", fake.price)))],
-        ),
+        "/api/v3/ticker/price" => {
+            fake.price_requests += 1;
+            with(
+                documented::example("binance", "ticker_price"),
+                &[("symbol", json!("BTCUSDT")), ("price", json!(format!("{:.8}", fake.price)))],
+            )
+        }
         "/api/v3/exchangeInfo" => exchange_info(),
         "/api/v3/klines" => {
             let start: i64 = p.get("startTime").and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -1,5 +1,6 @@
-//! One bot the service runs on the paper venue: its runner, its paper
-//! account, and how the operator's wishes become engine commands.
+//! One bot the service runs, on the paper venue (replaying the price
+//! file) or on a live venue: its runner, where its prices come from, and
+//! how the operator's wishes become engine commands.
 
 use std::sync::Arc;
 
@@ -7,30 +8,76 @@ use martingale_core::backtest::Candles;
 use martingale_core::engine::{Command, Mode, OrderState, PhaseKind, TimeMs};
 use martingale_core::Side;
 use martingale_exchange::{Exchange, PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
+
+use crate::db::now_ms;
 use rust_decimal::Decimal;
 
 use crate::bots::{Bot, DesiredState, Request};
 use crate::DbStateStore;
 
-/// A running paper bot.
-pub(super) struct PaperBot {
+/// Where a bot's prices and fills come from.
+pub(super) enum Feed {
+    /// Its own paper account, replaying the price file.
+    Replay {
+        /// The paper account.
+        paper: Arc<PaperExchange>,
+        /// The last millisecond of the last candle replayed through it (the
+        /// engine's own last event may be earlier in that candle).
+        replayed_until: Option<TimeMs>,
+        /// Events and replay position at the last checkpoint written.
+        checkpointed: Option<(u64, Option<TimeMs>)>,
+    },
+    /// A live venue with its owner's keys, stepped on the wall clock; the
+    /// runner persists every engine output before sending it, so there is
+    /// no checkpoint to keep.
+    Live {
+        /// The venue.
+        venue: martingale_core::venue::Venue,
+        /// Its market id.
+        symbol: String,
+    },
+}
+
+/// A bot the service runs.
+pub(super) struct ServiceBot {
     /// Owning account.
     pub account: String,
     /// When its bot row was added: a bot removed and added again under
     /// the same id is another bot (another runner).
     pub created_at: i64,
     /// The runner (engine, persistence to the database).
-    pub runner: Runner<PaperExchange>,
-    /// Its own paper account on its own market.
-    pub paper: Arc<PaperExchange>,
-    /// The last millisecond of the last candle replayed through it (the
-    /// engine's own last event may be earlier in that candle).
-    pub replayed_until: Option<TimeMs>,
-    /// Events and replay position at the last checkpoint written.
-    checkpointed: Option<(u64, Option<TimeMs>)>,
+    pub runner: Runner<dyn Exchange>,
+    /// Where its prices come from.
+    pub feed: Feed,
 }
 
-impl PaperBot {
+impl ServiceBot {
+    /// Starts `bot` (or resumes it from its snapshot) on a live venue:
+    /// `exchange` carries its owner's keys. The runner reconciles every
+    /// order its snapshot holds with the venue before the first step (see
+    /// `martingale_exchange::Runner`), so a restart never places an order
+    /// twice.
+    pub async fn start_live(
+        bot: &Bot,
+        store: Arc<DbStateStore>,
+        exchange: Arc<dyn Exchange>,
+    ) -> Result<ServiceBot, String> {
+        let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
+        let runner = Runner::builder(bot.id.clone(), &bot.file, exchange, store as Arc<dyn StateStore>)
+            .config(cfg)
+            .time(now_ms())
+            .step_timeout(std::time::Duration::from_secs(60))
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(ServiceBot {
+            account: bot.account.clone(),
+            created_at: bot.created_at,
+            runner,
+            feed: Feed::Live { venue: bot.venue, symbol: bot.symbol.clone() },
+        })
+    }
+
     /// Starts `bot` (or resumes it from its stored snapshot) on a new paper
     /// account holding `quote` (a short bot also holds base worth `quote`
     /// at `price`, the next candle's open); the market stands at
@@ -50,7 +97,7 @@ impl PaperBot {
         price: Option<Decimal>,
         history: &[(TimeMs, Decimal)],
         time: TimeMs,
-    ) -> Result<PaperBot, String> {
+    ) -> Result<ServiceBot, String> {
         // The paper venue died with the last process: go back to the state
         // at the end of the last whole polling interval, which the venue
         // can be rebuilt from (see `DbStateStore::restore_checkpoint`).
@@ -96,13 +143,13 @@ impl PaperBot {
             paper.place_order(&bot.symbol, &o.request).await.map_err(|e| e.to_string())?;
         }
         let cfg = RunnerConfig { account: bot.account.clone(), symbol: bot.symbol.clone(), cancel_on_shutdown: false };
-        let mut runner =
-            Runner::builder(bot.id.clone(), &bot.file, paper.clone(), store.clone() as Arc<dyn StateStore>)
-                .config(cfg)
-                .time(time)
-                .start()
-                .await
-                .map_err(|e| e.to_string())?;
+        let exchange: Arc<dyn Exchange> = paper.clone();
+        let mut runner = Runner::builder(bot.id.clone(), &bot.file, exchange, store.clone() as Arc<dyn StateStore>)
+            .config(cfg)
+            .time(time)
+            .start()
+            .await
+            .map_err(|e| e.to_string())?;
         // An indicator start condition sees the closes this bot has seen
         // (without signals), as the backtest does: up to the last candle its
         // checkpoint replayed (bots resume from different polls when a
@@ -118,34 +165,48 @@ impl PaperBot {
             .map(|(_, close)| *close)
             .collect();
         runner.warm_gate(&closes);
-        Ok(PaperBot {
+        Ok(ServiceBot {
             account: bot.account.clone(),
             created_at: bot.created_at,
             runner,
-            paper,
-            replayed_until,
-            checkpointed: None,
+            feed: Feed::Replay { paper, replayed_until, checkpointed: None },
         })
     }
 
     /// Keeps the engine's state as the bot's replay checkpoint.
     /// Nothing is written when no event was handled and no candle replayed
     /// since the last one.
+    /// Live bots keep none (every output is persisted before it is sent).
     pub async fn checkpoint(&mut self, store: &DbStateStore) -> Result<(), String> {
+        let Feed::Replay { replayed_until, checkpointed, .. } = &mut self.feed else {
+            return Ok(());
+        };
         let r = &self.runner;
-        let now = (r.events(), self.replayed_until);
-        if self.checkpointed == Some(now) {
+        let now = (r.events(), *replayed_until);
+        if *checkpointed == Some(now) {
             return Ok(());
         }
         let text = Persisted::to_text(r.engine(), r.events(), r.last_time()).map_err(|e| e.to_string())?;
-        store.save_checkpoint(r.engine().bot_id(), &text, self.replayed_until).await.map_err(|e| e.to_string())?;
-        self.checkpointed = Some(now);
+        store.save_checkpoint(r.engine().bot_id(), &text, *replayed_until).await.map_err(|e| e.to_string())?;
+        *checkpointed = Some(now);
         Ok(())
     }
 
-    /// The replay clock of this bot.
+    /// This bot's clock: the replay's (`fallback` before its first event)
+    /// or the wall clock for a live bot.
     pub fn time(&self, fallback: TimeMs) -> TimeMs {
-        self.runner.last_time().unwrap_or(fallback)
+        match self.feed {
+            Feed::Replay { .. } => self.runner.last_time().unwrap_or(fallback),
+            Feed::Live { .. } => now_ms(),
+        }
+    }
+
+    /// The venue and market of a bot on a live venue.
+    pub fn live_market(&self) -> Option<(martingale_core::venue::Venue, String)> {
+        match &self.feed {
+            Feed::Live { venue, symbol } => Some((*venue, symbol.clone())),
+            Feed::Replay { .. } => None,
+        }
     }
 
     /// Brings the engine's mode to what the operator wants.
@@ -219,8 +280,11 @@ impl PaperBot {
     /// candle the bot has not seen (a bot back from a failure catches up
     /// from its own state); nothing when it has seen them all.
     pub async fn replay(&mut self, candles: &Candles, index: usize, interval: TimeMs) -> Result<bool, String> {
+        let Feed::Replay { paper, replayed_until, .. } = &mut self.feed else {
+            return Ok(false);
+        };
         let end = |i: usize| candles.get(i).map(|c| c.time.saturating_add(interval.saturating_sub(1)));
-        let seen = |i: usize| self.replayed_until.is_some_and(|t| end(i).is_some_and(|e| t >= e));
+        let seen = |i: usize| replayed_until.is_some_and(|t| end(i).is_some_and(|e| t >= e));
         // The first candle not seen yet, at most `index` (times increase).
         let (mut lo, mut hi) = (0, index.saturating_add(1).min(candles.len()));
         while lo < hi {
@@ -231,14 +295,14 @@ impl PaperBot {
                 hi = mid;
             }
         }
-        if self.replayed_until.is_none() {
+        if replayed_until.is_none() {
             lo = index; // a new bot joins here
         }
         let mut replayed = false;
         for i in lo..=index {
             let Some(c) = candles.get(i) else { break };
-            self.paper.replay_candle(&mut self.runner, c, interval).await.map_err(|e| e.to_string())?;
-            self.replayed_until = end(i);
+            paper.replay_candle(&mut self.runner, c, interval).await.map_err(|e| e.to_string())?;
+            *replayed_until = end(i);
             replayed = true;
         }
         Ok(replayed)

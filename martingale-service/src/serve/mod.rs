@@ -27,6 +27,7 @@
 //! missing from `deals` (the snapshot's totals count it).
 
 mod bot;
+mod prices;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -38,10 +39,14 @@ use martingale_core::engine::TimeMs;
 use martingale_core::venue::Venue;
 use rust_decimal::Decimal;
 
+use martingale_exchange::{connect, Exchange, VenueOptions};
+
 use crate::bots::{self, Bot, DesiredState};
+use crate::keys::Keyring;
 use crate::records::{self, BotStatus};
-use crate::{Db, DbStateStore, Ownership, Result, HEARTBEAT};
-use bot::PaperBot;
+use crate::{now_ms, Db, DbStateStore, Ownership, Result, HEARTBEAT};
+use bot::ServiceBot;
+use prices::{PriceBoard, Priced};
 
 /// Settings of [`serve`].
 #[derive(Debug, Clone)]
@@ -58,6 +63,32 @@ pub struct ServeConfig {
     pub pid: i64,
     /// Stop once the price file has been replayed (tests, batch runs).
     pub exit_at_end: bool,
+    /// The users' API keys (opened with the master key), for bots on live
+    /// venues; without it such bots wait with a status that says why.
+    pub keys: Option<Arc<Keyring>>,
+    /// Another base URL per venue (a testnet, a proxy, a test server).
+    pub venue_urls: HashMap<Venue, String>,
+}
+
+impl ServeConfig {
+    /// Paper bots only, replaying `prices` (the other fields: no keys, the
+    /// venues' own addresses, this process).
+    pub fn paper(interval: Duration, prices: Option<Arc<Candles>>, paper_quote: Decimal) -> ServeConfig {
+        ServeConfig {
+            interval,
+            prices,
+            paper_quote,
+            holder: format!("{}:{}", crate::UNKNOWN_HOST, std::process::id()),
+            pid: i64::from(std::process::id()),
+            exit_at_end: false,
+            keys: None,
+            venue_urls: HashMap::new(),
+        }
+    }
+
+    fn venue_options(&self, venue: Venue) -> VenueOptions {
+        VenueOptions { base_url: self.venue_urls.get(&venue).cloned(), ..VenueOptions::default() }
+    }
 }
 
 /// What a [`serve`] run did.
@@ -69,6 +100,10 @@ pub struct ServeSummary {
     pub candles: u64,
     /// Deals recorded.
     pub deals: u64,
+    /// Steps of bots on live venues.
+    pub live_steps: u64,
+    /// Shared price requests to live venues (one per market per interval).
+    pub price_requests: u64,
 }
 
 /// Per-bot bookkeeping kept across restarts of its runner.
@@ -84,6 +119,8 @@ struct Health {
     retry_at: Option<Instant>,
     /// The bot row's `updated_at` when last looked at.
     seen_update: Option<i64>,
+    /// A stopped live bot's snapshot was looked at for resting orders.
+    peeked: bool,
 }
 
 /// Failures in a row before a bot is given up.
@@ -102,7 +139,10 @@ struct Service {
     db: Db,
     cfg: ServeConfig,
     store: Arc<DbStateStore>,
-    bots: BTreeMap<String, PaperBot>,
+    bots: BTreeMap<String, ServiceBot>,
+    board: Arc<PriceBoard>,
+    /// Keyless adapters reading the shared prices, per venue.
+    public: HashMap<Venue, Arc<dyn Exchange>>,
     health: HashMap<String, Health>,
     cursor: usize,
     summary: ServeSummary,
@@ -165,6 +205,8 @@ impl Service {
             cfg,
             store,
             bots: BTreeMap::new(),
+            board: Arc::default(),
+            public: HashMap::new(),
             health: HashMap::new(),
             cursor: 0,
             summary: ServeSummary::default(),
@@ -186,17 +228,17 @@ impl Service {
         let interval = self.interval_ms();
         let mut earliest: Option<TimeMs> = None;
         for b in bots::list(&self.db, None).await? {
-            if b.desired == DesiredState::Stopped {
+            if b.desired == DesiredState::Stopped || b.venue != Venue::Paper {
                 continue;
             }
             // The state the bot resumes from: its checkpoint (the paper
-            // venue died with the last process; see `PaperBot::start`).
+            // venue died with the last process; see `ServiceBot::start`).
             let query = |e: std::io::Error| crate::ServiceError::Query(e.to_string());
             self.store.restore_checkpoint(&b.id).await.map_err(query)?;
             let last = self.store.replayed_until(&b.id).await.map_err(query)?;
             // A bot that has seen nothing (new, or never able to start)
             // joins where the others are.
-            let Some(last) = last.filter(|_| b.venue == Venue::Paper) else {
+            let Some(last) = last else {
                 continue;
             };
             earliest = Some(earliest.map_or(last, |e| e.min(last)));
@@ -230,6 +272,7 @@ impl Service {
         self.converge(&rows).await;
         self.apply_requests(&rows).await?;
         self.advance().await?;
+        self.step_live().await;
         self.checkpoint().await;
         self.write_statuses(&rows).await?;
         Ok(())
@@ -321,7 +364,8 @@ impl Service {
         }
         for b in rows {
             let id = b.id.as_str().to_string();
-            if !self.bots.contains_key(&id) && b.desired != DesiredState::Stopped {
+            let wanted = b.desired != DesiredState::Stopped || self.has_resting_orders(b).await;
+            if !self.bots.contains_key(&id) && wanted {
                 let h = self.health.entry(id.clone()).or_default();
                 if h.seen_update != Some(b.updated_at) {
                     // The operator touched the bot: try again at once.
@@ -352,9 +396,51 @@ impl Service {
         }
     }
 
+    /// A stopped bot on a live venue whose snapshot holds orders that can
+    /// still fill (stopped with its orders kept, then the service
+    /// restarted): it is run until they are done, so their fills are
+    /// booked. Looked at once per process while it has none.
+    async fn has_resting_orders(&mut self, b: &Bot) -> bool {
+        let h = self.health.entry(b.id.to_string()).or_default();
+        if b.venue == Venue::Paper || h.peeked {
+            return false;
+        }
+        let text = martingale_exchange::StateStore::load(&*self.store, &b.id).await;
+        let resting = match text {
+            Ok(Some(text)) => martingale_exchange::Persisted::load(&b.id, &text)
+                .ok()
+                .and_then(|p| p.engine.deal().map(|d| d.has_live_orders()))
+                .unwrap_or(false),
+            _ => false,
+        };
+        if !resting {
+            self.health.entry(b.id.to_string()).or_default().peeked = true;
+        }
+        resting
+    }
+
+    /// Starts a bot on a live venue with its owner's key.
+    async fn start_live(&mut self, b: &Bot) -> std::result::Result<ServiceBot, String> {
+        let keys = self.cfg.keys.clone().ok_or_else(|| {
+            "no master key: start `martingale serve` with MARTINGALE_MASTER_KEY or --master-key-file to run bots              on live venues"
+                .to_string()
+        })?;
+        let label = b.key_label.as_deref().ok_or("the bot has no API key (`martingale bot add --key`)")?;
+        let (venue, creds) = keys.load(&b.account, label).await.map_err(|e| e.to_string())?;
+        if venue != b.venue {
+            return Err(format!("key {label} is for {venue:?}, the bot trades on {:?}", b.venue));
+        }
+        let inner = connect(venue, Some(creds), None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
+        let exchange: Arc<dyn Exchange> = Arc::new(Priced { inner, venue, board: self.board.clone() });
+        ServiceBot::start_live(b, self.store.clone(), exchange).await
+    }
+
     async fn start(&mut self, b: &Bot) -> std::result::Result<(), String> {
         if b.venue != Venue::Paper {
-            return Err(format!("{:?} bots are not run by this version of the service yet (paper only)", b.venue));
+            let bot = self.start_live(b).await?;
+            tracing::info!(bot = %b.id, account = %b.account, venue = ?b.venue, "bot started");
+            self.bots.insert(b.id.as_str().to_string(), bot);
+            return Ok(());
         }
         if self.cfg.prices.is_none() {
             return Err("no price source: start `martingale serve` with --prices FILE (a candle CSV)".into());
@@ -369,8 +455,9 @@ impl Service {
                 .collect(),
             None => Vec::new(),
         };
-        let bot = PaperBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, &history, self.clock())
-            .await?;
+        let bot =
+            ServiceBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, &history, self.clock())
+                .await?;
         tracing::info!(bot = %b.id, account = %b.account, "bot started");
         self.bots.insert(b.id.as_str().to_string(), bot);
         Ok(())
@@ -453,7 +540,10 @@ impl Service {
                 Ok(_) => {
                     let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
                     if let Some(h) = self.health.get_mut(&id) {
-                        h.failures = 0;
+                        // Recovered: the error is history (`restarts` counts it).
+                        if h.failures > 0 {
+                            (h.failures, h.last_error) = (0, None);
+                        }
                     }
                     self.record(&account, &id, closed).await;
                 }
@@ -463,6 +553,47 @@ impl Service {
         self.cursor += 1;
         self.summary.candles += 1;
         Ok(())
+    }
+
+    /// One step of every bot on a live venue, after one shared price read
+    /// per market.
+    async fn step_live(&mut self) {
+        let markets: Vec<(Venue, String)> = self.bots.values().filter_map(ServiceBot::live_market).collect();
+        if markets.is_empty() {
+            return;
+        }
+        for (venue, _) in &markets {
+            if !self.public.contains_key(venue) {
+                match connect(*venue, None, None, &self.cfg.venue_options(*venue)) {
+                    Ok(ex) => {
+                        self.public.insert(*venue, ex);
+                    }
+                    Err(e) => tracing::warn!(venue = ?venue, error = %e, "no public adapter"),
+                }
+            }
+        }
+        let public = &self.public;
+        let requests = self.board.refresh(markets, |v| public.get(&v).cloned()).await;
+        self.summary.price_requests += requests as u64;
+        let ids: Vec<String> =
+            self.bots.iter().filter(|(_, b)| b.live_market().is_some()).map(|(id, _)| id.clone()).collect();
+        for id in ids {
+            let Some(bot) = self.bots.get_mut(&id) else { continue };
+            match bot.runner.step(now_ms()).await {
+                Ok(()) => {
+                    self.summary.live_steps += 1;
+                    let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
+                    if let Some(h) = self.health.get_mut(&id) {
+                        // Recovered: the error is history (`restarts` counts it).
+                        if h.failures > 0 {
+                            (h.failures, h.last_error) = (0, None);
+                        }
+                    }
+                    self.record(&account, &id, closed).await;
+                }
+                Err(e) => self.failed(&id, format!("step: {e}")).await,
+            }
+        }
     }
 
     async fn write_statuses(&mut self, rows: &[Bot]) -> Result<()> {
