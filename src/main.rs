@@ -158,6 +158,18 @@ enum BotCmd {
         #[arg(long)]
         quote: String,
     },
+    /// Changes a bot's settings from a bot file: a stopped bot's at once; a
+    /// running or paused bot's through the service (take profit, stop
+    /// loss, cooldown, max deals, ... at once, the ladder from the next
+    /// deal; side, venue, market and fees cannot change).
+    Set {
+        /// The new bot file.
+        file: PathBuf,
+        /// The bot id.
+        id: String,
+        #[command(flatten)]
+        owner: Owner,
+    },
     /// Removes a stopped bot (--force: whatever its state).
     Rm {
         /// The bot id.
@@ -240,6 +252,8 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             line(out, row(&b));
             line(out, b.file.to_json());
             for (request, outcome) in bots::history(&db, &owner.user, &id, 10).await.map_err(e)? {
+                // A settings change carries a whole bot file: named, not printed.
+                let request = if request.starts_with("set:") { "set" } else { request.as_str() };
                 line(out, format!("request {request}: {}", outcome.as_deref().unwrap_or("pending")));
             }
         }
@@ -252,6 +266,19 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             desire(&db, &target, DesiredState::Stopped, out).await?;
             if cancel {
                 bots::request(&db, &target.owner.user, &target.id, Request::CancelOrders).await.map_err(e)?;
+            }
+        }
+        Command::Bot(BotCmd::Set { file, id, owner }) => {
+            let text = std::fs::read_to_string(&file).map_err(|err| format!("{}: {err}", file.display()))?;
+            match bots::set(&db, &owner.user, &id, &text).await.map_err(e)? {
+                bots::SetOutcome::Saved(done) => line(out, format!("bot {id} (stopped): {done}")),
+                bots::SetOutcome::Queued => line(
+                    out,
+                    format!(
+                        "bot {id}: settings change queued (applied by the running service; `martingale bot show` \
+                         tells what applied at once, what from the next deal, or why it was refused)"
+                    ),
+                ),
             }
         }
         Command::Bot(BotCmd::Close(t)) => {

@@ -112,3 +112,54 @@ fn plan_backtest_and_sweep_are_subcommands_and_need_no_database() {
     assert!(text(&o).1.contains("unknown field `nope`"), "{}", text(&o).1);
     assert!(!data.exists(), "the jobs opened no database");
 }
+
+#[test]
+fn bot_set_changes_a_stopped_bots_settings_and_queues_a_running_bots() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ok = |args: &[&str]| {
+        let o = martingale(&data, args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        out
+    };
+    let fail = |args: &[&str], needle: &str| {
+        let o = martingale(&data, args);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    ok(&["user", "add", "alice"]);
+    ok(&["user", "add", "bob"]);
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/bots/example.json");
+    ok(&["bot", "add", file, "--user", "alice", "--id", "a-btc"]);
+    let original = std::fs::read_to_string(file).unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
+    v["strategy"]["take_profit"]["percent"] = "2.5".into();
+    v["strategy"]["cooldown_secs"] = 60.into();
+    let new = write("new.json", v.to_string());
+    let out = ok(&["bot", "set", &new, "a-btc", "--user", "alice"]);
+    assert_eq!(out, "bot a-btc (stopped): applied at once: take_profit, cooldown_secs\n");
+    assert!(ok(&["bot", "show", "a-btc", "--user", "alice"]).contains("\"2.5\""));
+    // Another user's bot is not found; side, market and venue changes are refused.
+    fail(&["bot", "set", &new, "a-btc", "--user", "bob"], "bot \"a-btc\" not found");
+    let mut short = v.clone();
+    short["strategy"]["side"] = "short".into();
+    short["fees"]["asset"] = "quote".into();
+    fail(&["bot", "set", &write("short.json", short.to_string()), "a-btc", "--user", "alice"], "strategy.side");
+    let mut eth = v.clone();
+    eth["market"]["symbol"] = "ETHUSDT".into();
+    fail(&["bot", "set", &write("eth.json", eth.to_string()), "a-btc", "--user", "alice"], "market cannot change");
+    // A running bot's change is queued for the service.
+    ok(&["bot", "start", "a-btc", "--user", "alice"]);
+    v["strategy"]["max_deals"] = 3.into();
+    let out = ok(&["bot", "set", &write("third.json", v.to_string()), "a-btc", "--user", "alice"]);
+    assert!(out.contains("settings change queued"), "{out}");
+    assert!(ok(&["bot", "show", "a-btc", "--user", "alice"]).contains("request set: pending"));
+}

@@ -42,7 +42,11 @@
 //! price and hands it to the engine, so the stop loss, the take profit and
 //! the trailing rules keep watching the market while the runner waits.
 
+mod settings;
 mod signals;
+mod stagger;
+
+pub use stagger::stagger;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,6 +177,7 @@ pub struct RunnerBuilder<'a, E: Exchange + ?Sized> {
     time: TimeMs,
     step_timeout: Option<Duration>,
     check_venue: bool,
+    adopt_settings: bool,
 }
 
 impl<'a, E: Exchange + ?Sized> RunnerBuilder<'a, E> {
@@ -214,6 +219,17 @@ impl<'a, E: Exchange + ?Sized> RunnerBuilder<'a, E> {
         self
     }
 
+    /// Whether a snapshot whose settings differ from the bot file is
+    /// brought to the file's settings by a reconfiguration (persisted and
+    /// audited, refused changes still refused) instead of refused
+    /// (default: refused). For a caller whose bot file is the authority
+    /// and only ever changed through [`Engine::plan_reconfigure`]'s checks
+    /// (the service's bot rows).
+    pub fn adopt_settings(mut self, adopt: bool) -> Self {
+        self.adopt_settings = adopt;
+        self
+    }
+
     /// Starts (or recovers) the bot: see [`Runner::start`].
     pub async fn start(self) -> Result<Runner<E>, RunnerError> {
         Runner::start_with(self).await
@@ -240,6 +256,7 @@ impl<E: Exchange + ?Sized> Runner<E> {
             time: 0,
             step_timeout: None,
             check_venue: true,
+            adopt_settings: false,
         }
     }
 
@@ -265,10 +282,15 @@ impl<E: Exchange + ?Sized> Runner<E> {
     async fn start_with(b: RunnerBuilder<'_, E>) -> Result<Runner<E>, RunnerError> {
         let lease = b.store.acquire(&b.bot_id).await?;
         b.bot.validate().map_err(|e| RunnerError::Invalid(format!("bot file of {}: {e}", b.bot_id)))?;
+        let mut adopt = false;
         let (engine, events, last_time, created) = match b.store.load(&b.bot_id).await? {
             Some(text) => {
                 let p = Persisted::load(&b.bot_id, &text)?;
-                check_settings(&p.engine, b.bot)?;
+                match check_settings(&p.engine, b.bot) {
+                    Ok(()) => {}
+                    Err(SnapshotError::SettingsChanged { .. }) if b.adopt_settings => adopt = true,
+                    Err(e) => return Err(e.into()),
+                }
                 (p.engine, p.events, p.last_time, false)
             }
             None => {
@@ -307,6 +329,10 @@ impl<E: Exchange + ?Sized> Runner<E> {
         tracing::debug!(bot = %runner.engine.bot_id(), lease = runner.lease.describe(), "lease taken");
         runner.note(time, "start: reconciling with the exchange")?;
         runner.reconcile(time).await?;
+        if adopt {
+            let done = runner.reconfigure(time, b.bot).await?;
+            runner.note(time, &format!("start: the snapshot's settings brought to the bot file's: {done}"))?;
+        }
         runner.persist().await?;
         Ok(runner)
     }
@@ -739,53 +765,11 @@ fn only_clock_moved(before: &Engine, after: &Engine) -> bool {
     }
 }
 
-/// Where in each polling `interval` a bot polls: a deterministic offset
-/// from its id (FNV-1a), so many bots sharing an API key spread their
-/// requests over the interval instead of all polling at once.
-///
-/// ```
-/// use martingale_exchange::stagger;
-/// use martingale_core::engine::BotId;
-/// use std::time::Duration;
-/// let i = Duration::from_secs(5);
-/// let a = stagger(&BotId::new("a").unwrap(), i);
-/// assert!(a < i);
-/// assert_eq!(a, stagger(&BotId::new("a").unwrap(), i));
-/// ```
-pub fn stagger(bot: &BotId, interval: std::time::Duration) -> std::time::Duration {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bot.as_str().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let ms = interval.as_millis().max(1) as u64;
-    std::time::Duration::from_millis(h % ms)
-}
-
 fn event_time(event: &Event) -> TimeMs {
     match event {
         Event::Tick { time, .. } | Event::Order { time, .. } | Event::Command { time, .. } | Event::Signal { time } => {
             *time
         }
         Event::Candle(c) => c.time,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn stagger_spreads_bots_over_the_interval() {
-        let interval = Duration::from_secs(10);
-        let offsets: Vec<u128> =
-            (0..1000).map(|i| stagger(&BotId::new(format!("bot-{i}")).unwrap(), interval).as_millis()).collect();
-        assert!(offsets.iter().all(|o| *o < 10_000));
-        // Every second of the interval gets some bots.
-        for s in 0..10 {
-            let n = offsets.iter().filter(|o| **o / 1000 == s).count();
-            assert!((50..=150).contains(&n), "second {s}: {n} bots");
-        }
     }
 }

@@ -220,8 +220,21 @@ pub fn check_settings(engine: &Engine, bot: &BotFile) -> Result<(), SnapshotErro
     let id = engine.bot_id().clone();
     let fresh = Engine::new(id.clone(), bot)
         .map_err(|e| SnapshotError::InvalidEngine { bot: id.to_string(), reason: format!("bot file: {e}") })?;
+    // A reconfiguration may leave the new strategy pending until the deal
+    // in progress ends: the file must hold that one (the target).
+    let settled = match engine.pending_strategy() {
+        Some(next) => {
+            let target =
+                BotFile { strategy: next.clone(), market: engine.rules().clone(), fees: *engine.fees(), ..bot.clone() };
+            Engine::new(id.clone(), &target).map_err(|e| SnapshotError::InvalidEngine {
+                bot: id.to_string(),
+                reason: format!("pending settings: {e}"),
+            })?
+        }
+        None => engine.clone(),
+    };
     let to_value = |e: &Engine| serde_json::to_value(e).unwrap_or(Value::Null);
-    let (state, file) = (to_value(engine), to_value(&fresh));
+    let (state, file) = (to_value(&settled), to_value(&fresh));
     let mut differences = Vec::new();
     for key in ["strategy", "deviations", "levels_spec", "rules", "fees"] {
         diff(key, state.get(key).unwrap_or(&Value::Null), file.get(key).unwrap_or(&Value::Null), &mut differences);

@@ -14,6 +14,8 @@ use crate::db::{now_ms, Db};
 use crate::error::{Result, ServiceError};
 use crate::users;
 
+pub use crate::settings::{check_file, set, SetOutcome};
+
 /// What the operator wants a bot to do; the running service converges on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DesiredState {
@@ -259,7 +261,7 @@ fn from_row(r: Row) -> Result<Bot> {
 
 /// A one-off request to a running bot, queued in `bot_commands` and
 /// applied by `serve` at its next polling interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// Close the open deal now (market exit).
     Close,
@@ -275,16 +277,25 @@ pub enum Request {
         /// Quote amount, positive.
         quote: Decimal,
     },
+    /// New settings ([`set`]): what may change mid-deal applies at once,
+    /// the ladder from the next deal, the rest is refused; the bot row is
+    /// written once the change is accepted.
+    Set {
+        /// The new bot file, as JSON (checked when queued).
+        file: String,
+    },
 }
 
 impl Request {
-    /// The stored text: `close`, `cancel_orders`, `signal`, `add_funds:<quote>`.
-    pub fn to_text(self) -> String {
+    /// The stored text: `close`, `cancel_orders`, `signal`, `add_funds:<quote>`,
+    /// `set:<bot file JSON>`.
+    pub fn to_text(&self) -> String {
         match self {
             Request::Close => "close".into(),
             Request::CancelOrders => "cancel_orders".into(),
             Request::Signal => "signal".into(),
             Request::AddFunds { quote } => format!("add_funds:{quote}"),
+            Request::Set { file } => format!("set:{file}"),
         }
     }
 
@@ -295,6 +306,7 @@ impl Request {
             None if text == "cancel_orders" => Some(Request::CancelOrders),
             None if text == "signal" => Some(Request::Signal),
             Some(("add_funds", q)) => Decimal::from_str(q).ok().map(|quote| Request::AddFunds { quote }),
+            Some(("set", file)) => Some(Request::Set { file: file.to_string() }),
             _ => None,
         }
     }

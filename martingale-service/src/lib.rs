@@ -24,7 +24,8 @@
 //!
 //! Known limits (the service is being built in steps): `serve` runs paper
 //! bots replaying a candle file; live venues (keys in the database, live
-//! prices), settings changes of running bots and signal fan-out are next.
+//! prices) and signal fan-out are next. Settings changes (`bots::set`) follow
+//! the engine's reconfiguration rules (see `bots::set`).
 //! The runner writes one committed snapshot per engine event (no grouping
 //! per poll yet) and no audit lines for service bots.
 #![forbid(unsafe_code)]
@@ -38,6 +39,7 @@ pub mod keys;
 mod owner;
 pub mod records;
 pub mod serve;
+mod settings;
 mod snapshots;
 pub mod users;
 

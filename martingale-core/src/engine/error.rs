@@ -102,6 +102,16 @@ pub enum EngineError {
         /// Highest acceptable price.
         max: Decimal,
     },
+    /// A reconfiguration refused: the setting cannot change (side, market,
+    /// fees), the new bot file is invalid, or the change cannot apply
+    /// while a deal is in progress.
+    #[error("setting `{field}` refused: {reason}")]
+    SettingRefused {
+        /// The field (e.g. `strategy.side`, `market.symbol`, `fees`, `bot file`).
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The fill would overflow the deal's running totals.
     #[error("fill of {0} overflows the position's totals")]
     Overflow(ClientOrderId),

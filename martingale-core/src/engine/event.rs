@@ -4,7 +4,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::ids::ClientOrderId;
-use crate::config::OrderSize;
+use crate::config::{BotFile, OrderSize};
 use crate::fees::FeeCharge;
 
 pub use crate::TimeMs;
@@ -106,7 +106,9 @@ pub enum Command {
     /// Undo a pause.
     Resume,
     /// No new deals; optionally cancel the open deal's resting orders (the
-    /// position stays, unmanaged, until `close_now` or `start`).
+    /// position stays, unmanaged, until `close_now` or `start`). On a bot
+    /// already stopped with its orders kept, `stop { cancel_orders: true }`
+    /// cancels them (one command; `cancel_orders: false` is refused).
     Stop {
         /// Cancel resting orders.
         cancel_orders: bool,
@@ -117,6 +119,14 @@ pub enum Command {
     AddFunds {
         /// Its size.
         size: OrderSize,
+    },
+    /// New settings from a whole bot file: what may change mid-deal applies
+    /// at once, the ladder from the next deal, a change of side, market or
+    /// fees is refused (see the rules in the engine's `reconfigure` docs and
+    /// [`super::Engine::plan_reconfigure`]).
+    Reconfigure {
+        /// The new bot file.
+        bot: Box<BotFile>,
     },
 }
 

@@ -67,6 +67,7 @@ impl Engine {
             }
         };
         self.last_time = Some(time);
+        self.install_pending();
         Ok(out)
     }
 
@@ -95,7 +96,8 @@ impl Engine {
             }
             (Command::Pause, Running, _) => self.mode = Paused,
             (Command::Resume, Paused, _) => self.mode = Running,
-            (Command::Stop { cancel_orders }, Running | Paused, _) => {
+            (Command::Stop { cancel_orders }, Running | Paused, _)
+            | (Command::Stop { cancel_orders: cancel_orders @ true }, Stopped, _) => {
                 self.mode = Stopped;
                 // Also while the base order is in flight: stopped means no
                 // new orders, so its fill will place no ladder.
@@ -131,6 +133,7 @@ impl Engine {
                     out.actions.push(deal.place(&bot, OrderRole::AddFunds, side, kind, quantity));
                 }
             }
+            (Command::Reconfigure { bot }, _, _) => out = self.reconfigure(time, bot)?,
             (Command::Start, mode, _) => return Err(refuse("start", mode)),
             (Command::Pause, mode, _) => return Err(refuse("pause", mode)),
             (Command::Resume, mode, _) => return Err(refuse("resume", mode)),
@@ -164,6 +167,8 @@ impl Engine {
         if !price_ok(price) {
             return Err(EngineError::BadPrice { price });
         }
+        // A strategy waiting for the last deal to end applies to the next.
+        self.install_pending();
         let mut out = match self.phase.kind() {
             PhaseKind::Idle if self.can_start(time) => self.start_deal(time, price)?,
             PhaseKind::Open => self.check_exits(time, price),

@@ -119,6 +119,7 @@ mod ids;
 mod limit_entry;
 mod phase_serde;
 mod reconcile;
+mod reconfigure;
 mod reports;
 mod snapshot;
 mod steps;
@@ -135,6 +136,7 @@ pub use fsm::{candle_path, MAX_AMOUNT};
 pub use generation::{IdGeneration, OrderIdParts, MAX_CLIENT_ORDER_ID_LEN};
 pub use ids::{BotId, ClientOrderId, InvalidBotId, OrderRole, MAX_BOT_ID_LEN};
 pub use limit_entry::EntryTimer;
+pub use reconfigure::Reconfiguration;
 pub use reports::MAX_PRICE_IMPROVEMENT;
 pub use snapshot::{SnapshotError, ENGINE_SNAPSHOT_FORMAT};
 pub use take_profit::TakeProfitState;
@@ -322,6 +324,11 @@ pub struct Engine {
     /// short form of engines made by [`Engine::new`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     generation: Option<IdGeneration>,
+    /// A reconfiguration's new strategy, waiting for the deal in progress
+    /// to end (see `reconfigure`); the strategy in force kept that deal's
+    /// ladder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next: Option<Box<StrategyConfig>>,
     /// Candle interval of a simulated run: the time limit counts whole
     /// candles (times floored to it). `None` live: exact times. A setting
     /// of the run, not state: neither persisted nor compared.
@@ -356,6 +363,7 @@ impl Engine {
             last_time: None,
             last_tick_time: None,
             generation: None,
+            next: None,
         })
     }
 
@@ -526,6 +534,8 @@ mod tests_entry;
 mod tests_fuzz;
 #[cfg(test)]
 mod tests_orders;
+#[cfg(test)]
+mod tests_reconfigure;
 #[cfg(test)]
 mod tests_steps;
 #[cfg(test)]

@@ -113,6 +113,8 @@ pub(super) struct EngineState {
     last_tick_time: Option<TimeMs>,
     #[serde(default)]
     generation: Option<IdGeneration>,
+    #[serde(default)]
+    next: Option<Box<StrategyConfig>>,
 }
 
 const PRICE: &str = "must be in (0, 10^13]";
@@ -167,6 +169,15 @@ impl TryFrom<EngineState> for Engine {
         }
         not_negative("reinvest_pool", s.reinvest_pool)?;
         check_generation(s.generation)?;
+        if let Some(next) = &s.next {
+            // A reconfiguration's pending strategy: valid on the same
+            // market, fees and side as the one in force.
+            let pending = BotFile { strategy: StrategyConfig::clone(next), ..file.clone() };
+            pending.validate()?;
+            if next.side != file.strategy.side {
+                return Err(SnapshotError::Inconsistent("the pending strategy's side differs from the strategy's"));
+            }
+        }
         match &s.phase {
             Phase::Idle => {}
             Phase::Opening(d) | Phase::Open(d) => check_deal(d, &file.strategy)?,
@@ -196,6 +207,7 @@ impl TryFrom<EngineState> for Engine {
             last_time: s.last_time,
             last_tick_time: s.last_tick_time,
             generation: s.generation,
+            next: s.next,
             clock_grain: super::time_limit::ClockGrain::default(),
         })
     }

@@ -13,7 +13,7 @@ use crate::db::now_ms;
 use rust_decimal::Decimal;
 
 use crate::bots::{Bot, DesiredState, Request};
-use crate::DbStateStore;
+use crate::{Db, DbStateStore};
 
 /// Where a bot's prices and fills come from.
 pub(super) enum Feed {
@@ -66,6 +66,8 @@ impl ServiceBot {
         let runner = Runner::builder(bot.id.clone(), &bot.file, exchange, store as Arc<dyn StateStore>)
             .config(cfg)
             .time(now_ms())
+            // The row is the authority (see `crate::settings`).
+            .adopt_settings(true)
             .step_timeout(std::time::Duration::from_secs(60))
             .start()
             .await
@@ -147,6 +149,8 @@ impl ServiceBot {
         let mut runner = Runner::builder(bot.id.clone(), &bot.file, exchange, store.clone() as Arc<dyn StateStore>)
             .config(cfg)
             .time(time)
+            // The row is the authority (see `crate::settings`).
+            .adopt_settings(true)
             .start()
             .await
             .map_err(|e| e.to_string())?;
@@ -227,7 +231,8 @@ impl ServiceBot {
     }
 
     /// Applies a queued request; the outcome in words.
-    pub async fn apply(&mut self, request: Request, time: TimeMs) -> Result<String, String> {
+    /// `row`: the bot's row (a settings change writes it).
+    pub async fn apply(&mut self, request: Request, time: TimeMs, db: &Db, row: &Bot) -> Result<String, String> {
         let engine = self.runner.engine();
         match request {
             Request::Close if engine.phase().kind() != PhaseKind::Open => Ok("no open deal to close".into()),
@@ -254,19 +259,45 @@ impl ServiceBot {
                 Ok("stopped; resting orders canceled".into())
             }
             Request::CancelOrders => {
-                // Stopped earlier with its orders kept: restart and stop
-                // again at the same instant (no tick between, so no deal
-                // can open) to cancel them.
+                // Stopped earlier with its orders kept: one `stop` with
+                // `cancel_orders` cancels them.
                 let live = engine.deal().map_or(0, |d| d.orders.iter().filter(|o| o.state.is_live()).count());
                 if live == 0 {
                     return Ok("stopped; no resting orders".into());
                 }
-                for c in [Command::Start, Command::Stop { cancel_orders: true }] {
-                    self.runner.command(time, c).await.map_err(|e| e.to_string())?;
-                }
+                self.runner.command(time, Command::Stop { cancel_orders: true }).await.map_err(|e| e.to_string())?;
                 Ok(format!("stopped; {live} resting order(s) canceled"))
             }
+            Request::Set { file } => self.set(db, row, &file, time).await,
         }
+    }
+
+    /// A settings change (see `crate::settings`): checked against the live
+    /// engine, then the row is written, then the engine reconfigured. A
+    /// refusal is an outcome (nothing written); a failure after the row
+    /// was written fails the bot, whose restart adopts the row.
+    async fn set(&mut self, db: &Db, row: &Bot, text: &str, time: TimeMs) -> Result<String, String> {
+        let file = match crate::bots::check_file(row, text) {
+            Ok(file) => file,
+            Err(e) => return Ok(e.to_string()),
+        };
+        if let Err(e) = self.runner.engine().plan_reconfigure(&file) {
+            return Ok(format!("refused: {e}"));
+        }
+        crate::settings::write_file(db, &row.account, row.id.as_str(), &file).await.map_err(|e| e.to_string())?;
+        let done = self.runner.reconfigure(time, &file).await.map_err(|e| e.to_string())?;
+        Ok(done.to_string())
+    }
+
+    /// Brings a runner whose settings differ from its row's (a row written
+    /// while the runner was not told) to the row's.
+    pub async fn follow_row(&mut self, row: &Bot, time: TimeMs) -> Result<(), String> {
+        if self.runner.engine().target_strategy() == &row.file.strategy {
+            return Ok(());
+        }
+        let done = self.runner.reconfigure(time, &row.file).await.map_err(|e| e.to_string())?;
+        tracing::info!(bot = %row.id, %done, "settings taken from the bot row");
+        Ok(())
     }
 
     /// True when a stopped bot has nothing left to look after: no deal, or

@@ -305,13 +305,13 @@ impl Service {
             }
             bots::finish(&self.db, q.id, "applying").await?;
             let time = self.clock();
-            let outcome = match (q.request, self.bots.get_mut(&q.bot_id)) {
-                (None, _) => format!("unknown request {:?}", q.text),
-                (Some(_), None) if row.is_none() => "no such bot".into(),
-                (Some(_), None) => "the bot is not running".into(),
-                (Some(r), Some(bot)) => {
+            let outcome = match (q.request, self.bots.get_mut(&q.bot_id), row) {
+                (None, _, _) => format!("unknown request {:?}", q.text),
+                (Some(_), _, None) => "no such bot".into(),
+                (Some(_), None, _) => "the bot is not running".into(),
+                (Some(r), Some(bot), Some(row)) => {
                     let at = bot.time(time);
-                    match bot.apply(r, at).await {
+                    match bot.apply(r, at, &self.db, row).await {
                         Ok(outcome) => outcome,
                         Err(e) => {
                             self.failed(&q.bot_id, e.clone()).await;
@@ -386,6 +386,10 @@ impl Service {
             let time = self.clock();
             let Some(bot) = self.bots.get_mut(&id) else { continue };
             let at = bot.time(time);
+            if let Err(e) = bot.follow_row(b, at).await {
+                self.failed(&id, format!("settings: {e}")).await;
+                continue;
+            }
             if let Err(e) = bot.converge(b.desired, at).await {
                 self.failed(&id, e).await;
                 continue;
