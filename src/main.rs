@@ -55,6 +55,20 @@ enum Command {
     },
     /// Closed deals.
     Deals(program::records::Filter),
+    /// Orders the bots decided (deterministic client order ids), with their last known state.
+    Orders(program::records::Filter),
+    /// Fills the bots' engines applied.
+    Fills(program::records::Filter),
+    /// A bot's audit trail (JSON lines, oldest first).
+    Audit {
+        /// The bot id.
+        id: String,
+        #[command(flatten)]
+        owner: Owner,
+        /// How many of the last lines.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Realized P&L per bot, from the closed deals.
     Pnl(program::records::Filter),
     /// Prints a bot file's ladder: `plan [--config BOT] [--price P] [--json]`.
@@ -303,6 +317,9 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,
         Command::Deals(f) => program::records::deals(&db, &f, out).await?,
         Command::Pnl(f) => program::records::pnl(&db, &f, out).await?,
+        Command::Orders(f) => program::records::orders(&db, &f, out).await?,
+        Command::Fills(f) => program::records::fills(&db, &f, out).await?,
+        Command::Audit { id, owner, limit } => program::records::audit(&db, &owner.user, &id, limit, out).await?,
         Command::Bot(BotCmd::Rm { id, owner, force }) => {
             bots::remove(&db, &owner.user, &id, force).await.map_err(e)?;
             line(out, format!("removed bot {id}"));

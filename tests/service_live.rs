@@ -211,21 +211,26 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
     }
     let a_before = s.deals("a1").await;
     s.wait_deals(&["a1"], a_before + 1, &mut serve).await;
+    // The market stops; the service sees the last fills, then stops.
+    stop.store(true, Ordering::SeqCst);
+    driver.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
     kill(&mut serve, "-TERM");
     let out = serve.wait_with_output().unwrap();
     assert!(out.status.success(), "serve: {}", text(&out));
-    stop.store(true, Ordering::SeqCst);
-    driver.await.unwrap();
 
     // No client order id reached the venue twice; each user's orders are
     // on that user's own account.
-    let fake = fake.lock().unwrap();
-    let bob_orders = &fake.others[BOB_KEY].1.orders;
-    assert!(placed_twice(&fake.orders).is_empty(), "alice: {:?}", placed_twice(&fake.orders));
+    let (alice_orders, bob_orders, venue_price_requests) = {
+        let f = fake.lock().unwrap();
+        (f.orders.clone(), f.others[BOB_KEY].1.orders.clone(), f.price_requests)
+    };
+    let bob_orders = &bob_orders;
+    assert!(placed_twice(&alice_orders).is_empty(), "alice: {:?}", placed_twice(&alice_orders));
     assert!(placed_twice(bob_orders).is_empty(), "bob: {:?}", placed_twice(bob_orders));
-    assert!(fake.orders.iter().all(|o| o.client_id().contains("a1")), "alice's account holds only a1's orders");
+    assert!(alice_orders.iter().all(|o| o.client_id().contains("a1")), "alice's account holds only a1's orders");
     assert!(bob_orders.iter().all(|o| o.client_id().contains("b1")), "bob's account holds only b1's orders");
-    assert!(fake.orders.len() >= 6 && bob_orders.len() >= 6, "{} / {}", fake.orders.len(), bob_orders.len());
+    assert!(alice_orders.len() >= 6 && bob_orders.len() >= 6, "{} / {}", alice_orders.len(), bob_orders.len());
     // One price request per interval for the two bots on BTCUSDT, not one per bot.
     let summary = String::from_utf8_lossy(&out.stdout).to_string();
     let number = |word: &str| -> u64 {
@@ -234,8 +239,30 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
     };
     let (steps, price_requests) = (number("live steps"), number("price requests"));
     assert!(steps > 20 && price_requests * 2 <= steps + 2, "{summary}");
-    assert!(fake.price_requests >= price_requests as usize);
-    drop(fake);
+    assert!(venue_price_requests >= price_requests as usize);
+    // The database's orders and fills are the venue's: every order placed
+    // is recorded under its client order id, filled as far as the venue
+    // filled it; each fill stored once.
+    let db = Db::open_dir(&s.dir.path().join("martingale-data")).await.unwrap();
+    for (user, bot, venue_orders) in [("alice", "a1", &alice_orders), ("bob", "b1", bob_orders)] {
+        let stored = martingale_service::journal::orders(&db, Some(user), Some(bot), None).await.unwrap();
+        let by_id: HashMap<&str, &martingale_service::journal::StoredOrder> =
+            stored.iter().map(|o| (o.client_order_id.as_str(), o)).collect();
+        for o in venue_orders.iter() {
+            let row = by_id.get(o.client_id()).unwrap_or_else(|| panic!("{} not in the database", o.client_id()));
+            assert_eq!(row.filled, o.filled(), "{}: filled on the venue vs recorded", o.client_id());
+        }
+        assert_eq!(stored.len(), venue_orders.len(), "{bot}: every recorded order reached the venue");
+        let fills = martingale_service::journal::fills(&db, Some(user), Some(bot), None).await.unwrap();
+        let filled: Decimal = fills.iter().map(|f| f.quantity).sum();
+        let venue_filled: Decimal = venue_orders.iter().map(fake_binance::Order::filled).sum();
+        assert_eq!(filled, venue_filled, "{bot}: the fills stored add up to the venue's");
+        let audit = martingale_service::journal::audit(&db, user, bot, 100_000).await.unwrap();
+        assert!(audit.iter().any(|l| l.contains("\"place\"")), "{bot}: audit lines of placements");
+    }
+    // Scoped by user: alice sees none of bob's.
+    assert!(martingale_service::journal::orders(&db, Some("alice"), Some("b1"), None).await.unwrap().is_empty());
+    db.close().await;
     let status = s.ok(&["status"], None);
     // No bot is left with an error (the last column).
     assert!(status.lines().skip(1).all(|l| l.ends_with(" -")), "{status}");

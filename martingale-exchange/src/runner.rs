@@ -42,6 +42,7 @@
 //! price and hands it to the engine, so the stop loss, the take profit and
 //! the trailing rules keep watching the market while the runner waits.
 
+mod persist;
 mod settings;
 mod signals;
 mod stagger;
@@ -131,6 +132,9 @@ pub struct Runner<E: Exchange + ?Sized> {
     /// The indicator start condition's state, if the bot has one (see
     /// `signals`).
     gate: Option<martingale_core::indicators::StartGate>,
+    /// Audit records not yet saved, when the store keeps the audit trail
+    /// ([`StateStore::keeps_audit`]): they are written with the next state.
+    journal: Option<std::sync::Mutex<Vec<AuditRecord>>>,
 }
 
 /// How to start a [`Runner`]: the bot, the venue and the store, plus
@@ -316,7 +320,11 @@ impl<E: Exchange + ?Sized> Runner<E> {
             lease,
             paused_until: None,
             gate: Self::gate_for(b.bot),
+            journal: None,
         };
+        if runner.store.keeps_audit() {
+            runner.journal = Some(std::sync::Mutex::default());
+        }
         if created {
             if b.check_venue {
                 runner.refuse_orphans(b.time).await?;
@@ -545,11 +553,21 @@ impl<E: Exchange + ?Sized> Runner<E> {
                 tracing::info!(bot = %self.engine.bot_id(), deal = deal.number, exit = ?deal.exit, pnl = %deal.pnl, "deal closed");
             }
             self.closed.extend(out.closed);
+            // A store that keeps the audit trail gets the action lines in
+            // the same write as the state that decided them.
+            let journaled = self.journal.is_some();
+            if journaled {
+                for action in &out.actions {
+                    self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
+                }
+            }
             // Persist before sending: the orders are recorded first.
             self.persist().await?;
             let mut answers = Vec::new();
             for action in out.actions {
-                self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
+                if !journaled {
+                    self.audit_entry(time, AuditEntry::Action { action: action.clone() })?;
+                }
                 answers.extend(self.send(time, action).await?);
             }
             // After the event's action lines (a segment never splits an
@@ -726,25 +744,6 @@ impl<E: Exchange + ?Sized> Runner<E> {
     /// Events the engine has handled since it was created.
     pub fn events(&self) -> u64 {
         self.events
-    }
-
-    async fn persist(&self) -> Result<(), RunnerError> {
-        let text = Persisted::to_text(&self.engine, self.events, self.last_time)
-            .map_err(|e| RunnerError::Invalid(e.to_string()))?;
-        Ok(self.store.save(self.engine.bot_id(), &text).await?)
-    }
-
-    fn audit_entry(&self, time: TimeMs, entry: AuditEntry) -> Result<(), RunnerError> {
-        if let Some(log) = &self.audit {
-            let record = AuditRecord::new(time, self.cfg.account.clone(), self.engine.bot_id().clone(), entry);
-            log.append(&record)?;
-        }
-        Ok(())
-    }
-
-    fn note(&self, time: TimeMs, text: &str) -> Result<(), RunnerError> {
-        tracing::info!(bot = %self.engine.bot_id(), account = %self.cfg.account, time, "{text}");
-        self.audit_entry(time, AuditEntry::Note { text: text.to_string() })
     }
 }
 

@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use martingale_core::engine::BotId;
+
+use crate::audit::AuditRecord;
 use thiserror::Error;
 
 /// Why a bot's lease could not be taken.
@@ -110,6 +112,22 @@ pub trait StateStore: Send + Sync {
     async fn load(&self, bot: &BotId) -> io::Result<Option<String>>;
     /// Saves the state of `bot`, replacing the previous one atomically.
     async fn save(&self, bot: &BotId, state: &str) -> io::Result<()>;
+    /// Saves the state of `bot` together with the audit records written
+    /// since the last save (the events that led to it, the actions about
+    /// to be sent, notes), all or nothing. Called instead of
+    /// [`StateStore::save`] when [`StateStore::keeps_audit`] is true; the
+    /// default saves the state alone.
+    async fn save_with_audit(&self, bot: &BotId, state: &str, audit: &[AuditRecord]) -> io::Result<()> {
+        let _ = audit;
+        self.save(bot, state).await
+    }
+    /// True when the store keeps the audit trail itself, in the same
+    /// atomic write as the state (the service's database); the runner then
+    /// hands it every audit record (an `AuditLog` file, if one is set too,
+    /// still gets them).
+    fn keeps_audit(&self) -> bool {
+        false
+    }
     /// Takes exclusive ownership of `bot` for as long as the lease lives.
     /// The default suits a store no other runner can reach (in memory);
     /// a shared store must override it.

@@ -35,6 +35,7 @@
 pub mod bots;
 mod db;
 mod error;
+pub mod journal;
 pub mod keys;
 mod owner;
 pub mod records;

@@ -12,8 +12,9 @@
 //! the file store. When several processes share one Postgres (a later
 //! step), the lease becomes a row lease here and nowhere else.
 //!
-//! Limits: a snapshot is written in its own statement; the runner's audit
-//! lines still go to files (`AuditLog`).
+//! Every save writes the snapshot together with the audit records the
+//! runner wrote since its last save, and the orders and fills they name,
+//! in one transaction ([`crate::journal`]).
 
 use std::collections::HashSet;
 use std::io;
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use martingale_core::engine::BotId;
-use martingale_exchange::{Lease, LeaseError, StateStore};
+use martingale_exchange::{AuditRecord, Lease, LeaseError, StateStore};
 use serde::Deserialize;
 
 use crate::db::{now_ms, Db};
@@ -95,8 +96,19 @@ impl StateStore for DbStateStore {
     }
 
     async fn save(&self, bot: &BotId, state: &str) -> io::Result<()> {
+        self.save_with_audit(bot, state, &[]).await
+    }
+
+    fn keeps_audit(&self) -> bool {
+        true
+    }
+
+    /// The snapshot, its orders, fills and audit lines in one transaction
+    /// (see [`crate::journal`]).
+    async fn save_with_audit(&self, bot: &BotId, state: &str, audit: &[AuditRecord]) -> io::Result<()> {
         let header: Header = serde_json::from_str(state).map_err(|e| self.error(bot, "not writing", e))?;
         let events = i64::try_from(header.events).map_err(|e| self.error(bot, "not writing", e))?;
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.error(bot, "writing", e))?;
         sqlx::query(
             "INSERT INTO engine_snapshots (bot_id, format, events, state, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (bot_id) DO UPDATE SET format = excluded.format, events = excluded.events, \
@@ -107,9 +119,11 @@ impl StateStore for DbStateStore {
         .bind(events)
         .bind(state)
         .bind(now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(|e| self.error(bot, "writing", e))?;
+        crate::journal::write(&mut tx, bot.as_str(), events, audit).await.map_err(|e| self.error(bot, "writing", e))?;
+        tx.commit().await.map_err(|e| self.error(bot, "writing", e))?;
         Ok(())
     }
 
@@ -142,15 +156,29 @@ impl DbStateStore {
     /// Makes the bot's checkpoint its state again (the events after it
     /// happened on a paper venue that died with the process); `false` when
     /// there is no checkpoint. One statement: atomic.
+    /// The orders, fills and audit lines written after the checkpoint go
+    /// with it (they are replayed again), in the same transaction.
     pub async fn restore_checkpoint(&self, bot: &BotId) -> io::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE engine_snapshots SET state = checkpoint WHERE bot_id = $1 AND checkpoint IS NOT NULL \
-             AND state <> checkpoint",
-        )
-        .bind(bot.as_str())
-        .execute(self.db.pool())
-        .await
-        .map_err(|e| self.error(bot, "restoring", e))?;
+        let err = |e: sqlx::Error| self.error(bot, "restoring", e);
+        let mut tx = self.db.pool().begin().await.map_err(err)?;
+        let checkpoint: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT checkpoint FROM engine_snapshots WHERE bot_id = $1 AND state <> checkpoint")
+                .bind(bot.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err)?;
+        let Some((Some(text),)) = checkpoint else {
+            return Ok(false);
+        };
+        let header: Header = serde_json::from_str(&text).map_err(|e| self.error(bot, "restoring", e))?;
+        let events = i64::try_from(header.events).map_err(|e| self.error(bot, "restoring", e))?;
+        let done = sqlx::query("UPDATE engine_snapshots SET state = checkpoint WHERE bot_id = $1")
+            .bind(bot.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        crate::journal::forget_after(&mut tx, bot.as_str(), events).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -1,7 +1,8 @@
-//! `martingale deals`, `pnl` and `status`: what the service recorded,
+//! `martingale deals`, `orders`, `fills`, `audit`, `pnl` and `status`: what the service recorded,
 //! scoped by user and bot.
 
 use clap::Args;
+use martingale_service::journal;
 use martingale_service::records::{self, StoredDeal};
 use martingale_service::{users, Db};
 use rust_decimal::Decimal;
@@ -107,6 +108,69 @@ pub async fn status(db: &Db, user: Option<&str>, out: &mut Vec<u8>) -> Result<()
                 s.last_error.as_deref().unwrap_or("-")
             ),
         );
+    }
+    Ok(())
+}
+
+/// Orders the bots decided, with their last known state.
+pub async fn orders(db: &Db, f: &Filter, out: &mut Vec<u8>) -> Result<(), String> {
+    check_user(db, f).await?;
+    let rows = journal::orders(db, f.user.as_deref(), f.bot.as_deref(), f.since).await.map_err(|e| e.to_string())?;
+    line(
+        out,
+        format!(
+            "{:<16} {:<34} {:<12} {:<4} {:<6} {:>14} {:>14} {:>14} {:<13} {:>14}",
+            "bot", "client order id", "role", "side", "kind", "price", "quantity", "filled", "state", "created"
+        ),
+    );
+    for o in rows {
+        let price = o.price.map_or_else(|| "-".to_string(), |p| p.to_string());
+        line(
+            out,
+            format!(
+                "{:<16} {:<34} {:<12} {:<4} {:<6} {:>14} {:>14} {:>14} {:<13} {:>14}",
+                o.bot_id, o.client_order_id, o.role, o.side, o.kind, price, o.quantity, o.filled, o.state, o.created_at
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Fills the bots' engines applied.
+pub async fn fills(db: &Db, f: &Filter, out: &mut Vec<u8>) -> Result<(), String> {
+    check_user(db, f).await?;
+    let rows = journal::fills(db, f.user.as_deref(), f.bot.as_deref(), f.since).await.map_err(|e| e.to_string())?;
+    line(
+        out,
+        format!(
+            "{:<16} {:<34} {:>14} {:>14} {:>14} {:>14}",
+            "bot", "client order id", "quantity", "price", "filled", "time"
+        ),
+    );
+    for x in rows {
+        line(
+            out,
+            format!(
+                "{:<16} {:<34} {:>14} {:>14} {:>14} {:>14}",
+                x.bot_id, x.client_order_id, x.quantity, x.price, x.cumulative_qty, x.time
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A bot's last audit lines (JSON, oldest first).
+pub async fn audit(db: &Db, user: &str, bot: &str, limit: i64, out: &mut Vec<u8>) -> Result<(), String> {
+    martingale_service::bots::get(db, user, bot).await.map_err(|e| e.to_string())?;
+    for l in journal::audit(db, user, bot, limit.max(1)).await.map_err(|e| e.to_string())? {
+        line(out, l);
+    }
+    Ok(())
+}
+
+async fn check_user(db: &Db, f: &Filter) -> Result<(), String> {
+    if let Some(u) = &f.user {
+        users::get(db, u).await.map_err(|e| e.to_string())?;
     }
     Ok(())
 }
