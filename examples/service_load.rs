@@ -9,7 +9,8 @@
 //! the wall time, bot-candles and engine events per second, the resident
 //! memory per bot, the database's size per bot, and its growth per bot and
 //! day at one poll per second (snapshots and statuses are replaced in
-//! place; deals are the rows that accumulate).
+//! place; audit lines, orders, fills and deals are the rows that
+//! accumulate).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -90,32 +91,25 @@ async fn run() -> Result<(), String> {
         "memory per bot        {:.1} KiB (resident growth while serving)",
         (after_rss.saturating_sub(before_rss)) as f64 / 1024.0 / bots as f64
     );
-    let per_deal = deal_bytes(&db).await?;
-    let deals_per_bot_candle = summary.deals as f64 / bot_candles;
+    let (rows, bytes) = martingale_service::journal::accumulated(&db).await.map_err(e)?;
     if arg("--db").is_none() {
         outln!(
-        "database              {:.1} MiB with its WAL for {bots} bots ({:.1} KiB per bot: snapshot, status, bot file; replaced, not grown)",
-        size as f64 / 1_048_576.0,
-        size as f64 / 1024.0 / bots as f64
-    );
+            "database              {:.1} MiB with its WAL for {bots} bots ({:.1} KiB per bot after {} polls)",
+            size as f64 / 1_048_576.0,
+            size as f64 / 1024.0 / bots as f64,
+            summary.polls
+        );
     }
+    // Snapshots, statuses and bot files are replaced in place; the audit
+    // lines, orders, fills and deals accumulate.
+    let per_bot_poll = bytes as f64 / bot_candles;
     outln!(
-        "growth per bot, day   {:.1} KiB at one poll per second and this replay's deal rate ({:.4} deals per bot and poll x {per_deal:.0} bytes per deal row x 86,400)",
-        deals_per_bot_candle * per_deal * 86_400.0 / 1024.0,
-        deals_per_bot_candle
+        "growth per bot, day   {:.1} MiB at one poll per second and this replay's trading ({rows} accumulating rows, {:.0} bytes per bot and poll x 86,400)",
+        per_bot_poll * 86_400.0 / 1_048_576.0,
+        per_bot_poll
     );
     db.close().await;
     Ok(())
-}
-
-/// Bytes per stored deal: its report text plus its other columns.
-async fn deal_bytes(db: &Db) -> Result<f64, String> {
-    let deals = martingale_service::records::deals(db, None, None, None).await.map_err(|e| e.to_string())?;
-    let text: usize = deals
-        .iter()
-        .map(|d| serde_json::to_string(&d.report).map_or(0, |t| t.len()) + d.bot_id.len() + d.account.len() + 60)
-        .sum();
-    Ok(text as f64 / deals.len().max(1) as f64)
 }
 
 /// Events handled by every engine (the runners' step count), from the snapshot rows.

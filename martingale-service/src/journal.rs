@@ -332,3 +332,25 @@ pub async fn audit(db: &Db, account: &str, bot: &str, limit: i64) -> Result<Vec<
     rows.reverse();
     Ok(rows.into_iter().map(|(l,)| l).collect())
 }
+
+/// Rows and approximate bytes (text columns plus ~60 bytes of keys and
+/// numbers per row) of the tables that grow as bots trade: audit lines,
+/// orders, fills and deals. For capacity planning.
+pub async fn accumulated(db: &Db) -> Result<(i64, i64)> {
+    let mut rows_total = 0;
+    let mut bytes_total = 0;
+    for sql in [
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(line) + LENGTH(bot_id) + LENGTH(account)), 0) AS BIGINT) FROM audit",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(client_order_id) + LENGTH(bot_id) + LENGTH(account) \
+         + LENGTH(quantity) + LENGTH(filled) + LENGTH(role) + 16), 0) AS BIGINT) FROM orders",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(client_order_id) + LENGTH(bot_id) + LENGTH(account) \
+         + LENGTH(quantity) + LENGTH(price) + LENGTH(cumulative_qty)), 0) AS BIGINT) FROM fills",
+        "SELECT COUNT(*), CAST(COALESCE(SUM(LENGTH(report) + LENGTH(bot_id) + LENGTH(account)), 0) AS BIGINT) FROM deals",
+    ] {
+        let (rows, bytes): (i64, i64) =
+            sqlx::query_as(sql).fetch_one(db.pool()).await.map_err(ServiceError::query)?;
+        rows_total += rows;
+        bytes_total += bytes + rows * 60;
+    }
+    Ok((rows_total, bytes_total))
+}
