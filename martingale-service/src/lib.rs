@@ -22,12 +22,12 @@
 //! - [`serve`]: the daemon that runs the bots (see its docs for the loop);
 //! - [`records`]: closed deals and each bot's status, for the CLI.
 //!
-//! Known limits (the service is being built in steps): `serve` runs paper
-//! bots replaying a candle file; live venues (keys in the database, live
-//! prices) and signal fan-out are next. Settings changes (`bots::set`) follow
-//! the engine's reconfiguration rules (see `bots::set`).
-//! The runner writes one committed snapshot per engine event (no grouping
-//! per poll yet) and no audit lines for service bots.
+//! - [`journal`]: the orders, fills and audit lines the runner writes
+//!   with each snapshot, in the same transaction.
+//!
+//! Known limits (the service is being built in steps): signal fan-out to
+//! subscribers is not run by `serve` yet; each bot's write is its own
+//! transaction (many bots' writes of one poll are not grouped).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

@@ -16,15 +16,19 @@
 //! The CLI changes the database while the service runs; the service picks
 //! the change up within one interval.
 //!
-//! Prices, in this version: paper bots replay a candle file
-//! (`--prices FILE`), one candle per interval, each walked along its path
-//! exactly as the backtest walks it (so a bot's deals are its backtest's);
-//! after a restart every bot resumes after the last candle its snapshot has
-//! seen. Without a price file, paper bots wait with a status that says so.
-//! Known limits, for later steps: live venues (keys in the database, live
-//! prices), signals, and writing the snapshot, audit and orders in one
-//! transaction; a deal closed in the very step a crash interrupts may be
-//! missing from `deals` (the snapshot's totals count it).
+//! Prices: paper bots replay a candle file (`--prices FILE`), one candle
+//! per interval, each walked along its path exactly as the backtest walks
+//! it (so a bot's deals are its backtest's); after a restart every bot
+//! resumes after the last candle its snapshot has seen. Without a price
+//! file, paper bots wait with a status that says so. Bots on live venues
+//! trade with their owner's key (from [`crate::keys`]) on the wall clock,
+//! the bots of one market sharing one price request per interval
+//! (`prices`); the runner reconciles their orders with the venue by client
+//! order id at every start.
+//!
+//! Known limits: a deal closed in the very step a crash interrupts may be
+//! missing from `deals` (the snapshot's totals count it); signal fan-out to
+//! subscribers is not run here yet.
 
 mod bot;
 mod prices;
