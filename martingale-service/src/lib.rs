@@ -20,6 +20,8 @@
 //!   async `StateStore` of `martingale-exchange`, as the file store is),
 //!   with the replay checkpoints of paper bots;
 //! - [`serve`]: the daemon that runs the bots (see its docs for the loop);
+//! - [`fanout`]: strategies, subscriptions, signals and each subscriber's
+//!   trade (signal fan-out, run by `serve`);
 //! - [`records`]: closed deals and each bot's status, for the CLI.
 //!
 //! Known limits (the service is being built in steps): `serve` runs paper
@@ -35,6 +37,7 @@
 pub mod bots;
 mod db;
 mod error;
+pub mod fanout;
 pub mod journal;
 pub mod keys;
 mod owner;

@@ -27,6 +27,7 @@
 //! missing from `deals` (the snapshot's totals count it).
 
 mod bot;
+mod fanout;
 mod prices;
 
 use std::collections::{BTreeMap, HashMap};
@@ -147,6 +148,8 @@ struct Service {
     cursor: usize,
     summary: ServeSummary,
     ended: bool,
+    /// Signal fan-out's adapters and market rules.
+    fanout: fanout::Fanout,
 }
 
 /// Runs the service until `shutdown` completes (SIGINT / SIGTERM in the
@@ -211,6 +214,7 @@ impl Service {
             cursor: 0,
             summary: ServeSummary::default(),
             ended: false,
+            fanout: fanout::Fanout::default(),
         };
         svc.cursor = svc.resume_cursor().await?;
         Ok(svc)
@@ -273,6 +277,7 @@ impl Service {
         self.apply_requests(&rows).await?;
         self.advance().await?;
         self.step_live().await;
+        self.step_fanout().await;
         self.checkpoint().await;
         self.write_statuses(&rows).await?;
         Ok(())
