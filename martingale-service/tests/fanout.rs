@@ -48,15 +48,25 @@ async fn strategies_subscriptions_signals_and_trades_on_both_backends() {
             fanout::subscribe(db, "bob", "trend", "bo1", "other", risk(dec!(10))).await,
             Err(ServiceError::NotFound { kind: "key", .. })
         ));
+        // A second bot on the same strategy; a bot id is taken once.
+        fanout::subscribe(db, "alice", "trend", "al2", "main", risk(dec!(5000))).await.unwrap();
         assert!(matches!(
             fanout::subscribe(db, "alice", "trend", "al2", "main", risk(dec!(1))).await,
-            Err(ServiceError::Exists { kind: "subscription", .. })
+            Err(ServiceError::Exists { kind: "bot", .. })
         ));
         // Another user's subscription is "not found".
-        assert!(matches!(fanout::set_paused(db, "bob", "trend", true).await, Err(ServiceError::NotFound { .. })));
-        assert!(matches!(fanout::unsubscribe(db, "bob", "trend").await, Err(ServiceError::NotFound { .. })));
-        assert!(fanout::set_paused(db, "alice", "trend", true).await.unwrap().paused);
-        assert_eq!(fanout::of_strategy(db, "trend").await.unwrap().len(), 1);
+        assert!(matches!(fanout::set_paused(db, "bob", "trend", None, true).await, Err(ServiceError::NotFound { .. })));
+        assert!(matches!(
+            fanout::set_paused(db, "bob", "trend", Some("al1"), true).await,
+            Err(ServiceError::NotFound { .. })
+        ));
+        assert!(matches!(fanout::unsubscribe(db, "bob", "trend", None).await, Err(ServiceError::NotFound { .. })));
+        assert!(matches!(fanout::get(db, "bob", "al1").await, Err(ServiceError::NotFound { .. })));
+        let paused = fanout::set_paused(db, "alice", "trend", Some("al1"), true).await.unwrap();
+        assert_eq!((paused.len(), paused[0].paused), (1, true));
+        assert!(!fanout::get(db, "alice", "al2").await.unwrap().paused);
+        assert_eq!(fanout::set_paused(db, "alice", "trend", None, true).await.unwrap().len(), 2);
+        assert_eq!(fanout::of_strategy(db, "trend").await.unwrap().len(), 2);
         assert!(fanout::of_account(db, "bob").await.unwrap().is_empty());
 
         // Only the owner sends signals; they are checked when queued.
@@ -115,7 +125,8 @@ async fn strategies_subscriptions_signals_and_trades_on_both_backends() {
         assert!(trades::list(db, Some("bob"), None).await.unwrap().is_empty());
         assert_eq!(trades::list(db, None, Some("trend")).await.unwrap().len(), 1);
 
-        fanout::unsubscribe(db, "alice", "trend").await.unwrap();
+        assert_eq!(fanout::unsubscribe(db, "alice", "trend", Some("al2")).await.unwrap(), 1);
+        assert_eq!(fanout::unsubscribe(db, "alice", "trend", None).await.unwrap(), 1);
         assert!(fanout::of_strategy(db, "trend").await.unwrap().is_empty());
         // Trades outlive the subscription.
         assert_eq!(trades::list(db, Some("alice"), Some("trend")).await.unwrap().len(), 1);

@@ -113,6 +113,9 @@ pub struct Sub {
     /// The subscriber.
     #[arg(long)]
     user: String,
+    /// Only this bot's subscription (all of the user's to the strategy without it).
+    #[arg(long)]
+    bot: Option<String>,
 }
 
 /// `martingale trades`.
@@ -182,16 +185,18 @@ pub async fn subscribe(db: &Db, a: SubscribeArgs, out: &mut Vec<u8>) -> Result<(
 pub async fn subscription(db: &Db, cmd: SubscriptionCmd, out: &mut Vec<u8>) -> Result<(), String> {
     match cmd {
         SubscriptionCmd::Pause(s) => {
-            fanout::set_paused(db, &s.user, &s.strategy, true).await.map_err(err)?;
-            line(out, format!("{} on {}: paused", s.user, s.strategy));
+            for s in fanout::set_paused(db, &s.user, &s.strategy, s.bot.as_deref(), true).await.map_err(err)? {
+                line(out, format!("{} on {} as bot {}: paused", s.account, s.strategy, s.bot));
+            }
         }
         SubscriptionCmd::Resume(s) => {
-            fanout::set_paused(db, &s.user, &s.strategy, false).await.map_err(err)?;
-            line(out, format!("{} on {}: active", s.user, s.strategy));
+            for s in fanout::set_paused(db, &s.user, &s.strategy, s.bot.as_deref(), false).await.map_err(err)? {
+                line(out, format!("{} on {} as bot {}: active", s.account, s.strategy, s.bot));
+            }
         }
         SubscriptionCmd::Rm(s) => {
-            fanout::unsubscribe(db, &s.user, &s.strategy).await.map_err(err)?;
-            line(out, format!("{} unsubscribed from {}", s.user, s.strategy));
+            let n = fanout::unsubscribe(db, &s.user, &s.strategy, s.bot.as_deref()).await.map_err(err)?;
+            line(out, format!("{} unsubscribed from {} ({n} bots)", s.user, s.strategy));
         }
         SubscriptionCmd::List { user } => {
             users::get(db, &user).await.map_err(err)?;

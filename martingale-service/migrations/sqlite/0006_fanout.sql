@@ -1,4 +1,5 @@
--- Signal fan-out: a user's strategy, other users' subscriptions to it, its
+-- Signal fan-out: a user's strategy, users' subscriptions to it (a user may
+-- follow one strategy with several bots, each its own bot id), its
 -- queued signals, and each subscriber's trade per signal. Prices and
 -- quantities are exact decimal text.
 CREATE TABLE strategies (
@@ -17,7 +18,7 @@ CREATE TABLE subscriptions (
     sizing      TEXT NOT NULL,
     paused      BIGINT NOT NULL DEFAULT 0,
     created_at  BIGINT NOT NULL,
-    PRIMARY KEY (strategy_id, account)
+    PRIMARY KEY (strategy_id, bot_id)
 );
 
 -- The queue: entry signals carry the signal JSON; exits close every open

@@ -5,7 +5,8 @@
 //! A strategy belongs to its owner (only the owner sends its signals);
 //! any user may subscribe to it with one of their own API keys (of the
 //! strategy's venue), a bot id that names their orders (`{bot}-{seq}-b-0`)
-//! and a sizing (risk a share of a capital per trade). Every call a user
+//! and a sizing (risk a share of a capital per trade); a user may follow
+//! one strategy with several bots (different capitals or keys). Every call a user
 //! makes is scoped by their account: another user's subscription or
 //! strategy is "not found".
 //!
@@ -139,9 +140,6 @@ pub async fn subscribe(
     if key_venue != s.venue {
         return Err(invalid(format!("key {key_label} is for {key_venue:?}, the strategy trades on {:?}", s.venue)));
     }
-    if get(db, account, strategy_id).await.is_ok() {
-        return Err(ServiceError::Exists { kind: "subscription", name: strategy_id.into() });
-    }
     // Bot ids are global: they name the orders on the venue.
     let taken: Option<(String,)> = sqlx::query_as(
         "SELECT bot_id FROM bots WHERE bot_id = $1 UNION SELECT bot_id FROM subscriptions WHERE bot_id = $2",
@@ -168,10 +166,10 @@ pub async fn subscribe(
     .execute(db.pool())
     .await
     .map_err(|e| match e {
-        sqlx::Error::Database(_) => ServiceError::Exists { kind: "subscription", name: strategy_id.into() },
+        sqlx::Error::Database(_) => ServiceError::Exists { kind: "bot", name: bot.to_string() },
         e => ServiceError::query(e),
     })?;
-    get(db, account, strategy_id).await
+    get(db, account, bot.as_str()).await
 }
 
 type Row = (String, String, String, String, String, i64);
@@ -189,17 +187,17 @@ fn from_row((strategy, account, bot, key_label, sizing, paused): Row) -> Result<
     })
 }
 
-/// `account`'s subscription to `strategy_id`.
-pub async fn get(db: &Db, account: &str, strategy_id: &str) -> Result<Subscription> {
+/// `account`'s subscription with bot id `bot`.
+pub async fn get(db: &Db, account: &str, bot: &str) -> Result<Subscription> {
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE account = $1 AND strategy_id = $2"
+        "SELECT {COLUMNS} FROM subscriptions WHERE account = $1 AND bot_id = $2"
     )))
     .bind(account)
-    .bind(strategy_id)
+    .bind(bot)
     .fetch_optional(db.pool())
     .await
     .map_err(ServiceError::query)?;
-    row.map(from_row).unwrap_or_else(|| Err(ServiceError::NotFound { kind: "subscription", name: strategy_id.into() }))
+    row.map(from_row).unwrap_or_else(|| Err(ServiceError::NotFound { kind: "subscription", name: bot.into() }))
 }
 
 /// A strategy's subscriptions (paused ones too), by bot id: `serve`'s view.
@@ -226,32 +224,58 @@ pub async fn of_account(db: &Db, account: &str) -> Result<Vec<Subscription>> {
     rows.into_iter().map(from_row).collect()
 }
 
-/// Pauses or resumes `account`'s subscription (no new trades while paused).
-pub async fn set_paused(db: &Db, account: &str, strategy_id: &str, paused: bool) -> Result<Subscription> {
-    let done = sqlx::query("UPDATE subscriptions SET paused = $1 WHERE account = $2 AND strategy_id = $3")
-        .bind(i64::from(paused))
-        .bind(account)
-        .bind(strategy_id)
-        .execute(db.pool())
-        .await
-        .map_err(ServiceError::query)?;
-    if done.rows_affected() == 0 {
-        return Err(ServiceError::NotFound { kind: "subscription", name: strategy_id.into() });
+/// `account`'s subscriptions to `strategy_id` (only bot `bot`'s with one);
+/// "not found" when there is none.
+async fn selected(db: &Db, account: &str, strategy_id: &str, bot: Option<&str>) -> Result<Vec<Subscription>> {
+    let found: Vec<Subscription> = of_account(db, account)
+        .await?
+        .into_iter()
+        .filter(|s| s.strategy == strategy_id && bot.is_none_or(|b| s.bot.as_str() == b))
+        .collect();
+    if found.is_empty() {
+        let name = match bot {
+            Some(b) => format!("{strategy_id}/{b}"),
+            None => strategy_id.to_string(),
+        };
+        return Err(ServiceError::NotFound { kind: "subscription", name });
     }
-    get(db, account, strategy_id).await
+    Ok(found)
 }
 
-/// Ends `account`'s subscription: no new trades; its open trades are still
-/// looked after by `serve` until they end.
-pub async fn unsubscribe(db: &Db, account: &str, strategy_id: &str) -> Result<()> {
-    let done = sqlx::query("DELETE FROM subscriptions WHERE account = $1 AND strategy_id = $2")
-        .bind(account)
-        .bind(strategy_id)
-        .execute(db.pool())
-        .await
-        .map_err(ServiceError::query)?;
-    if done.rows_affected() == 0 {
-        return Err(ServiceError::NotFound { kind: "subscription", name: strategy_id.into() });
+/// Pauses or resumes `account`'s subscriptions to `strategy_id` (only bot
+/// `bot`'s with one): no new trades while paused; returns them.
+pub async fn set_paused(
+    db: &Db,
+    account: &str,
+    strategy_id: &str,
+    bot: Option<&str>,
+    paused: bool,
+) -> Result<Vec<Subscription>> {
+    let found = selected(db, account, strategy_id, bot).await?;
+    for s in &found {
+        sqlx::query("UPDATE subscriptions SET paused = $1 WHERE account = $2 AND bot_id = $3")
+            .bind(i64::from(paused))
+            .bind(account)
+            .bind(s.bot.as_str())
+            .execute(db.pool())
+            .await
+            .map_err(ServiceError::query)?;
     }
-    Ok(())
+    Ok(found.into_iter().map(|s| Subscription { paused, ..s }).collect())
+}
+
+/// Ends `account`'s subscriptions to `strategy_id` (only bot `bot`'s with
+/// one): no new trades; open trades are still looked after by `serve`
+/// until they end. Returns how many ended.
+pub async fn unsubscribe(db: &Db, account: &str, strategy_id: &str, bot: Option<&str>) -> Result<usize> {
+    let found = selected(db, account, strategy_id, bot).await?;
+    for s in &found {
+        sqlx::query("DELETE FROM subscriptions WHERE account = $1 AND bot_id = $2")
+            .bind(account)
+            .bind(s.bot.as_str())
+            .execute(db.pool())
+            .await
+            .map_err(ServiceError::query)?;
+    }
+    Ok(found.len())
 }
