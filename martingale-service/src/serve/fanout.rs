@@ -241,7 +241,9 @@ impl Service {
                     Sent::Unknown(e) => row.last_error = Some(e),
                 }
             }
-            actions.extend(self.feed(&mut row, TradeEvent::Tick { price }));
+            if !row.trade.state.is_final() {
+                actions.extend(self.feed(&mut row, TradeEvent::Tick { price }));
+            }
             if row.trade != before || !actions.is_empty() {
                 self.run(&symbol, &mut row, actions, false).await;
             }
