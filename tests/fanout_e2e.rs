@@ -323,6 +323,7 @@ async fn a_thousand_subscribers_follow_two_strategies_through_a_kill() {
     let db = s.db().await;
     let rows = trades::list(&db, None, None).await.unwrap();
     let venue = accounts(&fake);
+    assert_eq!(rows.len(), active);
     let status = |id: &str| -> (String, Decimal) {
         let o = venue.values().flatten().find(|o| o.client_id() == id).unwrap_or_else(|| panic!("{id} not placed"));
         (o.status().to_string(), o.filled())
@@ -350,8 +351,49 @@ async fn a_thousand_subscribers_follow_two_strategies_through_a_kill() {
     let mine = s.ok(&["trades", "--user", "u05", "--strategy", "dn"]);
     assert_eq!(mine.lines().count(), 1 + BOTS_PER_STRATEGY, "{mine}");
     assert!(mine.lines().skip(1).all(|l| l.contains("u05") && l.contains("closed")), "{mine}");
-    // An exit signal with nothing open closes nothing.
+    db.close().await;
+
+    // A second `up` signal entered by market, then the strategy's exit
+    // signal: take profits canceled, every position closed by market.
+    let mut serve = s.serve();
+    s.ok(&[
+        "strategy",
+        "signal",
+        "up",
+        "--user",
+        "owner",
+        "--side",
+        "long",
+        "--entry",
+        "29650",
+        "--stop",
+        "29000",
+        "--take-profit",
+        "31000",
+        "--market",
+    ]);
+    s.wait_trades("second signal open", &mut serve, |rows| {
+        let second: Vec<_> = rows.iter().filter(|r| r.trade.seq == 2).collect();
+        second.len() == ups && second.iter().all(|r| r.trade.take_profit_order.is_some())
+    })
+    .await;
+    wait_venue(&fake, &mut serve, "second take profits", |f| count(f, "-2-tp-", "NEW") == ups).await;
     s.ok(&["strategy", "exit", "up", "--user", "owner"]);
+    s.wait_trades("exit", &mut serve, |rows| rows.iter().all(|r| r.trade.state == TradeState::Closed)).await;
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let db = s.db().await;
+    let venue = accounts(&fake);
+    for r in trades::list(&db, None, Some("up")).await.unwrap().iter().filter(|r| r.trade.seq == 2) {
+        let (t, q) = (&r.trade, r.quantity());
+        assert_eq!(t.reason, Some(martingale_core::fleet::fanout::ExitReason::Signal));
+        let find = |id: String| venue.values().flatten().find(|o| o.client_id() == id).cloned().unwrap();
+        assert_eq!(find(format!("{}-2-tp-0", t.bot)).status(), "CANCELED");
+        let close = find(format!("{}-2-x-0", t.bot));
+        assert_eq!((close.status(), close.filled()), ("FILLED", q));
+        // Bought and sold by market at 29650.
+        assert_eq!((t.exited(), t.pnl()), (q, Some(Decimal::ZERO)));
+    }
     db.close().await;
     println!("whole test: {:?}", started.elapsed());
 }
