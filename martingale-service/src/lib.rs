@@ -25,8 +25,8 @@
 //! - [`records`]: closed deals and each bot's status, for the CLI.
 //!
 //! Known limits (the service is being built in steps): `serve` runs paper
-//! bots replaying a candle file; live venues (keys in the database, live
-//! prices) and signal fan-out are next. Settings changes (`bots::set`) follow
+//! bots replaying a candle file, bots on live venues, and signal fan-out
+//! ([`fanout`]). Settings changes (`bots::set`) follow
 //! the engine's reconfiguration rules (see `bots::set`).
 //! The runner writes one committed snapshot per engine event (no grouping
 //! per poll yet) and no audit lines for service bots.

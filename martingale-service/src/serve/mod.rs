@@ -10,7 +10,9 @@
 //!    applies queued requests (close now, cancel orders), and lets go of
 //!    removed bots and of stopped bots with nothing left to look after;
 //! 3. moves prices one step and steps every running bot;
-//! 4. records closed deals (`deals`) and each bot's status (`bot_status`,
+//! 4. applies queued strategy signals and drives subscribers' trades
+//!    (signal fan-out, `fanout.rs`);
+//! 5. records closed deals (`deals`) and each bot's status (`bot_status`,
 //!    written when it changes).
 //!
 //! The CLI changes the database while the service runs; the service picks
@@ -22,7 +24,7 @@
 //! after a restart every bot resumes after the last candle its snapshot has
 //! seen. Without a price file, paper bots wait with a status that says so.
 //! Known limits, for later steps: live venues (keys in the database, live
-//! prices), signals, and writing the snapshot, audit and orders in one
+//! prices), and writing the snapshot, audit and orders in one
 //! transaction; a deal closed in the very step a crash interrupts may be
 //! missing from `deals` (the snapshot's totals count it).
 
