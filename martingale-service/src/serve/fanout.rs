@@ -281,8 +281,9 @@ impl Service {
                 let (order, sent) = match &action {
                     Action::Place(order) => (order.clone(), self.place(row, symbol, order).await),
                     Action::Cancel { client_order_id } => {
-                        let Some(order) = leg_order(&row.trade, client_order_id) else { continue };
-                        (order.clone(), self.cancel(row, symbol, &order).await)
+                        let Some(order) = leg_order(&row.trade, client_order_id).cloned() else { continue };
+                        let sent = self.cancel(row, symbol, &order).await;
+                        (order, sent)
                     }
                 };
                 match sent {
@@ -306,6 +307,12 @@ impl Service {
                 }
             }
             actions = next;
+        }
+        // Still asking after four rounds: written as it is; the next poll
+        // queries its orders (placing any the venue never got) and cancels
+        // again what still rests.
+        if let Err(e) = trades::put(&self.db, std::slice::from_ref(row)).await {
+            tracing::error!(error = %e, bot = %row.trade.bot, "trade not written");
         }
     }
 
