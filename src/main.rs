@@ -43,6 +43,16 @@ enum Command {
     /// Bots.
     #[command(subcommand)]
     Bot(BotCmd),
+    /// Strategies whose signals fan out to their subscribers.
+    #[command(subcommand)]
+    Strategy(program::strategy::StrategyCmd),
+    /// Subscribes a user to a strategy (its own key, bot id and sizing).
+    Subscribe(program::strategy::SubscribeArgs),
+    /// A user's subscriptions: pause, resume, rm, list.
+    #[command(subcommand)]
+    Subscription(program::strategy::SubscriptionCmd),
+    /// Subscribers' trades (one per signal and subscriber).
+    Trades(program::strategy::TradesArgs),
     /// Runs every active bot until SIGINT / SIGTERM.
     Serve(program::serve::ServeArgs),
     /// Sends an entry signal to a bot with `start_condition = signal`.
@@ -314,6 +324,10 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
         }
         Command::Keys(cmd) => program::keys::run(&db, cmd, &cli.master, &cli.data, out).await?,
         Command::Serve(args) => program::serve::run(db.clone(), args, &cli.master, &cli.data, out).await?,
+        Command::Strategy(cmd) => program::strategy::strategy(&db, cmd, out).await?,
+        Command::Subscribe(a) => program::strategy::subscribe(&db, a, out).await?,
+        Command::Subscription(cmd) => program::strategy::subscription(&db, cmd, out).await?,
+        Command::Trades(a) => program::strategy::list(&db, &a, out).await?,
         Command::Status { user } => program::records::status(&db, user.as_deref(), out).await?,
         Command::Deals(f) => program::records::deals(&db, &f, out).await?,
         Command::Pnl(f) => program::records::pnl(&db, &f, out).await?,

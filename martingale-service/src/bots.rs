@@ -128,11 +128,16 @@ pub async fn add(db: &Db, account: &str, bot_id: &str, file_text: &str, key_labe
         }
     }
     let now = now_ms();
-    let exists: Option<(String,)> = sqlx::query_as("SELECT account FROM bots WHERE bot_id = $1")
-        .bind(id.as_str())
-        .fetch_optional(db.pool())
-        .await
-        .map_err(ServiceError::query)?;
+    // Bot ids name client order ids, so a subscription's bot id (signal
+    // fan-out) is taken too.
+    let exists: Option<(String,)> = sqlx::query_as(
+        "SELECT account FROM bots WHERE bot_id = $1 UNION SELECT account FROM subscriptions WHERE bot_id = $2",
+    )
+    .bind(id.as_str())
+    .bind(id.as_str())
+    .fetch_optional(db.pool())
+    .await
+    .map_err(ServiceError::query)?;
     if exists.is_some() {
         // Bot ids are global (they are part of every client order id); the
         // message does not say whose it is.

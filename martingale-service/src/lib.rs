@@ -20,14 +20,14 @@
 //!   async `StateStore` of `martingale-exchange`, as the file store is),
 //!   with the replay checkpoints of paper bots;
 //! - [`serve`]: the daemon that runs the bots (see its docs for the loop);
-//! - [`records`]: closed deals and each bot's status, for the CLI.
-//!
+//! - [`fanout`]: strategies, subscriptions, signals and each subscriber's
+//!   trade (signal fan-out, run by `serve`);
+//! - [`records`]: closed deals and each bot's status, for the CLI;
 //! - [`journal`]: the orders, fills and audit lines the runner writes
 //!   with each snapshot, in the same transaction.
 //!
-//! Known limits (the service is being built in steps): signal fan-out to
-//! subscribers is not run by `serve` yet; each bot's write is its own
-//! transaction (many bots' writes of one poll are not grouped).
+//! Known limits (the service is being built in steps): each bot's write is
+//! its own transaction (many bots' writes of one poll are not grouped).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -35,6 +35,7 @@
 pub mod bots;
 mod db;
 mod error;
+pub mod fanout;
 pub mod journal;
 pub mod keys;
 mod owner;

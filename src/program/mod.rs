@@ -3,6 +3,7 @@
 pub mod keys;
 pub mod records;
 pub mod serve;
+pub mod strategy;
 
 /// Appends a line to the output buffer (written at the end, quietly if the
 /// reader has gone away).

@@ -10,7 +10,9 @@
 //!    applies queued requests (close now, cancel orders), and lets go of
 //!    removed bots and of stopped bots with nothing left to look after;
 //! 3. moves prices one step and steps every running bot;
-//! 4. records closed deals (`deals`) and each bot's status (`bot_status`,
+//! 4. applies queued strategy signals and drives subscribers' trades
+//!    (signal fan-out, `fanout.rs`);
+//! 5. records closed deals (`deals`) and each bot's status (`bot_status`,
 //!    written when it changes).
 //!
 //! The CLI changes the database while the service runs; the service picks
@@ -27,10 +29,13 @@
 //! order id at every start.
 //!
 //! Known limits: a deal closed in the very step a crash interrupts may be
-//! missing from `deals` (the snapshot's totals count it); signal fan-out to
-//! subscribers is not run here yet.
+//! missing from `deals` (the snapshot's totals count it).
+//!
+//! Signal fan-out: each poll also applies queued strategy signals and
+//! drives the subscribers' trades (`fanout`).
 
 mod bot;
+mod fanout;
 mod prices;
 
 use std::collections::{BTreeMap, HashMap};
@@ -151,6 +156,8 @@ struct Service {
     cursor: usize,
     summary: ServeSummary,
     ended: bool,
+    /// Signal fan-out's adapters and market rules.
+    fanout: fanout::Fanout,
 }
 
 /// Runs the service until `shutdown` completes (SIGINT / SIGTERM in the
@@ -215,6 +222,7 @@ impl Service {
             cursor: 0,
             summary: ServeSummary::default(),
             ended: false,
+            fanout: fanout::Fanout::default(),
         };
         svc.cursor = svc.resume_cursor().await?;
         Ok(svc)
@@ -277,6 +285,7 @@ impl Service {
         self.apply_requests(&rows).await?;
         self.advance().await?;
         self.step_live().await;
+        self.step_fanout().await;
         self.checkpoint().await;
         self.write_statuses(&rows).await?;
         Ok(())

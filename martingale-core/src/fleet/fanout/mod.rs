@@ -27,13 +27,21 @@
 //! fan-out repeated after a crash produces the very same ids and the venue
 //! refuses the duplicates.
 //!
+//! Each subscriber's trade then lives as a [`Trade`] state machine (entry,
+//! take profit resting on the venue, stop loss watched on each price tick,
+//! exit signal; see [`trade`](Trade) for the table).
+//!
 //! Speed: a subscriber's exposure (`capital * risk * leverage`) and scaled
 //! ladder sizes are computed once when it subscribes; a signal costs one
 //! division and one rounding per risk-sized subscriber.
 
+mod trade;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+pub use trade::{ExitReason, Leg, Trade, TradeError, TradeEvent, TradeState};
 
 use super::EngineKey;
 use crate::engine::{ClientOrderId, OrderKind, OrderRequest, OrderRole, TimeMs};
