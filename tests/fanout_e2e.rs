@@ -83,7 +83,13 @@ impl Setup {
             if done(&rows) {
                 return;
             }
-            assert!(serve.try_wait().unwrap().is_none(), "serve ended early");
+            if serve.try_wait().unwrap().is_some() {
+                let mut err = String::new();
+                if let Some(mut e) = serve.stderr.take() {
+                    std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+                }
+                panic!("serve ended early: {err}");
+            }
             assert!(t0.elapsed() < Duration::from_secs(120), "{what}: not after 2 minutes");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

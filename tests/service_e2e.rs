@@ -200,23 +200,28 @@ async fn bad_input_gets_a_clear_error_and_writes_nothing() {
     let _ = first.wait();
 }
 
-/// The load example (README figures) runs and reports every figure.
-#[test]
-fn the_load_example_reports_its_figures() {
+/// Runs an example built by `cargo test` and returns its standard output.
+fn example(name: &str, args: &[&str]) -> String {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(std::path::Path::parent).unwrap();
-    let bin = dir.join("examples").join(format!("service_load{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join("examples").join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.exists(), "{} missing: run through `cargo test`, which builds the examples", bin.display());
-    let out = Command::new(bin)
-        .args(["--users", "3", "--bots-per-user", "2", "--candles", "30"])
-        .env_remove("MARTINGALE_DB")
-        .output()
-        .unwrap();
+    let out = Command::new(bin).args(args).env_remove("MARTINGALE_DB").output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The load examples (README figures) run and report every figure.
+#[test]
+fn the_load_examples_report_their_figures() {
+    let stdout = example("service_load", &["--users", "3", "--bots-per-user", "2", "--candles", "30"]);
     for figure in
         ["6 bots of 3 users", "candles replayed      30", "bot-candles per s", "memory per bot", "growth per bot, day"]
     {
+        assert!(stdout.contains(figure), "{figure:?} missing:\n{stdout}");
+    }
+    let stdout = example("service_live_load", &["--users", "3", "--bots-per-user", "2", "--seconds", "3"]);
+    for figure in ["6 bots of 3 users", "bot steps per s", "price requests", "venue requests", "growth per bot, day"] {
         assert!(stdout.contains(figure), "{figure:?} missing:\n{stdout}");
     }
 }

@@ -102,6 +102,18 @@ impl Db {
         Ok(Db { pool, backend, url: shown })
     }
 
+    /// Begins a write transaction. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`, waiting up to the busy timeout for another
+    /// writer): a deferred transaction that reads first and then writes is
+    /// refused at once ("database is locked") when another process (a CLI
+    /// command, a second reader) wrote in between.
+    pub async fn begin_write(&self) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend

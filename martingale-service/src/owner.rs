@@ -76,7 +76,7 @@ impl Ownership {
 
     /// [`Ownership::acquire`] at a given time (tests).
     pub async fn acquire_at(db: &Db, holder: &str, pid: i64, now: i64) -> Result<Ownership> {
-        let mut tx = db.pool().begin().await.map_err(ServiceError::query)?;
+        let mut tx = db.begin_write().await.map_err(ServiceError::query)?;
         let row: Option<(String, i64, i64)> =
             sqlx::query_as("SELECT holder, pid, heartbeat FROM service_owner WHERE id = 1")
                 .fetch_optional(&mut *tx)

@@ -108,7 +108,7 @@ impl StateStore for DbStateStore {
     async fn save_with_audit(&self, bot: &BotId, state: &str, audit: &[AuditRecord]) -> io::Result<()> {
         let header: Header = serde_json::from_str(state).map_err(|e| self.error(bot, "not writing", e))?;
         let events = i64::try_from(header.events).map_err(|e| self.error(bot, "not writing", e))?;
-        let mut tx = self.db.pool().begin().await.map_err(|e| self.error(bot, "writing", e))?;
+        let mut tx = self.db.begin_write().await.map_err(|e| self.error(bot, "writing", e))?;
         sqlx::query(
             "INSERT INTO engine_snapshots (bot_id, format, events, state, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (bot_id) DO UPDATE SET format = excluded.format, events = excluded.events, \
@@ -160,7 +160,7 @@ impl DbStateStore {
     /// with it (they are replayed again), in the same transaction.
     pub async fn restore_checkpoint(&self, bot: &BotId) -> io::Result<bool> {
         let err = |e: sqlx::Error| self.error(bot, "restoring", e);
-        let mut tx = self.db.pool().begin().await.map_err(err)?;
+        let mut tx = self.db.begin_write().await.map_err(err)?;
         let checkpoint: Option<(Option<String>,)> =
             sqlx::query_as("SELECT checkpoint FROM engine_snapshots WHERE bot_id = $1 AND state <> checkpoint")
                 .bind(bot.as_str())

@@ -44,7 +44,7 @@ fn side_name(side: Side) -> &'static str {
 
 /// Writes trades (new or changed) in one transaction.
 pub async fn put(db: &Db, rows: &[TradeRow]) -> Result<()> {
-    let mut tx = db.pool().begin().await.map_err(ServiceError::query)?;
+    let mut tx = db.begin_write().await.map_err(ServiceError::query)?;
     let now = now_ms();
     for r in rows {
         let t = &r.trade;
