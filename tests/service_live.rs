@@ -4,7 +4,7 @@
 //! 127.0.0.1, and the real binary trades on it. Two users add their own
 //! keys (sealed in the database), add bots on their own accounts, and
 //! `serve` trades them while the test moves the market; one bot is closed
-//! by request, the service is killed with SIGKILL twice mid-run and
+//! by request and the other's take profit changed while it trades, the service is killed with SIGKILL twice mid-run and
 //! started again. Afterwards: no client order id reached the venue twice,
 //! each user's orders are on that user's account only, every bot kept
 //! trading, both bots shared one price request per polling interval, and
@@ -204,6 +204,23 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
     loop {
         let show = s.ok(&["bot", "show", "b1", "--user", "bob"], None);
         if show.contains("request close: ") && !show.contains(": pending") && !show.contains(": applying") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{show}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A settings change of the other bot while it trades: its take profit
+    // applies at once (the resting take-profit order is re-priced).
+    let changed = martingale_core::config::EXAMPLE_BOT_JSON
+        .replacen('{', "{\"venue\": \"binance\",", 1)
+        .replace("\"percent\": \"1.5\"", "\"percent\": \"2.5\"");
+    let path = s.dir.path().join("a1-changed.json");
+    std::fs::write(&path, changed).unwrap();
+    s.ok(&["bot", "set", path.to_str().unwrap(), "a1", "--user", "alice"], None);
+    let t0 = Instant::now();
+    loop {
+        let show = s.ok(&["bot", "show", "a1", "--user", "alice"], None);
+        if show.contains("applied at once: take_profit") {
             break;
         }
         assert!(t0.elapsed() < Duration::from_secs(30), "{show}");

@@ -227,6 +227,14 @@ pub async fn remove(db: &Db, account: &str, bot_id: &str, force: bool) -> Result
             bot.desired
         )));
     }
+    if !force {
+        if let Some(why) = open_position(db, &bot).await? {
+            return Err(ServiceError::Invalid(format!(
+                "bot {bot_id} {why}: close it first (`martingale bot start`, then `bot close`), or remove it with \
+                 --force (what is on the venue stays there, unmanaged)"
+            )));
+        }
+    }
     sqlx::query("DELETE FROM bots WHERE account = $1 AND bot_id = $2")
         .bind(account)
         .bind(bot_id)
@@ -234,6 +242,28 @@ pub async fn remove(db: &Db, account: &str, bot_id: &str, force: bool) -> Result
         .await
         .map_err(ServiceError::query)?;
     Ok(())
+}
+
+/// What the bot's last snapshot still holds (an open position, resting
+/// orders), if anything.
+async fn open_position(db: &Db, bot: &Bot) -> Result<Option<String>> {
+    let text: Option<(String,)> = sqlx::query_as("SELECT state FROM engine_snapshots WHERE bot_id = $1")
+        .bind(bot.id.as_str())
+        .fetch_optional(db.pool())
+        .await
+        .map_err(ServiceError::query)?;
+    let Some((text,)) = text else { return Ok(None) };
+    let saved = martingale_exchange::Persisted::load(&bot.id, &text)
+        .map_err(|e| ServiceError::Invalid(format!("bot {}: its snapshot cannot be read ({e}); use --force", bot.id)))?;
+    let Some(deal) = saved.engine.deal() else { return Ok(None) };
+    let qty = deal.position.open_qty();
+    Ok(if !qty.is_zero() {
+        Some(format!("still holds an open position of {qty} (deal {})", deal.number))
+    } else if deal.has_live_orders() {
+        Some(format!("still has resting orders (deal {})", deal.number))
+    } else {
+        None
+    })
 }
 
 pub(crate) fn venue_name(v: Venue) -> &'static str {

@@ -13,7 +13,7 @@ use martingale_core::backtest::Candles;
 use martingale_core::config::BotFile;
 use martingale_core::engine::{BotId, Command, Engine};
 use martingale_exchange::{PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
-use martingale_service::{bots, snapshot_header, users, Db, DbStateStore};
+use martingale_service::{bots, journal, snapshot_header, users, Db, DbStateStore};
 use rust_decimal::Decimal;
 
 const BOT: &str = martingale_core::config::EXAMPLE_BOT_JSON;
@@ -90,6 +90,19 @@ async fn a_runner_resumes_from_the_database_exactly() {
         assert_eq!(second.deal(), whole.deal());
         let (_, events_after) = snapshot_header(db, "a-btc").await.unwrap().unwrap();
         assert!(events_after > events);
+        // The orders, fills and audit lines went in with the snapshots.
+        let orders = journal::orders(db, Some("alice"), Some("a-btc"), None).await.unwrap();
+        let fills = journal::fills(db, Some("alice"), Some("a-btc"), None).await.unwrap();
+        assert!(orders.len() > 6 && fills.len() > 6, "{} orders, {} fills", orders.len(), fills.len());
+        assert!(fills.iter().all(|f| orders.iter().any(|o| o.client_order_id == f.client_order_id)));
+        assert!(journal::audit(db, "alice", "a-btc", 10).await.unwrap().len() == 10);
+        // A bot whose snapshot holds a position is not removed unless forced.
+        let open = second.deal().map_or(Decimal::ZERO, |d| d.position.open_qty());
+        assert!(!open.is_zero(), "the run ends inside a deal");
+        let err = bots::remove(db, "alice", "a-btc", false).await.unwrap_err().to_string();
+        assert!(err.contains("open position"), "{err}");
+        bots::remove(db, "alice", "a-btc", true).await.unwrap();
+        assert!(journal::orders(db, Some("alice"), Some("a-btc"), None).await.unwrap().is_empty(), "removed with it");
     }
 }
 

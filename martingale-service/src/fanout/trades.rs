@@ -1,5 +1,5 @@
 //! Every subscriber's trade per signal: the core's
-//! [`Trade`](martingale_core::fleet::fanout::Trade) state machine stored as
+//! [`Trade`] state machine stored as
 //! JSON, with its state, quantities and prices (exact decimal text) in
 //! columns for reading. `serve` writes a trade before it sends the orders
 //! the trade's last transition asked for.
