@@ -253,8 +253,9 @@ async fn open_position(db: &Db, bot: &Bot) -> Result<Option<String>> {
         .await
         .map_err(ServiceError::query)?;
     let Some((text,)) = text else { return Ok(None) };
-    let saved = martingale_exchange::Persisted::load(&bot.id, &text)
-        .map_err(|e| ServiceError::Invalid(format!("bot {}: its snapshot cannot be read ({e}); use --force", bot.id)))?;
+    let saved = martingale_exchange::Persisted::load(&bot.id, &text).map_err(|e| {
+        ServiceError::Invalid(format!("bot {}: its snapshot cannot be read ({e}); use --force", bot.id))
+    })?;
     let Some(deal) = saved.engine.deal() else { return Ok(None) };
     let qty = deal.position.open_qty();
     Ok(if !qty.is_zero() {
