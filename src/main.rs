@@ -84,8 +84,14 @@ enum Command {
     /// Prints a bot file's ladder: `plan [--config BOT] [--price P] [--json]`.
     Plan(JobArgs),
     /// Backtests a bot file: `backtest [--csv FILE] [--config BOT] [--json OUT] [--svg OUT] [--reference]
-    /// [--stop-when-unfunded]` (no --csv: an embedded synthetic year).
+    /// [--stop-when-unfunded] [--user U]` (no --csv: an embedded synthetic year; --user keeps the run in the
+    /// database).
     Backtest(JobArgs),
+    /// The backtests kept with `backtest --user U`, newest first.
+    Runs {
+        #[command(flatten)]
+        owner: Owner,
+    },
     /// Sweeps settings over a grid: `sweep [--config BOT] [--csv FILE] --axis PATH=V1,V2,... [--top N] [--json OUT]`.
     Sweep(JobArgs),
 }
@@ -211,7 +217,8 @@ fn main() -> ExitCode {
     // The jobs need no database: they run before one is opened.
     let job: Option<(Job, &JobArgs)> = match &cli.command {
         Command::Plan(j) => Some((jobs::plan::run, j)),
-        Command::Backtest(j) => Some((jobs::backtest::run, j)),
+        // `--user U` keeps the run in the database: it runs below.
+        Command::Backtest(j) if kept_for(&j.args).is_none() => Some((jobs::backtest::run, j)),
         Command::Sweep(j) => Some((jobs::sweep::run, j)),
         _ => None,
     };
@@ -232,6 +239,14 @@ fn main() -> ExitCode {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// `--user U` among a backtest's options: the user, and the other options.
+fn kept_for(args: &[String]) -> Option<(String, Vec<String>)> {
+    let at = args.iter().position(|a| a == "--user")?;
+    let user = args.get(at + 1)?.clone();
+    let rest = args.iter().enumerate().filter(|(i, _)| *i != at && *i != at + 1).map(|(_, a)| a.clone()).collect();
+    Some((user, rest))
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -315,9 +330,35 @@ async fn run(cli: Cli, out: &mut Vec<u8>) -> Result<(), String> {
             bots::request(&db, &target.owner.user, &target.id, Request::AddFunds { quote }).await.map_err(e)?;
             line(out, format!("bot {}: add-funds {quote} requested (applied by the running service)", target.id));
         }
-        Command::Plan(_) | Command::Backtest(_) | Command::Sweep(_) => {
-            return Err("plan, backtest and sweep run without a database".into())
+        Command::Backtest(j) => {
+            let Some((user, args)) = kept_for(&j.args) else {
+                return Err("backtest runs without a database unless --user keeps it".into());
+            };
+            users::get(&db, &user).await.map_err(e)?;
+            let run = jobs::backtest::run_kept(args)?;
+            let id =
+                martingale_service::runs::record(&db, &user, &run.bot, &run.source, &run.metrics).await.map_err(e)?;
+            line(out, format!("kept as backtest run {id} of {user} (`martingale runs --user {user}` lists them)"));
         }
+        Command::Runs { owner } => {
+            line(
+                out,
+                format!(
+                    "{:>6} {:>14} {:>8} {:>6} {:>18}  {}",
+                    "run", "created", "candles", "deals", "realized pnl", "source"
+                ),
+            );
+            for r in martingale_service::runs::list(&db, &owner.user).await.map_err(e)? {
+                line(
+                    out,
+                    format!(
+                        "{:>6} {:>14} {:>8} {:>6} {:>18}  {}",
+                        r.id, r.created_at, r.candles, r.closed_deals, r.realized_pnl, r.source
+                    ),
+                );
+            }
+        }
+        Command::Plan(_) | Command::Sweep(_) => return Err("plan and sweep run without a database".into()),
         Command::Signal(t) => {
             bots::request(&db, &t.owner.user, &t.id, Request::Signal).await.map_err(e)?;
             line(out, format!("bot {}: signal queued (the running service sends it at its next interval)", t.id));

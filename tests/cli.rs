@@ -163,3 +163,38 @@ fn bot_set_changes_a_stopped_bots_settings_and_queues_a_running_bots() {
     assert!(out.contains("settings change queued"), "{out}");
     assert!(ok(&["bot", "show", "a-btc", "--user", "alice"]).contains("request set: pending"));
 }
+
+#[test]
+fn backtests_kept_for_a_user_are_listed_and_a_locked_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/btcusd-coinbase-1h.csv");
+    let ok = |args: &[&str]| {
+        let o = martingale(&data, args);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        out
+    };
+    ok(&["user", "add", "alice"]);
+    ok(&["user", "add", "bob"]);
+    let kept = ok(&["backtest", "--csv", csv, "--user", "alice"]);
+    assert!(kept.contains("kept as backtest run 1 of alice"), "{kept}");
+    let runs = ok(&["runs", "--user", "alice"]);
+    let row = runs.lines().nth(1).unwrap_or_default();
+    assert!(row.contains(" 20111 ") && row.contains(" 488 ") && row.contains("2822.5461979498"), "{runs}");
+    assert_eq!(ok(&["runs", "--user", "bob"]).lines().count(), 1, "bob sees none of alice's runs");
+    let o = martingale(&data, &["backtest", "--csv", csv, "--user", "nobody"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("user \"nobody\" not found"), "{}", text(&o).1);
+
+    // Another process holds the database's write lock: a write waits for
+    // it (5 s), then fails with the reason; nothing is written.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let db = rt.block_on(martingale_service::Db::open_dir(&data)).unwrap();
+    let tx = rt.block_on(db.begin_write()).unwrap();
+    let o = martingale(&data, &["user", "add", "carol"]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+    assert!(text(&o).1.contains("database is locked"), "{}", text(&o).1);
+    rt.block_on(tx.rollback()).unwrap();
+    assert!(!ok(&["user", "list"]).contains("carol"));
+}

@@ -159,7 +159,7 @@ pub async fn add(db: &Db, account: &str, bot_id: &str, file_text: &str, key_labe
     .execute(db.pool())
     .await
     .map_err(|e| match e {
-        sqlx::Error::Database(_) => ServiceError::Exists { kind: "bot", name: id.to_string() },
+        sqlx::Error::Database(d) if d.is_unique_violation() => ServiceError::Exists { kind: "bot", name: id.to_string() },
         e => ServiceError::query(e),
     })?;
     get(db, account, id.as_str()).await

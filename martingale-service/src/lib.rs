@@ -24,7 +24,8 @@
 //!   trade (signal fan-out, run by `serve`);
 //! - [`records`]: closed deals and each bot's status, for the CLI;
 //! - [`journal`]: the orders, fills and audit lines the runner writes
-//!   with each snapshot, in the same transaction.
+//!   with each snapshot, in the same transaction;
+//! - [`runs`]: the backtests users kept.
 //!
 //! Known limits (the service is being built in steps): each bot's write is
 //! its own transaction (many bots' writes of one poll are not grouped).
@@ -40,6 +41,7 @@ pub mod journal;
 pub mod keys;
 mod owner;
 pub mod records;
+pub mod runs;
 pub mod serve;
 mod settings;
 mod snapshots;

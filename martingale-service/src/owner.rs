@@ -95,7 +95,7 @@ impl Ownership {
                 .await
                 .map_err(|e| match e {
                     // Another process inserted first (both saw no row).
-                    sqlx::Error::Database(_) => {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => {
                         ServiceError::Owned { holder: "another process".into(), pid: 0, age_secs: 0, wait_secs: 30 }
                     }
                     e => ServiceError::query(e),

@@ -38,7 +38,9 @@ pub async fn add(db: &Db, name: &str) -> Result<User> {
         .execute(db.pool())
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(_) => ServiceError::Exists { kind: "user", name: name.as_str().to_string() },
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                ServiceError::Exists { kind: "user", name: name.as_str().to_string() }
+            }
             e => ServiceError::query(e),
         })?;
     Ok(User { name, created_at: now })

@@ -60,8 +60,25 @@ fn read(path: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
 }
 
+/// What a run computed, for a caller that keeps it (the program's
+/// `backtest --user U` stores it in the service database).
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The bot file backtested.
+    pub bot: BotFile,
+    /// Where the candles came from.
+    pub source: String,
+    /// The metrics (exact decimals).
+    pub metrics: martingale_core::backtest::Metrics,
+}
+
 /// Runs the job with its arguments (those after the program or subcommand name).
 pub fn run(argv: Vec<String>) -> Result<(), String> {
+    run_kept(argv).map(|_| ())
+}
+
+/// [`run`], returning what it computed.
+pub fn run_kept(argv: Vec<String>) -> Result<Run, String> {
     let args = parse_args(argv)?;
     let bot = BotFile::from_str(&match &args.config {
         Some(p) => read(p)?,
@@ -105,7 +122,7 @@ pub fn run(argv: Vec<String>) -> Result<(), String> {
         std::fs::write(path, svg(&result.equity)).map_err(|e| format!("{path}: {e}"))?;
         outln!("wrote {path}");
     }
-    Ok(())
+    Ok(Run { bot, source, metrics: result.metrics })
 }
 
 fn report(r: &BacktestResult, candles: &Candles, source: &str, elapsed: std::time::Duration) {

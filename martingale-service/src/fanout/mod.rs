@@ -90,7 +90,9 @@ pub async fn add_strategy(db: &Db, owner: &str, id: &str, venue: Venue, symbol: 
         .execute(db.pool())
         .await
         .map_err(|e| match e {
-            sqlx::Error::Database(_) => ServiceError::Exists { kind: "strategy", name: id.into() },
+            sqlx::Error::Database(d) if d.is_unique_violation() => {
+                ServiceError::Exists { kind: "strategy", name: id.into() }
+            }
             e => ServiceError::query(e),
         })?;
     Ok(Strategy { id: id.into(), owner: owner.into(), venue, symbol })
@@ -166,7 +168,9 @@ pub async fn subscribe(
     .execute(db.pool())
     .await
     .map_err(|e| match e {
-        sqlx::Error::Database(_) => ServiceError::Exists { kind: "bot", name: bot.to_string() },
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            ServiceError::Exists { kind: "bot", name: bot.to_string() }
+        }
         e => ServiceError::query(e),
     })?;
     get(db, account, bot.as_str()).await
