@@ -236,7 +236,7 @@ def test_sweep_ctrl_c_cancels_and_keeps_python_threads_running():
     def interrupt():
         # Ctrl-C once the sweep has really started.
         started.wait(10)
-        time.sleep(0.2)
+        time.sleep(0.02)
         import _thread
 
         _thread.interrupt_main()
