@@ -31,25 +31,12 @@ use martingale_service::bots::{self, DesiredState};
 use martingale_service::keys::Keyring;
 use martingale_service::serve::{serve, ServeConfig};
 use martingale_service::{users, Db};
-use martingale_toolkit::cli::{arg, run_async};
+use martingale_toolkit::cli::{arg, dir_bytes, resident_bytes, run_async};
 use martingale_toolkit::outln;
 use rust_decimal::Decimal;
 
 fn number(name: &str, default: usize) -> Result<usize, String> {
     arg(name).map_or(Ok(default), |v| v.parse().map_err(|e| format!("{name} {v:?}: {e}")))
-}
-
-/// Resident memory of this process in bytes (Linux), else 0.
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn size_of(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
 }
 
 async fn run() -> Result<(), String> {
@@ -108,7 +95,7 @@ async fn run() -> Result<(), String> {
         })
     };
     let requests_before = fake.lock().map_err(|_| "fake venue lock")?.requests;
-    let before_rss = rss();
+    let before_rss = resident_bytes();
     let cfg = ServeConfig {
         holder: format!("live-load:{}", std::process::id()),
         keys: Some(ring),
@@ -118,7 +105,7 @@ async fn run() -> Result<(), String> {
     let t1 = Instant::now();
     let summary = serve(db.clone(), cfg, tokio::time::sleep(Duration::from_secs(seconds as u64))).await.map_err(e)?;
     let secs = t1.elapsed().as_secs_f64();
-    let after_rss = rss();
+    let after_rss = resident_bytes();
     stop.store(true, Ordering::SeqCst);
     let _ = market.await;
     let (requests, price_requests) = {
@@ -147,8 +134,8 @@ async fn run() -> Result<(), String> {
     if arg("--db").is_none() {
         outln!(
             "database              {:.1} MiB with its WAL ({:.1} KiB per bot)",
-            size_of(dir.path()) as f64 / 1_048_576.0,
-            size_of(dir.path()) as f64 / 1024.0 / bots as f64
+            dir_bytes(dir.path()) as f64 / 1_048_576.0,
+            dir_bytes(dir.path()) as f64 / 1024.0 / bots as f64
         );
     }
     outln!(

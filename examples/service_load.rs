@@ -19,25 +19,12 @@ use martingale_core::backtest::synthetic;
 use martingale_service::bots::{self, DesiredState};
 use martingale_service::serve::{serve, ServeConfig};
 use martingale_service::{users, Db};
-use martingale_toolkit::cli::{arg, run_async};
+use martingale_toolkit::cli::{arg, dir_bytes, resident_bytes, run_async};
 use martingale_toolkit::outln;
 use rust_decimal::Decimal;
 
 fn number(name: &str, default: usize) -> Result<usize, String> {
     arg(name).map_or(Ok(default), |v| v.parse().map_err(|e| format!("{name} {v:?}: {e}")))
-}
-
-/// Resident memory of this process in bytes (Linux), else 0.
-fn rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
-        .map_or(0, |kb| kb * 1024)
-}
-
-fn size_of(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
 }
 
 async fn run() -> Result<(), String> {
@@ -66,7 +53,7 @@ async fn run() -> Result<(), String> {
     let bots = n_users * per_user;
     outln!("{bots} bots of {n_users} users added in {:.1} s", t0.elapsed().as_secs_f64());
     let prices = synthetic::random_walk(11, candles, 60_000, 30_000.0, 0.004);
-    let before_rss = rss();
+    let before_rss = resident_bytes();
     let cfg = ServeConfig {
         holder: format!("load:{}", std::process::id()),
         exit_at_end: true,
@@ -75,9 +62,9 @@ async fn run() -> Result<(), String> {
     let t1 = Instant::now();
     let summary = serve(db.clone(), cfg, std::future::pending()).await.map_err(e)?;
     let secs = t1.elapsed().as_secs_f64();
-    let after_rss = rss();
+    let after_rss = resident_bytes();
     let steps: i64 = sqlx_sum_events(&db).await?;
-    let size = size_of(dir.path());
+    let size = dir_bytes(dir.path());
     let bot_candles = (bots * candles) as f64;
     outln!("candles replayed      {} (+1 poll to see the end)", summary.candles);
     outln!(

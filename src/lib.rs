@@ -57,6 +57,21 @@ pub mod cli {
         }
     }
 
+    /// Resident memory of this process in bytes (Linux `/proc`), else 0:
+    /// the load examples' memory figures.
+    pub fn resident_bytes() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+            .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// Bytes of the files directly in `dir` (0 if it cannot be read).
+    pub fn dir_bytes(dir: &std::path::Path) -> u64 {
+        std::fs::read_dir(dir).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+    }
+
     /// The value after `--name` on the command line.
     pub fn arg(name: &str) -> Option<String> {
         let args: Vec<String> = std::env::args().collect();
