@@ -199,15 +199,24 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
         s.wait_deals(&["a1", "b1"], round, &mut serve).await;
     }
     // A close request on one bot while the other keeps trading.
-    s.ok(&["bot", "close", "b1", "--user", "bob"], None);
+    // The request may land between two deals ("no open deal to close"):
+    // then it is asked again until it closes one.
     let t0 = Instant::now();
-    loop {
-        let show = s.ok(&["bot", "show", "b1", "--user", "bob"], None);
-        if show.contains("request close: ") && !show.contains(": pending") && !show.contains(": applying") {
-            break;
+    'close: loop {
+        s.ok(&["bot", "close", "b1", "--user", "bob"], None);
+        loop {
+            let show = s.ok(&["bot", "show", "b1", "--user", "bob"], None);
+            let request = show.lines().find(|l| l.contains("request close: ")).unwrap_or("").to_string();
+            assert!(t0.elapsed() < Duration::from_secs(30), "{show}");
+            if request.ends_with("closing the open deal") {
+                break 'close;
+            }
+            if request.ends_with("no open deal to close") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "{show}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A settings change of the other bot while it trades: its take profit
     // applies at once (the resting take-profit order is re-priced).
