@@ -101,7 +101,10 @@ impl Setup {
         for bot in bots {
             while self.deals(bot).await < n {
                 assert!(serve.try_wait().unwrap().is_none(), "serve ended early");
-                assert!(t0.elapsed() < Duration::from_secs(120), "no {n} deals of {bot} after 2 minutes");
+                if t0.elapsed() > Duration::from_secs(120) {
+                    let status = self.run(&["status"], None);
+                    panic!("no {n} deals of {bot} after 2 minutes: {}", text(&status));
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -303,4 +306,80 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
             assert!(!found, "{secret} in clear in {}", path.display());
         }
     }
+}
+
+/// Paper bots on a live venue's prices (`serve --paper-prices-from`): the
+/// fake Binance serves the ticker, the bots' orders stay on their paper
+/// accounts (none reaches the venue), both bots share one price read per
+/// interval, and a SIGKILL mid-run loses nothing (the paper accounts are
+/// rebuilt from the last checkpoints).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paper_bots_trade_on_live_prices_and_place_nothing_on_the_venue() {
+    let mut f = fake_binance::funded();
+    f.price = Decimal::from(30_000);
+    let (fake, url) = fake_binance::serve(f).await;
+    let master = MasterKey::generate().to_base64().expose().to_string();
+    let s = Setup { dir: tempfile::tempdir().unwrap(), master, url };
+    s.ok(&["user", "add", "carol"], None);
+    let path = s.dir.path().join("paper.json");
+    std::fs::write(&path, martingale_core::config::EXAMPLE_BOT_JSON).unwrap();
+    for id in ["p1", "p2"] {
+        s.ok(&["bot", "add", path.to_str().unwrap(), "--user", "carol", "--id", id], None);
+        s.ok(&["bot", "start", id, "--user", "carol"], None);
+    }
+    let venue = format!("binance={}", s.url);
+    let args = ["serve", "--interval-ms", "40", "--venue-url", &venue, "--paper-prices-from", "binance"];
+    // Bad input: a price file and live prices at once; a venue that has none.
+    let out = s.run(&["serve", "--prices", "x.csv", "--paper-prices-from", "binance"], None);
+    assert!(!out.status.success() && text(&out).contains("cannot be used with"), "{}", text(&out));
+    let out = s.run(&["serve", "--paper-prices-from", "paper"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--paper-prices-from \"paper\": a live venue"), "{}", text(&out));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let driver = drive(fake.clone(), stop.clone());
+    let mut serve = s.cmd(&args).spawn().unwrap();
+    s.wait_deals(&["p1", "p2"], 2, &mut serve).await;
+    kill(&mut serve, "-KILL");
+    serve.wait().unwrap();
+    let mut serve = s.cmd(&args).spawn().unwrap();
+    s.wait_deals(&["p1", "p2"], 4, &mut serve).await;
+    stop.store(true, Ordering::SeqCst);
+    driver.await.unwrap();
+    kill(&mut serve, "-TERM");
+    let out = serve.wait_with_output().unwrap();
+    assert!(out.status.success(), "serve: {}", text(&out));
+
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    let number = |word: &str| -> u64 {
+        let at = summary.find(word).unwrap_or_else(|| panic!("{word:?} in {summary:?}"));
+        summary[..at].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let (steps, price_requests) = (number("live steps"), number("price requests"));
+    assert!(steps > 20 && price_requests * 2 <= steps + 4, "{summary}");
+    {
+        let f = fake.lock().unwrap();
+        assert!(f.orders.is_empty(), "paper bots placed {} orders on the venue", f.orders.len());
+        assert!(f.price_requests >= price_requests as usize);
+    }
+    // The deals are on the driven market (29,100..30,900), each take
+    // profit with a profit; numbered without a gap through the kill.
+    let db = Db::open_dir(&s.dir.path().join("martingale-data")).await.unwrap();
+    for bot in ["p1", "p2"] {
+        let deals = records::deals(&db, Some("carol"), Some(bot), None).await.unwrap();
+        assert!(deals.len() >= 4, "{bot}: {} deals", deals.len());
+        for (i, d) in deals.iter().enumerate() {
+            let r = &d.report;
+            assert_eq!(r.number as usize, i + 1, "{bot}: deal numbers");
+            let exit = r.exit_price.expect("an exit price");
+            assert!(exit > Decimal::from(29_000) && exit < Decimal::from(31_000), "{bot}: exit at {exit}");
+            assert!(r.pnl > Decimal::ZERO, "{bot}: deal {} closed by {:?} at a loss", r.number, r.exit);
+        }
+        let fills = martingale_service::journal::fills(&db, Some("carol"), Some(bot), None).await.unwrap();
+        assert!(!fills.is_empty(), "{bot}: fills journaled");
+    }
+    db.close().await;
+    // Neither bot is left with an error (the last column).
+    let status = s.ok(&["status"], None);
+    assert!(status.lines().skip(1).all(|l| l.ends_with(" -")), "{status}");
 }

@@ -27,8 +27,13 @@ pub enum LogFormat {
 pub struct ServeArgs {
     /// Candle CSV the paper bots replay, one candle per polling interval
     /// (`time,open,high,low,close[,volume]`, time in ms or s).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "paper_prices_from")]
     prices: Option<PathBuf>,
+    /// Paper bots take this venue's live prices instead (binance, bybit,
+    /// okx or coindcx; its public ticker, no key): one read per symbol per
+    /// interval, the move between two reads walked like a candle.
+    #[arg(long, value_name = "VENUE")]
+    paper_prices_from: Option<String>,
     /// Polling interval in milliseconds.
     #[arg(long, default_value_t = 1000)]
     interval_ms: u64,
@@ -77,6 +82,15 @@ pub async fn run(
         }
         None => None,
     };
+    let paper_live = match &args.paper_prices_from {
+        Some(v) => match v.parse::<Venue>() {
+            Ok(Venue::Paper) | Err(_) => {
+                return Err(format!("--paper-prices-from {v:?}: a live venue (binance, bybit, okx or coindcx)"))
+            }
+            Ok(venue) => Some(venue),
+        },
+        None => None,
+    };
     let paper_quote = Decimal::from_str(&args.paper_quote)
         .ok()
         .filter(|q| *q > Decimal::ZERO)
@@ -86,6 +100,7 @@ pub async fn run(
     let cfg = ServeConfig {
         interval: Duration::from_millis(args.interval_ms.max(1)),
         prices,
+        paper_live,
         paper_quote,
         // Without a host name the fast takeover of a dead owner is off.
         holder: format!("{}:{pid}", if host.is_empty() { martingale_service::UNKNOWN_HOST } else { &host }),

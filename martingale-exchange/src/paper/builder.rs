@@ -129,7 +129,7 @@ impl PaperBuilder {
                 orders: HashMap::new(),
                 book: SimExchange::new(self.rules.clone(), self.fees, self.fill),
                 fills: Vec::new(),
-                candles: Vec::new(),
+                candles: std::collections::VecDeque::new(),
                 trade_seq: 0,
             }),
             symbol: self.symbol,

@@ -30,7 +30,7 @@
 //! A limit order placed through the market rests like any other and fills
 //! at the next point of the walk, as in the backtest (never at placement).
 //! Known limits: one market; orders fill completely (no partial fills); the
-//! candle history it serves is what was fed or replayed.
+//! candle history it serves is the last 10,000 candles fed or replayed.
 
 mod builder;
 mod replay;
@@ -66,8 +66,24 @@ struct State {
     /// The book: resting limit orders, in placement order (core's).
     book: SimExchange,
     fills: Vec<Fill>,
-    candles: Vec<Candle>,
+    /// The last [`KEPT_CANDLES`] candles fed or replayed (`candles`).
+    candles: std::collections::VecDeque<Candle>,
     trade_seq: u64,
+}
+
+/// How many of the latest candles a paper exchange answers `candles`
+/// with: a service bot on live prices is fed one per polling interval for
+/// as long as it runs, so the history is bounded.
+const KEPT_CANDLES: usize = 10_000;
+
+impl State {
+    /// Keeps `candle` in the bounded history.
+    fn keep(&mut self, candle: Candle) {
+        if self.candles.len() >= KEPT_CANDLES {
+            self.candles.pop_front();
+        }
+        self.candles.push_back(candle);
+    }
 }
 
 /// An in-process exchange for one market (see the module docs).
@@ -160,7 +176,7 @@ impl PaperExchange {
             }
         }
         st.price = Some(candle.close);
-        st.candles.push(candle);
+        st.keep(candle);
     }
 
     /// Fills resting order `index` of the book (core's fill: its price, the

@@ -95,7 +95,7 @@ impl PaperExchange {
         {
             let mut st = self.lock()?;
             st.price = Some(candle.close);
-            st.candles.push(candle);
+            st.keep(candle);
         }
         // An indicator start condition decides at the close, as the
         // backtest does (a signal at the candle's last millisecond).

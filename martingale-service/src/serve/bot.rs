@@ -1,11 +1,13 @@
-//! One bot the service runs, on the paper venue (replaying the price
-//! file) or on a live venue: its runner, where its prices come from, and
-//! how the operator's wishes become engine commands.
+//! One bot the service runs, on the paper venue (prices replayed from the
+//! price file, or read live from a venue's public ticker) or on a live
+//! venue: its runner, where its prices come from, and how the operator's
+//! wishes become engine commands.
 
 use std::sync::Arc;
 
 use martingale_core::backtest::Candles;
-use martingale_core::engine::{Command, Mode, OrderState, PhaseKind, TimeMs};
+use martingale_core::engine::{Candle, Command, Mode, OrderState, PhaseKind, TimeMs};
+use martingale_core::venue::Venue;
 use martingale_core::Side;
 use martingale_exchange::{Exchange, PaperExchange, Persisted, Runner, RunnerConfig, StateStore};
 
@@ -15,13 +17,25 @@ use rust_decimal::Decimal;
 use crate::bots::{Bot, DesiredState, Request};
 use crate::{Db, DbStateStore};
 
+/// Where a paper bot's prices come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PaperPrices {
+    /// The price file, one candle per interval, on the replay's clock.
+    File,
+    /// A live venue's last price (the shared board), one walk per
+    /// interval from the previous price to this one, on the wall clock.
+    Live(Venue),
+}
+
 /// Where a bot's prices and fills come from.
 pub(super) enum Feed {
-    /// Its own paper account, replaying the price file.
-    Replay {
+    /// Its own paper account.
+    Paper {
         /// The paper account.
         paper: Arc<PaperExchange>,
-        /// The last millisecond of the last candle replayed through it (the
+        /// Where its prices come from.
+        prices: PaperPrices,
+        /// The last millisecond of the last candle walked through it (the
         /// engine's own last event may be earlier in that candle).
         replayed_until: Option<TimeMs>,
         /// Events and replay position at the last checkpoint written.
@@ -32,10 +46,27 @@ pub(super) enum Feed {
     /// no checkpoint to keep.
     Live {
         /// The venue.
-        venue: martingale_core::venue::Venue,
+        venue: Venue,
         /// Its market id.
         symbol: String,
     },
+}
+
+/// How a paper bot starts: its account and where the market stands.
+pub(super) struct PaperStart<'a> {
+    /// Quote balance of the new paper account.
+    pub quote: Decimal,
+    /// Where its prices come from.
+    pub prices: PaperPrices,
+    /// The last candle the service walked (sets the market's price).
+    pub previous: Option<Candle>,
+    /// The next price (funds a short bot's base balance).
+    pub price: Option<Decimal>,
+    /// The closes walked before (last millisecond, close): they warm an
+    /// indicator start condition.
+    pub history: &'a [(TimeMs, Decimal)],
+    /// The clock.
+    pub time: TimeMs,
 }
 
 /// A bot the service runs.
@@ -81,25 +112,15 @@ impl ServiceBot {
     }
 
     /// Starts `bot` (or resumes it from its stored snapshot) on a new paper
-    /// account holding `quote` (a short bot also holds base worth `quote`
-    /// at `price`, the next candle's open); the market stands at
-    /// `previous` (the last candle the service replayed), `time` is the
-    /// replay's clock; `history` the candles replayed before (last
-    /// millisecond, close), which warm an indicator start condition.
+    /// account holding `start.quote` (a short bot also holds base worth
+    /// that at `start.price`); the market stands at `start.previous`.
     ///
     /// The paper venue does not outlive the process: a resumed bot's paper
     /// account is rebuilt from its snapshot (its open position as base
     /// balance, its resting orders placed again). An order that was partly
     /// filled cannot be rebuilt; the bot is refused with a message.
-    pub async fn start(
-        bot: &Bot,
-        store: Arc<DbStateStore>,
-        quote: Decimal,
-        previous: Option<martingale_core::engine::Candle>,
-        price: Option<Decimal>,
-        history: &[(TimeMs, Decimal)],
-        time: TimeMs,
-    ) -> Result<ServiceBot, String> {
+    pub async fn start(bot: &Bot, store: Arc<DbStateStore>, start: PaperStart<'_>) -> Result<ServiceBot, String> {
+        let PaperStart { quote, prices, previous, price, history, time } = start;
         // The paper venue died with the last process: go back to the state
         // at the end of the last whole polling interval, which the venue
         // can be rebuilt from (see `DbStateStore::restore_checkpoint`).
@@ -173,7 +194,7 @@ impl ServiceBot {
             account: bot.account.clone(),
             created_at: bot.created_at,
             runner,
-            feed: Feed::Replay { paper, replayed_until, checkpointed: None },
+            feed: Feed::Paper { paper, prices, replayed_until, checkpointed: None },
         })
     }
 
@@ -182,7 +203,7 @@ impl ServiceBot {
     /// since the last one.
     /// Live bots keep none (every output is persisted before it is sent).
     pub async fn checkpoint(&mut self, store: &DbStateStore) -> Result<(), String> {
-        let Feed::Replay { replayed_until, checkpointed, .. } = &mut self.feed else {
+        let Feed::Paper { replayed_until, checkpointed, .. } = &mut self.feed else {
             return Ok(());
         };
         let r = &self.runner;
@@ -200,17 +221,42 @@ impl ServiceBot {
     /// or the wall clock for a live bot.
     pub fn time(&self, fallback: TimeMs) -> TimeMs {
         match self.feed {
-            Feed::Replay { .. } => self.runner.last_time().unwrap_or(fallback),
-            Feed::Live { .. } => now_ms(),
+            Feed::Paper { prices: PaperPrices::File, .. } => self.runner.last_time().unwrap_or(fallback),
+            Feed::Paper { prices: PaperPrices::Live(_), .. } | Feed::Live { .. } => now_ms(),
         }
     }
 
-    /// The venue and market of a bot on a live venue.
-    pub fn live_market(&self) -> Option<(martingale_core::venue::Venue, String)> {
+    /// The venue and market whose live price this bot steps on: a bot on
+    /// a live venue, or a paper bot on live prices.
+    pub fn live_market(&self) -> Option<(Venue, String)> {
         match &self.feed {
             Feed::Live { venue, symbol } => Some((*venue, symbol.clone())),
-            Feed::Replay { .. } => None,
+            Feed::Paper { prices: PaperPrices::Live(venue), paper, .. } => Some((*venue, paper.symbol().to_string())),
+            Feed::Paper { prices: PaperPrices::File, .. } => None,
         }
+    }
+
+    /// One polling step on the live price: a bot on a live venue steps
+    /// at `now` (its exchange reads the price from the shared board); a
+    /// paper bot on live prices walks the move from the previous price to
+    /// `price` as one candle ending at `now` (the walk the price file's
+    /// candles get: resting orders between the two prices fill at their
+    /// own price, stops fire at their level). Nothing when the wall clock
+    /// has not moved past the last walk, or a paper bot has no price.
+    pub async fn step_live(&mut self, price: Option<Decimal>, now: TimeMs) -> Result<(), String> {
+        let Feed::Paper { paper, replayed_until, .. } = &mut self.feed else {
+            return self.runner.step(now).await.map_err(|e| format!("step: {e}"));
+        };
+        let (Some(price), Some(start)) = (price, live_candle_start(*replayed_until, now)) else {
+            return Ok(());
+        };
+        let open = paper.last_price(paper.symbol()).await.unwrap_or(price);
+        let candle = Candle { time: start, open, high: open.max(price), low: open.min(price), close: price };
+        paper.replay_candle(&mut self.runner, candle, now - start + 1).await.map_err(|e| format!("step: {e}"))?;
+        // The wall clock counts milliseconds, not candles (a time limit).
+        self.runner.set_clock_grain(None);
+        *replayed_until = Some(now);
+        Ok(())
     }
 
     /// Brings the engine's mode to what the operator wants.
@@ -311,7 +357,7 @@ impl ServiceBot {
     /// candle the bot has not seen (a bot back from a failure catches up
     /// from its own state); nothing when it has seen them all.
     pub async fn replay(&mut self, candles: &Candles, index: usize, interval: TimeMs) -> Result<bool, String> {
-        let Feed::Replay { paper, replayed_until, .. } = &mut self.feed else {
+        let Feed::Paper { paper, replayed_until, prices: PaperPrices::File, .. } = &mut self.feed else {
             return Ok(false);
         };
         let end = |i: usize| candles.get(i).map(|c| c.time.saturating_add(interval.saturating_sub(1)));
@@ -337,5 +383,28 @@ impl ServiceBot {
             replayed = true;
         }
         Ok(replayed)
+    }
+}
+
+/// Where the candle of a paper bot on live prices starts: right after the
+/// last walk, or one second before `now` for the first; `None` when the
+/// clock has not moved past the last walk.
+fn live_candle_start(replayed_until: Option<TimeMs>, now: TimeMs) -> Option<TimeMs> {
+    let start = replayed_until.map_or(now.saturating_sub(999), |t| t.saturating_add(1));
+    (start <= now).then_some(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_candle_start;
+
+    #[test]
+    fn a_live_candle_starts_after_the_last_walk_and_never_before_it() {
+        assert_eq!(live_candle_start(None, 10_000), Some(9_001));
+        assert_eq!(live_candle_start(Some(9_500), 10_000), Some(9_501));
+        assert_eq!(live_candle_start(Some(9_999), 10_000), Some(10_000));
+        assert_eq!(live_candle_start(Some(10_000), 10_000), None);
+        // The wall clock stepped back: wait for it.
+        assert_eq!(live_candle_start(Some(12_000), 10_000), None);
     }
 }

@@ -21,8 +21,16 @@
 //! Prices: paper bots replay a candle file (`--prices FILE`), one candle
 //! per interval, each walked along its path exactly as the backtest walks
 //! it (so a bot's deals are its backtest's); after a restart every bot
-//! resumes after the last candle its snapshot has seen. Without a price
-//! file, paper bots wait with a status that says so. Bots on live venues
+//! resumes after the last candle its snapshot has seen. Or they take a
+//! live venue's prices (`--paper-prices-from VENUE`, keyless, the shared
+//! read below): each interval the move from the previous price to the new
+//! one is walked as one candle on the wall clock, so resting orders
+//! between the two prices fill at their own price (what happened between
+//! two reads is not seen; an indicator start condition sees one close per
+//! interval). Either way a paper account lives in this process: after a
+//! restart it is rebuilt from the bot's last checkpoint (written after
+//! every interval). Without a price source, paper bots wait with a status
+//! that says so. Bots on live venues
 //! trade with their owner's key (from [`crate::keys`]) on the wall clock,
 //! the bots of one market sharing one price request per interval
 //! (`prices`); the runner reconciles their orders with the venue by client
@@ -64,6 +72,9 @@ pub struct ServeConfig {
     pub interval: Duration,
     /// Candles paper bots replay, one per interval.
     pub prices: Option<Arc<Candles>>,
+    /// Paper bots take this venue's live prices instead of a price file
+    /// (its public ticker, no key; one read per symbol per interval).
+    pub paper_live: Option<Venue>,
     /// Quote balance of each paper bot's account.
     pub paper_quote: Decimal,
     /// Names this process in the database's ownership row (`host:pid`).
@@ -86,6 +97,7 @@ impl ServeConfig {
         ServeConfig {
             interval,
             prices,
+            paper_live: None,
             paper_quote,
             holder: format!("{}:{}", crate::UNKNOWN_HOST, std::process::id()),
             pid: i64::from(std::process::id()),
@@ -109,7 +121,8 @@ pub struct ServeSummary {
     pub candles: u64,
     /// Deals recorded.
     pub deals: u64,
-    /// Steps of bots on live venues.
+    /// Steps on live prices: of bots on live venues and of paper bots on
+    /// a venue's live prices.
     pub live_steps: u64,
     /// Shared price requests to live venues (one per market per interval).
     pub price_requests: u64,
@@ -459,25 +472,69 @@ impl Service {
             self.bots.insert(b.id.as_str().to_string(), bot);
             return Ok(());
         }
-        if self.cfg.prices.is_none() {
-            return Err("no price source: start `martingale serve` with --prices FILE (a candle CSV)".into());
+        if let Some(venue) = self.cfg.paper_live {
+            let (price, time) = (self.live_price(venue, &b.symbol).await?, now_ms());
+            // The market stands at the live price (a point, not a move).
+            let at = martingale_core::engine::Candle { time, open: price, high: price, low: price, close: price };
+            let start = bot::PaperStart {
+                quote: self.cfg.paper_quote,
+                prices: bot::PaperPrices::Live(venue),
+                previous: Some(at),
+                price: Some(price),
+                history: &[],
+                time,
+            };
+            let bot = ServiceBot::start(b, self.store.clone(), start).await?;
+            tracing::info!(bot = %b.id, account = %b.account, prices = ?venue, "paper bot started on live prices");
+            self.bots.insert(b.id.as_str().to_string(), bot);
+            return Ok(());
         }
-        let previous = self.cursor.checked_sub(1).and_then(|i| self.cfg.prices.as_ref()?.get(i));
-        let price = self.cfg.prices.as_ref().and_then(|c| c.get(self.cursor).or(previous)).map(|c| c.open);
-        let interval = self.interval_ms();
-        let history: Vec<(TimeMs, Decimal)> = match &self.cfg.prices {
-            Some(c) => (0..self.cursor)
-                .filter_map(|i| c.get(i))
-                .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
-                .collect(),
-            None => Vec::new(),
+        let Some(candles) = self.cfg.prices.clone() else {
+            return Err("no price source: start `martingale serve` with --prices FILE (a candle CSV) or \
+                        --paper-prices-from VENUE (live prices)"
+                .into());
         };
-        let bot =
-            ServiceBot::start(b, self.store.clone(), self.cfg.paper_quote, previous, price, &history, self.clock())
-                .await?;
+        let previous = self.cursor.checked_sub(1).and_then(|i| candles.get(i));
+        let price = candles.get(self.cursor).or(previous).map(|c| c.open);
+        let interval = self.interval_ms();
+        let history: Vec<(TimeMs, Decimal)> = (0..self.cursor)
+            .filter_map(|i| candles.get(i))
+            .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
+            .collect();
+        let start = bot::PaperStart {
+            quote: self.cfg.paper_quote,
+            prices: bot::PaperPrices::File,
+            previous,
+            price,
+            history: &history,
+            time: self.clock(),
+        };
+        let bot = ServiceBot::start(b, self.store.clone(), start).await?;
         tracing::info!(bot = %b.id, account = %b.account, "bot started");
         self.bots.insert(b.id.as_str().to_string(), bot);
         Ok(())
+    }
+
+    /// The keyless adapter of `venue` (made once).
+    fn public(&mut self, venue: Venue) -> std::result::Result<Arc<dyn Exchange>, String> {
+        if let Some(ex) = self.public.get(&venue) {
+            return Ok(ex.clone());
+        }
+        let ex = connect(venue, None, None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
+        self.public.insert(venue, ex.clone());
+        Ok(ex)
+    }
+
+    /// A market's last price: this interval's shared read, or one read now.
+    async fn live_price(&mut self, venue: Venue, symbol: &str) -> std::result::Result<Decimal, String> {
+        if let Some(p) = self.board.get(venue, symbol) {
+            return Ok(p);
+        }
+        self.summary.price_requests += 1;
+        let ex = self.public(venue)?;
+        let price = ex.last_price(symbol).await.map_err(|e| format!("{venue:?} price of {symbol}: {e}"))?;
+        self.board.put(venue, symbol, price);
+        Ok(price)
     }
 
     /// A runner failed: drop it; the next poll starts it again from its
@@ -580,13 +637,8 @@ impl Service {
             return;
         }
         for (venue, _) in &markets {
-            if !self.public.contains_key(venue) {
-                match connect(*venue, None, None, &self.cfg.venue_options(*venue)) {
-                    Ok(ex) => {
-                        self.public.insert(*venue, ex);
-                    }
-                    Err(e) => tracing::warn!(venue = ?venue, error = %e, "no public adapter"),
-                }
+            if let Err(e) = self.public(*venue) {
+                tracing::warn!(venue = ?venue, error = %e, "no public adapter");
             }
         }
         let public = &self.public;
@@ -596,7 +648,8 @@ impl Service {
             self.bots.iter().filter(|(_, b)| b.live_market().is_some()).map(|(id, _)| id.clone()).collect();
         for id in ids {
             let Some(bot) = self.bots.get_mut(&id) else { continue };
-            match bot.runner.step(now_ms()).await {
+            let price = bot.live_market().and_then(|(venue, symbol)| self.board.get(venue, &symbol));
+            match bot.step_live(price, now_ms()).await {
                 Ok(()) => {
                     self.summary.live_steps += 1;
                     let (account, closed) = (bot.account.clone(), bot.runner.take_closed());
@@ -608,7 +661,7 @@ impl Service {
                     }
                     self.record(&account, &id, closed).await;
                 }
-                Err(e) => self.failed(&id, format!("step: {e}")).await,
+                Err(e) => self.failed(&id, e).await,
             }
         }
     }

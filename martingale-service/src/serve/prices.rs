@@ -53,8 +53,17 @@ impl PriceBoard {
         requests
     }
 
-    fn get(&self, venue: Venue, symbol: &str) -> Option<Decimal> {
+    /// The market's price read this interval, if it was.
+    pub fn get(&self, venue: Venue, symbol: &str) -> Option<Decimal> {
         self.prices.lock().ok()?.get(&(venue, symbol.to_string())).copied()
+    }
+
+    /// Keeps a price read outside [`PriceBoard::refresh`] (a bot starting
+    /// between two refreshes) for the others of this interval.
+    pub fn put(&self, venue: Venue, symbol: &str, price: Decimal) {
+        if let Ok(mut prices) = self.prices.lock() {
+            prices.insert((venue, symbol.to_string()), price);
+        }
     }
 }
 
