@@ -387,10 +387,14 @@ impl ServiceBot {
 }
 
 /// Where the candle of a paper bot on live prices starts: right after the
-/// last walk, or one second before `now` for the first; `None` when the
-/// clock has not moved past the last walk.
+/// last walk, at most one second before `now` (after a restart the gap
+/// since the last walk may be hours: the walk's times stay within the
+/// last second, so a time limit is counted to the millisecond, not in
+/// hours-wide candles); `None` when the clock has not moved past the last
+/// walk.
 fn live_candle_start(replayed_until: Option<TimeMs>, now: TimeMs) -> Option<TimeMs> {
-    let start = replayed_until.map_or(now.saturating_sub(999), |t| t.saturating_add(1));
+    let earliest = now.saturating_sub(999);
+    let start = replayed_until.map_or(earliest, |t| t.saturating_add(1).max(earliest));
     (start <= now).then_some(start)
 }
 
@@ -403,6 +407,8 @@ mod tests {
         assert_eq!(live_candle_start(None, 10_000), Some(9_001));
         assert_eq!(live_candle_start(Some(9_500), 10_000), Some(9_501));
         assert_eq!(live_candle_start(Some(9_999), 10_000), Some(10_000));
+        // Back after a pause of hours: the last second only.
+        assert_eq!(live_candle_start(Some(10_000), 3_600_000), Some(3_599_001));
         assert_eq!(live_candle_start(Some(10_000), 10_000), None);
         // The wall clock stepped back: wait for it.
         assert_eq!(live_candle_start(Some(12_000), 10_000), None);
