@@ -96,4 +96,4 @@ pub use supervisor::{
     BotSpec, BotState, BotStatus, Connect, Connector, Schedule, Supervisor, SupervisorConfig, SupervisorError,
 };
 pub use types::{Balance, Fill, OrderInfo, OrderStatus};
-pub use venues::{connect, venue_connector, VenueOptions};
+pub use venues::{connect, key_budget, venue_connector, VenueOptions};

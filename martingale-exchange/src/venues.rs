@@ -26,6 +26,29 @@ pub struct VenueOptions {
     pub base_url: Option<String>,
 }
 
+/// The weight (Binance) or requests (the others) per minute one API key of
+/// `venue` may use: the default budget of that venue's adapter, so a
+/// [`KeyedBudgets`](crate::KeyedBudgets) of this limit shared by every
+/// adapter of one key keeps them together where one adapter alone stays
+/// (Binance 6,000 weight, Bybit 3,000, OKX 1,200, CoinDCX 600 requests);
+/// 0 for the paper venue, which has no limit to keep.
+///
+/// ```
+/// use martingale_core::venue::Venue;
+/// use martingale_exchange::key_budget;
+/// assert_eq!(key_budget(Venue::Binance), 6000);
+/// assert_eq!(key_budget(Venue::Okx), 1200);
+/// ```
+pub fn key_budget(venue: Venue) -> u32 {
+    match venue {
+        Venue::Binance => BinanceConfig::default().weight_limit,
+        Venue::Bybit => BybitConfig::default().requests_per_minute,
+        Venue::Okx => OkxConfig::default().requests_per_minute,
+        Venue::Coindcx => CoinDcxConfig::default().requests_per_minute,
+        Venue::Paper => 0,
+    }
+}
+
 /// An adapter for `venue`. Keys are optional for public market data
 /// (candles, prices, rules); OKX needs the passphrase for private calls.
 /// Paper trading has no remote venue: build a [`PaperExchange`](crate::PaperExchange).

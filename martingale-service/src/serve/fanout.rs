@@ -24,7 +24,7 @@ use martingale_core::fleet::fanout::{Allocation, Signal, Skip, Subscriber, Subsc
 use martingale_core::fleet::EngineKey;
 use martingale_core::market::MarketRules;
 use martingale_core::venue::Venue;
-use martingale_exchange::{connect, Exchange, ExchangeError, OrderInfo, OrderStatus};
+use martingale_exchange::{Exchange, ExchangeError, OrderInfo, OrderStatus};
 use rust_decimal::Decimal;
 
 use super::Service;
@@ -62,20 +62,11 @@ impl Service {
         }
     }
 
-    fn public_adapter(&mut self, venue: Venue) -> std::result::Result<Arc<dyn Exchange>, String> {
-        if let Some(ex) = self.public.get(&venue) {
-            return Ok(ex.clone());
-        }
-        let ex = connect(venue, None, None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
-        self.public.insert(venue, ex.clone());
-        Ok(ex)
-    }
-
     async fn market_rules(&mut self, venue: Venue, symbol: &str) -> std::result::Result<MarketRules, String> {
         if let Some(r) = self.fanout.rules.get(&(venue, symbol.to_string())) {
             return Ok(r.clone());
         }
-        let rules = self.public_adapter(venue)?.market_rules(symbol).await.map_err(|e| e.to_string())?;
+        let rules = self.public(venue)?.market_rules(symbol).await.map_err(|e| e.to_string())?;
         self.fanout.rules.insert((venue, symbol.to_string()), rules.clone());
         Ok(rules)
     }
@@ -87,7 +78,7 @@ impl Service {
         }
         let keys = self.cfg.keys.clone().ok_or("no master key: start `martingale serve` with MARTINGALE_MASTER_KEY")?;
         let (venue, creds) = keys.load(account, label).await.map_err(|e| e.to_string())?;
-        let ex = connect(venue, Some(creds), None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
+        let ex = self.keyed(venue, creds)?;
         self.fanout.adapters.insert(k, ex.clone());
         Ok(ex)
     }
@@ -181,7 +172,7 @@ impl Service {
     }
 
     async fn exit(&mut self, s: &Strategy) -> std::result::Result<String, String> {
-        let price = self.public_adapter(s.venue)?.last_price(&s.symbol).await.map_err(|e| e.to_string())?;
+        let price = self.public(s.venue)?.last_price(&s.symbol).await.map_err(|e| e.to_string())?;
         let live = trades::live(&self.db).await.map_err(|e| e.to_string())?;
         let mut n = 0usize;
         for mut row in live.into_iter().filter(|r| r.strategy == s.id) {
@@ -199,7 +190,7 @@ impl Service {
         for mut row in live {
             if !markets.contains_key(&row.strategy) {
                 let m = match fanout::strategy(&self.db, &row.strategy).await {
-                    Ok(s) => match self.public_adapter(s.venue) {
+                    Ok(s) => match self.public(s.venue) {
                         Ok(ex) => ex.last_price(&s.symbol).await.ok().map(|p| (s.symbol.clone(), p)),
                         Err(_) => None,
                     },

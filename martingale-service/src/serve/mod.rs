@@ -56,7 +56,7 @@ use martingale_core::engine::TimeMs;
 use martingale_core::venue::Venue;
 use rust_decimal::Decimal;
 
-use martingale_exchange::{connect, Exchange, VenueOptions};
+use martingale_exchange::{connect, key_budget, Credentials, Exchange, KeyedBudgets, VenueOptions};
 
 use crate::bots::{self, Bot, DesiredState};
 use crate::keys::Keyring;
@@ -165,6 +165,9 @@ struct Service {
     board: Arc<PriceBoard>,
     /// Keyless adapters reading the shared prices, per venue.
     public: HashMap<Venue, Arc<dyn Exchange>>,
+    /// One request budget per API key, per venue: shared by every bot and
+    /// fan-out trade on that key ([`Service::keyed`]).
+    budgets: HashMap<Venue, KeyedBudgets>,
     health: HashMap<String, Health>,
     cursor: usize,
     summary: ServeSummary,
@@ -231,6 +234,7 @@ impl Service {
             bots: BTreeMap::new(),
             board: Arc::default(),
             public: HashMap::new(),
+            budgets: HashMap::new(),
             health: HashMap::new(),
             cursor: 0,
             summary: ServeSummary::default(),
@@ -460,7 +464,7 @@ impl Service {
         if venue != b.venue {
             return Err(format!("key {label} is for {venue:?}, the bot trades on {:?}", b.venue));
         }
-        let inner = connect(venue, Some(creds), None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
+        let inner = self.keyed(venue, creds)?;
         let exchange: Arc<dyn Exchange> = Arc::new(Priced { inner, venue, board: self.board.clone() });
         ServiceBot::start_live(b, self.store.clone(), exchange).await
     }
@@ -523,6 +527,16 @@ impl Service {
         let ex = connect(venue, None, None, &self.cfg.venue_options(venue)).map_err(|e| e.to_string())?;
         self.public.insert(venue, ex.clone());
         Ok(ex)
+    }
+
+    /// An adapter with a user's key; every adapter of one key draws on one
+    /// request budget (the venue limits per key, not per bot: ten bots on
+    /// one key together stay where one would), which also follows the
+    /// venue's own count of the key's use when it reports one.
+    fn keyed(&mut self, venue: Venue, creds: Credentials) -> std::result::Result<Arc<dyn Exchange>, String> {
+        let budget =
+            self.budgets.entry(venue).or_insert_with(|| KeyedBudgets::new(key_budget(venue))).for_key(&creds.api_key);
+        connect(venue, Some(creds), Some(budget), &self.cfg.venue_options(venue)).map_err(|e| e.to_string())
     }
 
     /// A market's last price: this interval's shared read, or one read now.
@@ -719,5 +733,31 @@ fn stopped_status(b: &Bot) -> BotStatus {
         last_error: None,
         restarts: 0,
         updated_at: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use martingale_exchange::Secret;
+
+    /// Adapters of one key share one budget; another key or another venue
+    /// has its own.
+    #[tokio::test]
+    async fn adapters_of_one_key_share_one_request_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open_dir(dir.path()).await.unwrap();
+        let mut svc = Service::new(db, ServeConfig::paper(Duration::from_secs(1), None, Decimal::ONE)).await.unwrap();
+        let key = |k: &str| Credentials::new(k, "secret");
+        for k in ["alice-key", "alice-key", "bob-key"] {
+            svc.keyed(Venue::Binance, key(k)).unwrap();
+        }
+        svc.keyed(Venue::Bybit, key("alice-key")).unwrap();
+        assert_eq!(svc.budgets[&Venue::Binance].len(), 2);
+        assert_eq!(svc.budgets[&Venue::Bybit].len(), 1);
+        let a = svc.budgets[&Venue::Binance].for_key(&Secret::new("alice-key"));
+        assert_eq!(a.limit(), 6000);
+        assert_eq!(svc.budgets[&Venue::Bybit].for_key(&Secret::new("alice-key")).limit(), 3000);
+        svc.db.close().await;
     }
 }
