@@ -134,6 +134,17 @@ fn drive(fake: Shared, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// `serve`'s last line, with its live steps and price requests.
+fn serve_summary(out: &Output) -> (String, u64, u64) {
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    let number = |word: &str| -> u64 {
+        let at = summary.find(word).unwrap_or_else(|| panic!("{word:?} in {summary:?}"));
+        summary[..at].split_whitespace().last().unwrap().parse().unwrap()
+    };
+    let (steps, requests) = (number("live steps"), number("price requests"));
+    (summary, steps, requests)
+}
+
 /// Client order ids placed more than once on one account.
 fn placed_twice(orders: &[fake_binance::Order]) -> Vec<String> {
     let mut n: HashMap<&str, usize> = HashMap::new();
@@ -261,12 +272,7 @@ async fn two_users_trade_on_a_live_venue_through_kills_without_placing_an_order_
     assert!(bob_orders.iter().all(|o| o.client_id().contains("b1")), "bob's account holds only b1's orders");
     assert!(alice_orders.len() >= 6 && bob_orders.len() >= 6, "{} / {}", alice_orders.len(), bob_orders.len());
     // One price request per interval for the two bots on BTCUSDT, not one per bot.
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    let number = |word: &str| -> u64 {
-        let at = summary.find(word).unwrap_or_else(|| panic!("{word:?} in {summary:?}"));
-        summary[..at].split_whitespace().last().unwrap().parse().unwrap()
-    };
-    let (steps, price_requests) = (number("live steps"), number("price requests"));
+    let (summary, steps, price_requests) = serve_summary(&out);
     assert!(steps > 20 && price_requests * 2 <= steps + 2, "{summary}");
     assert!(venue_price_requests >= price_requests as usize);
     // The database's orders and fills are the venue's: every order placed
@@ -350,12 +356,7 @@ async fn paper_bots_trade_on_live_prices_and_place_nothing_on_the_venue() {
     let out = serve.wait_with_output().unwrap();
     assert!(out.status.success(), "serve: {}", text(&out));
 
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
-    let number = |word: &str| -> u64 {
-        let at = summary.find(word).unwrap_or_else(|| panic!("{word:?} in {summary:?}"));
-        summary[..at].split_whitespace().last().unwrap().parse().unwrap()
-    };
-    let (steps, price_requests) = (number("live steps"), number("price requests"));
+    let (summary, steps, price_requests) = serve_summary(&out);
     assert!(steps > 20 && price_requests * 2 <= steps + 4, "{summary}");
     {
         let f = fake.lock().unwrap();
