@@ -62,8 +62,9 @@ pub(super) struct PaperStart<'a> {
     pub previous: Option<Candle>,
     /// The next price (funds a short bot's base balance).
     pub price: Option<Decimal>,
-    /// The closes walked before (last millisecond, close): they warm an
-    /// indicator start condition.
+    /// The price file's closes (last millisecond, close): the bot takes
+    /// those it has seen (up to its checkpoint, or before `time` when it
+    /// is new) to warm an indicator start condition.
     pub history: &'a [(TimeMs, Decimal)],
     /// The clock.
     pub time: TimeMs,
@@ -178,17 +179,14 @@ impl ServiceBot {
         // An indicator start condition sees the closes this bot has seen
         // (without signals), as the backtest does: up to the last candle its
         // checkpoint replayed (bots resume from different polls when a
-        // crash cut the last checkpoints short), or all replayed closes for
-        // a new bot.
+        // crash cut the last checkpoints short), or those before the
+        // clock for a new bot.
         let replayed_until = match &saved {
             Some(_) => store.replayed_until(&bot.id).await.map_err(|e| e.to_string())?,
             None => None,
         };
-        let closes: Vec<Decimal> = history
-            .iter()
-            .filter(|(end, _)| replayed_until.is_none_or(|t| *end <= t))
-            .map(|(_, close)| *close)
-            .collect();
+        let seen = replayed_until.unwrap_or(time);
+        let closes: Vec<Decimal> = history.iter().filter(|(end, _)| *end <= seen).map(|(_, close)| *close).collect();
         runner.warm_gate(&closes);
         Ok(ServiceBot {
             account: bot.account.clone(),

@@ -505,7 +505,12 @@ impl Service {
         let previous = self.cursor.checked_sub(1).and_then(|i| candles.get(i));
         let price = candles.get(self.cursor).or(previous).map(|c| c.open);
         let interval = self.interval_ms();
-        let history: Vec<(TimeMs, Decimal)> = (0..self.cursor)
+        // Every close of the file: a resumed bot takes those up to the last
+        // candle its own checkpoint walked, which may be past the cursor
+        // (the cursor is the earliest bot's: a kill in the middle of a
+        // poll's checkpoints leaves bots one candle apart); a new bot those
+        // before the cursor (`ServiceBot::start`).
+        let history: Vec<(TimeMs, Decimal)> = (0..candles.len())
             .filter_map(|i| candles.get(i))
             .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
             .collect();
