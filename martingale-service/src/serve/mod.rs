@@ -165,6 +165,13 @@ struct Service {
     board: Arc<PriceBoard>,
     /// Keyless adapters reading the shared prices, per venue.
     public: HashMap<Venue, Arc<dyn Exchange>>,
+    /// Every close of the price file (last millisecond, close), made once:
+    /// a resumed bot takes those up to the last candle its own checkpoint
+    /// walked, which may be past the cursor (the cursor is the earliest
+    /// bot's: a kill in the middle of a poll's checkpoints leaves bots a
+    /// candle apart); a new bot those before the cursor
+    /// (`ServiceBot::start`).
+    closes: Arc<[(TimeMs, Decimal)]>,
     /// One request budget per API key, per venue: shared by every bot and
     /// fan-out trade on that key ([`Service::keyed`]).
     budgets: HashMap<Venue, KeyedBudgets>,
@@ -239,12 +246,20 @@ impl Service {
             board: Arc::default(),
             public: HashMap::new(),
             budgets: HashMap::new(),
+            closes: Arc::from(Vec::new()),
             health: HashMap::new(),
             cursor: 0,
             summary: ServeSummary::default(),
             ended: false,
             fanout: fanout::Fanout::default(),
         };
+        if let Some(candles) = &svc.cfg.prices {
+            let interval = svc.interval_ms();
+            svc.closes = (0..candles.len())
+                .filter_map(|i| candles.get(i))
+                .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
+                .collect();
+        }
         svc.cursor = svc.resume_cursor().await?;
         Ok(svc)
     }
@@ -504,16 +519,7 @@ impl Service {
         };
         let previous = self.cursor.checked_sub(1).and_then(|i| candles.get(i));
         let price = candles.get(self.cursor).or(previous).map(|c| c.open);
-        let interval = self.interval_ms();
-        // Every close of the file: a resumed bot takes those up to the last
-        // candle its own checkpoint walked, which may be past the cursor
-        // (the cursor is the earliest bot's: a kill in the middle of a
-        // poll's checkpoints leaves bots one candle apart); a new bot those
-        // before the cursor (`ServiceBot::start`).
-        let history: Vec<(TimeMs, Decimal)> = (0..candles.len())
-            .filter_map(|i| candles.get(i))
-            .map(|c| (c.time.saturating_add(interval.saturating_sub(1)), c.close))
-            .collect();
+        let history = self.closes.clone();
         let start = bot::PaperStart {
             quote: self.cfg.paper_quote,
             prices: bot::PaperPrices::File,
